@@ -1,0 +1,193 @@
+"""Open a ``.tflite`` model with the best interpreter available, without TensorFlow if possible.
+
+Order tried by ``runtime="auto"``:
+
+1. LiteRT (``ai_edge_litert.interpreter``): the maintained successor, numpy 2, x86_64 + aarch64;
+2. ``tflite_runtime`` 2.14 (last release 2023): built against numpy 1.x, so it is skipped with a
+   clear reason when numpy 2 is installed (it would die with ``_ARRAY_API not found``);
+3. ``tensorflow.lite``: only if TensorFlow happens to be installed (the training machine).
+
+:class:`Classifier` hides quantization: callers pass uint8 (0..255) or float ([0, 1]) 28x28 images
+and get float probabilities back, using the model's own scale and zero point. A batch of crops
+is classified in one ``invoke`` by resizing the input tensor, because a frame can hold several
+digits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_edge.errors import UserError
+
+RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An importable interpreter: its name and the ``Interpreter`` class."""
+
+    name: str
+    interpreter_cls: Callable[..., Any]
+
+
+def _import_litert() -> Callable[..., Any]:
+    return importlib.import_module("ai_edge_litert.interpreter").Interpreter
+
+
+def _import_tflite_runtime() -> Callable[..., Any]:
+    if int(np.__version__.split(".")[0]) >= 2:
+        # Importing it under numpy 2 prints a long C-level warning, then fails: don't even try.
+        raise ImportError(
+            f"tflite-runtime is built for numpy 1.x but numpy {np.__version__} is installed; "
+            "use LiteRT (pip install ai-edge-litert) or install 'numpy<2' for tflite-runtime"
+        )
+    return importlib.import_module("tflite_runtime.interpreter").Interpreter
+
+
+def _import_tensorflow() -> Callable[..., Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return importlib.import_module("tensorflow").lite.Interpreter
+
+
+_IMPORTERS: dict[str, Callable[[], Callable[..., Any]]] = {
+    "litert": _import_litert,
+    "tflite_runtime": _import_tflite_runtime,
+    "tensorflow": _import_tensorflow,
+}
+
+
+def find_runtime(name: str = "auto") -> Runtime:
+    """The interpreter to use: ``name`` if forced, else the first of :data:`RUNTIMES` that works."""
+    if name != "auto" and name not in _IMPORTERS:
+        raise UserError(f"unknown runtime {name!r}; choose auto, {', '.join(RUNTIMES)}")
+    names = RUNTIMES if name == "auto" else (name,)
+    reasons = []
+    for candidate in names:
+        try:
+            return Runtime(candidate, _IMPORTERS[candidate]())
+        except Exception as exc:  # ImportError, or a broken binary raising something else
+            reasons.append(f"{candidate}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+    if name != "auto":
+        raise UserError(f"runtime {name!r} is not usable here ({reasons[0].split(': ', 1)[1]})")
+    raise UserError(
+        "no TFLite interpreter found; install LiteRT: pip install ai-edge-litert ("
+        + "; ".join(reasons) + ")"
+    )
+
+
+def available_runtimes() -> list[str]:
+    """Names of the runtimes that import in this environment (benchmarks and tests use this)."""
+    found = []
+    for name in RUNTIMES:
+        try:
+            _IMPORTERS[name]()
+            found.append(name)
+        except Exception:
+            pass
+    return found
+
+
+class Classifier:
+    """A TFLite digit classifier: images in (uint8 or float), float probabilities out.
+
+    >>> clf = Classifier("models/mnist_edge_int8.tflite")
+    >>> probs = clf.predict(crops)           # crops: (N, 28, 28) uint8
+    >>> labels = probs.argmax(axis=1)
+    """
+
+    def __init__(
+        self, model_path: str | os.PathLike[str], runtime: str = "auto", threads: int | None = None
+    ) -> None:
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise UserError(f"model not found: {self.model_path}")
+        self.runtime = find_runtime(runtime)
+        try:
+            self._interp = self.runtime.interpreter_cls(
+                model_path=str(self.model_path), num_threads=threads
+            )
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"{self.model_path}: not a valid .tflite model ({_first_line(exc)})")
+        inp = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self.input_dtype = np.dtype(inp["dtype"])
+        self.output_dtype = np.dtype(out["dtype"])
+        self.input_quant = _quant(inp)
+        self.output_quant = _quant(out)
+        shape = tuple(int(d) for d in inp["shape"])
+        if shape[1:3] != (28, 28) or int(np.prod(shape[3:] or (1,))) != 1:
+            raise UserError(f"{self.model_path}: expects input {shape}, not 28x28 grayscale")
+        self._input_rank = len(shape)
+        self._batch = shape[0]
+
+    @property
+    def input_details(self) -> dict[str, Any]:
+        """The interpreter's input details (dtype, shape, quantization)."""
+        return self._interp.get_input_details()[0]
+
+    @property
+    def output_details(self) -> dict[str, Any]:
+        """The interpreter's output details."""
+        return self._interp.get_output_details()[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) float32 for images (N, 28, 28) or (28, 28).
+
+        uint8 images are read as 0..255; float images as 0..1. One ``invoke`` for the batch.
+        """
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[np.newaxis]
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
+        n = images.shape[0]
+        if n == 0:
+            return np.zeros((0, 10), dtype=np.float32)
+        x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+        self._resize(n)
+        self._interp.set_tensor(self._in_index, self._quantize(x))
+        self._interp.invoke()
+        return self._dequantize(self._interp.get_tensor(self._out_index))
+
+    def _resize(self, n: int) -> None:
+        """Resize the input tensor to batch ``n`` only when it changes (allocation is costly)."""
+        if n != self._batch:
+            shape = [n, 28, 28, 1][: self._input_rank]
+            self._interp.resize_tensor_input(self._in_index, shape, strict=False)
+            self._interp.allocate_tensors()
+            self._batch = n
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        x = x.reshape((x.shape[0], 28, 28, 1)[: self._input_rank])
+        if self.input_dtype.kind == "f":
+            return x.astype(self.input_dtype, copy=False)
+        scale, zero = self.input_quant
+        info = np.iinfo(self.input_dtype)
+        q = np.round(x / scale + zero)
+        return np.clip(q, info.min, info.max).astype(self.input_dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output_dtype.kind == "f":
+            return y.astype(np.float32, copy=True)
+        scale, zero = self.output_quant
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+def _quant(details: dict[str, Any]) -> tuple[float, int]:
+    scale, zero = details.get("quantization", (0.0, 0))
+    return float(scale) or 1.0, int(zero)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

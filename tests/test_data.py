@@ -1,0 +1,115 @@
+"""The MNIST loader: npz and idx folders (gzipped and raw), the env var, and bad files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from mnist_edge.data import ENV_VAR, load_mnist, read_idx, to_model_input
+from mnist_edge.errors import UserError
+
+
+def _write_idx(path, array: np.ndarray, gz: bool) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def _small(mnist, n=50):
+    return {"x_train": mnist.x_train[:n], "y_train": mnist.y_train[:n],
+            "x_test": mnist.x_test[:n // 2], "y_test": mnist.y_test[:n // 2]}
+
+
+def test_real_mnist_shapes_and_known_values(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
+    assert mnist.x_train.dtype == np.uint8 and mnist.y_train.dtype == np.uint8
+    # facts from shared/data/README.md
+    assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert mnist.y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert np.bincount(mnist.y_test).tolist()[:3] == [980, 1135, 1032]
+    assert abs(mnist.x_train.mean() / 255 - 0.130660) < 1e-5
+    assert mnist.sha256 == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_folder_matches_npz(mnist, tmp_path, gz):
+    arrays = _small(mnist)
+    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    for key, name in names.items():
+        _write_idx(tmp_path / (name + (".gz" if gz else "")), arrays[key], gz)
+    loaded = load_mnist(tmp_path)
+    for key in names:
+        np.testing.assert_array_equal(getattr(loaded, key), arrays[key])
+    assert len(loaded.sha256) == 64
+
+
+def test_env_var_is_used_when_no_path(monkeypatch, mnist, tmp_path):
+    path = tmp_path / "small.npz"
+    np.savez(path, **_small(mnist, 40))
+    monkeypatch.setenv(ENV_VAR, str(path))
+    assert load_mnist().x_train.shape == (40, 28, 28)
+
+
+def test_explicit_path_beats_env_var(monkeypatch, mnist, tmp_path):
+    path = tmp_path / "small.npz"
+    np.savez(path, **_small(mnist, 40))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "does-not-exist.npz"))
+    assert load_mnist(path).x_train.shape == (40, 28, 28)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_mnist(tmp_path / "nope.npz")
+
+
+def test_truncated_npz(mnist_file, tmp_path):
+    bad = tmp_path / "trunc.npz"
+    bad.write_bytes(mnist_file.read_bytes()[:5000])
+    with pytest.raises(UserError, match="cannot read"):
+        load_mnist(bad)
+
+
+def test_npz_missing_keys(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(UserError, match="missing keys"):
+        load_mnist(path)
+
+
+def test_wrong_shapes(tmp_path):
+    path = tmp_path / "shapes.npz"
+    np.savez(path, x_train=np.zeros((5, 32, 32), np.uint8), y_train=np.zeros(5, np.uint8),
+             x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.zeros(5, np.uint8))
+    with pytest.raises(UserError, match=r"expected \(N, 28, 28\)"):
+        load_mnist(path)
+
+
+def test_labels_out_of_range(tmp_path):
+    path = tmp_path / "labels.npz"
+    np.savez(path, x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.full(5, 12, np.uint8),
+             x_test=np.zeros((5, 28, 28), np.uint8), y_test=np.zeros(5, np.uint8))
+    with pytest.raises(UserError, match="labels 0..9"):
+        load_mnist(path)
+
+
+def test_truncated_idx(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    _write_idx(path, np.arange(10, dtype=np.uint8), gz=False)
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(UserError, match="truncated"):
+        read_idx(path)
+
+
+def test_idx_folder_missing_file(tmp_path):
+    with pytest.raises(UserError, match="train-images-idx3-ubyte"):
+        load_mnist(tmp_path)
+
+
+def test_model_input_scaling():
+    x = to_model_input(np.array([[[0, 255]]], dtype=np.uint8).repeat(28, 1).repeat(14, 2))
+    assert x.shape == (1, 28, 28, 1) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 1.0
