@@ -1,0 +1,34 @@
+"""Where the shipped models live, in a source checkout and in an installed wheel.
+
+The repo keeps trained models in top-level ``models/``; the wheel carries the same files as
+``mnist_edge/_models/`` (see ``pyproject.toml``). ``$MNIST_EDGE_MODEL`` overrides the default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mnist_edge.errors import UserError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_MODELS_DIR = PACKAGE_DIR.parent / "models"
+WHEEL_MODELS_DIR = PACKAGE_DIR / "_models"
+DEFAULT_MODEL_NAME = "edge_int8.tflite"
+MODEL_ENV_VAR = "MNIST_EDGE_MODEL"
+
+
+def models_dir() -> Path:
+    """The shipped models folder: the wheel's copy if installed, else the checkout's ``models/``."""
+    return WHEEL_MODELS_DIR if WHEEL_MODELS_DIR.is_dir() else REPO_MODELS_DIR
+
+
+def default_model() -> Path:
+    """The model every device command uses unless told otherwise."""
+    if os.environ.get(MODEL_ENV_VAR):
+        return Path(os.environ[MODEL_ENV_VAR])
+    path = models_dir() / DEFAULT_MODEL_NAME
+    if not path.is_file():
+        raise UserError(f"no default model at {path}: pass --model FILE.tflite "
+                        f"or set {MODEL_ENV_VAR}")
+    return path
