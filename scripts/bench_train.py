@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Benchmark: train the seed recipe and the default (edge) model on the full MNIST, in one run.
+
+Each model is trained by the real CLI (``mnist-edge train``), so the shipped models in
+``models/`` are exactly what a user's command makes, and the exact command is recorded. Results
+(accuracy, error, training seconds, parameters, with the machine and its load) go to
+``benchmarks/train.json`` and ``benchmarks/train.md``; the edge model is reported as ratios
+against the seed recipe measured in the same run.
+
+    python scripts/bench_train.py --data ../shared/data/mnist.npz [--models-dir models]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mnist_edge import atomic  # noqa: E402
+
+RUNS = [("seed", "seed.h5"), ("edge", "edge.h5")]
+
+
+def train_one(arch: str, out: Path, data: str, seed: int) -> dict:
+    """Run ``mnist-edge train`` as a user would and return its metrics JSON."""
+    cmd = [sys.executable, "-m", "mnist_edge", "train", "--arch", arch, "--data", data,
+           "--seed", str(seed), "--out", str(out), "--quiet"]
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    print(proc.stdout.strip(), flush=True)
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    metrics["wall_seconds"] = round(wall, 1)
+    metrics["loadavg_1min_before"] = round(load_before, 2)
+    metrics["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
+    metrics["command"] = "mnist-edge " + " ".join(cmd[3:])
+    return metrics
+
+
+def render_markdown(results: dict) -> str:
+    seed, edge = results["runs"]["seed"], results["runs"]["edge"]
+    rows = [
+        "| model | test accuracy | test error % | train s | wall s | trainable params | epochs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in results["runs"].items():
+        rows.append(f"| {name} | {m['test_accuracy']:.4f} | {m['test_error_percent']:.2f} | "
+                    f"{m['train_seconds']:.0f} | {m['wall_seconds']:.0f} | "
+                    f"{m['trainable_params']:,} | {m['epochs']} |")
+    r = results["ratios_edge_vs_seed"]
+    return "\n".join([
+        "# Training benchmark: seed recipe vs default edge model",
+        "",
+        f"Run {results['date']} on {results['machine']}.",
+        f"Command: `{results['command']}`. 1-minute load average before/after each run is in "
+        "train.json: other jobs shared this machine's 2 cores, so absolute seconds are an upper "
+        "bound; the ratios compare runs made the same way in the same session.",
+        "",
+        *rows,
+        "",
+        f"- edge / seed test error: {r['error']:.2f}x; edge / seed training time: "
+        f"{r['train_seconds']:.2f}x; edge / seed parameters: {r['params']:.2f}x",
+        f"- Commands: `{seed['command']}` and `{edge['command']}`",
+        "",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    default_data = str(REPO.parent / "shared" / "data" / "mnist.npz")
+    parser.add_argument("--data", default=os.environ.get("MNIST_EDGE_DATA", default_data))
+    parser.add_argument("--models-dir", default=str(REPO / "models"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default=str(REPO / "benchmarks"))
+    args = parser.parse_args()
+    models_dir = Path(args.models_dir)
+    runs = {arch: train_one(arch, models_dir / name, args.data, args.seed) for arch, name in RUNS}
+    seed, edge = runs["seed"], runs["edge"]
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": seed["machine"],
+        "command": "python scripts/bench_train.py " + " ".join(sys.argv[1:]),
+        "runs": runs,
+        "ratios_edge_vs_seed": {
+            "error": edge["test_error_percent"] / seed["test_error_percent"],
+            "train_seconds": edge["train_seconds"] / seed["train_seconds"],
+            "params": edge["trainable_params"] / seed["trainable_params"],
+        },
+    }
+    out_dir = Path(args.out_dir)
+    atomic.write_json(out_dir / "train.json", results)
+    atomic.write_text(out_dir / "train.md", render_markdown(results))
+    print(render_markdown(results))
+
+
+if __name__ == "__main__":
+    main()

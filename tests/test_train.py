@@ -1,0 +1,56 @@
+"""Training: a short run learns, saves a reloadable .h5 and a full metrics JSON, and is
+reproducible with --seed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+
+from mnist_edge.data import to_model_input
+from mnist_edge.train import classification_metrics, train
+
+
+def test_short_run_learns_well_above_chance(tiny_model):
+    assert tiny_model.metrics["test_accuracy"] > 0.9  # chance is 0.10
+
+
+def test_h5_reloads_and_predicts_the_same(tiny_model, mnist):
+    reloaded = keras.models.load_model(tiny_model.model_path)
+    x = to_model_input(mnist.x_test[:64])
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0),
+                               tiny_model.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_metrics_json_has_everything(tiny_model, mnist_file):
+    metrics = json.loads(tiny_model.metrics_path.read_text())
+    assert tiny_model.metrics_path.name == "tiny.json"
+    for key in ("test_accuracy", "test_error_percent", "per_class_accuracy", "confusion_matrix",
+                "trainable_params", "train_seconds", "epochs", "seed", "data_sha256", "versions"):
+        assert key in metrics, key
+    assert metrics["trainable_params"] == 22_046
+    assert metrics["epochs"] == 3 and metrics["seed"] == 1
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["test_examples"] == 500
+    assert abs(metrics["test_error_percent"] - 100 * (1 - metrics["test_accuracy"])) < 1e-6
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(metrics["versions"])
+    assert metrics["data_sha256"] == hashlib.sha256(mnist_file.read_bytes()).hexdigest()
+
+
+def test_same_seed_gives_identical_models(mnist, tmp_path):
+    small = mnist.subset(600, 100)
+    runs = [train(small, arch="edge", out=tmp_path / f"m{i}.h5", epochs=1, seed=5)
+            for i in range(2)]
+    other = train(small, arch="edge", out=tmp_path / "other.h5", epochs=1, seed=6)
+    for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(runs[0].model.get_weights(), other.model.get_weights(), strict=True))
+
+
+def test_classification_metrics_counts():
+    m = classification_metrics(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    assert m["test_accuracy"] == 0.75 and m["test_error_percent"] == 25.0
+    assert m["per_class_accuracy"]["1"] == 0.5 and m["per_class_accuracy"]["3"] == 0.0
+    assert m["confusion_matrix"][1][2] == 1
