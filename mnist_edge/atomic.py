@@ -31,10 +31,23 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _final_mode(target))
         os.replace(tmp_path, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def _final_mode(target: Path) -> int:
+    """Keep an existing file's mode; new files get 0o666 minus the umask, like ``open()``.
+
+    ``mkstemp`` creates 0o600 files, which would make shipped models unreadable to others.
+    """
+    if target.exists():
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:

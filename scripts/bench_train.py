@@ -41,6 +41,7 @@ def train_one(arch: str, out: Path, data: str, seed: int) -> dict:
     print(proc.stdout.strip(), flush=True)
     metrics = json.loads(out.with_suffix(".json").read_text())
     metrics["wall_seconds"] = round(wall, 1)
+    metrics["niceness"] = os.nice(0)
     metrics["loadavg_1min_before"] = round(load_before, 2)
     metrics["loadavg_1min_after"] = round(os.getloadavg()[0], 2)
     metrics["command"] = "mnist-edge " + " ".join(cmd[3:])
@@ -62,9 +63,12 @@ def render_markdown(results: dict) -> str:
         "# Training benchmark: seed recipe vs default edge model",
         "",
         f"Run {results['date']} on {results['machine']}.",
-        f"Command: `{results['command']}`. 1-minute load average before/after each run is in "
-        "train.json: other jobs shared this machine's 2 cores, so absolute seconds are an upper "
-        "bound; the ratios compare runs made the same way in the same session.",
+        f"Command: `{results['command']}`. Load average (1 min) before/after: "
+        + ", ".join(f"{k} {m['loadavg_1min_before']}/{m['loadavg_1min_after']}"
+                    for k, m in results["runs"].items())
+        + ". When the load is above 2, other jobs shared the 2 cores (the benchmark then ran at "
+        "raised priority, `nice -n -15`), so absolute seconds are an upper bound; the ratios "
+        "compare runs made the same way in the same session.",
         "",
         *rows,
         "",
@@ -82,7 +86,14 @@ def main() -> None:
     parser.add_argument("--models-dir", default=str(REPO / "models"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks"))
+    parser.add_argument("--render", action="store_true",
+                        help="only re-render train.md from an existing train.json")
     args = parser.parse_args()
+    out_dir = Path(args.out_dir)
+    if args.render:
+        atomic.write_text(out_dir / "train.md",
+                          render_markdown(json.loads((out_dir / "train.json").read_text())))
+        return
     models_dir = Path(args.models_dir)
     runs = {arch: train_one(arch, models_dir / name, args.data, args.seed) for arch, name in RUNS}
     seed, edge = runs["seed"], runs["edge"]
@@ -97,7 +108,6 @@ def main() -> None:
             "params": edge["trainable_params"] / seed["trainable_params"],
         },
     }
-    out_dir = Path(args.out_dir)
     atomic.write_json(out_dir / "train.json", results)
     atomic.write_text(out_dir / "train.md", render_markdown(results))
     print(render_markdown(results))

@@ -37,3 +37,8 @@ def test_temp_file_keeps_suffix(tmp_path):
 
     atomic.write_with(tmp_path / "m.h5", writer)
     assert seen == [".h5"]
+
+
+def test_new_files_get_normal_permissions(tmp_path):
+    target = atomic.write_text(tmp_path / "report.md", "hi")
+    assert target.stat().st_mode & 0o644 == 0o644  # readable by others, unlike mkstemp's 0600
