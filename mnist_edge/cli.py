@@ -28,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: "[default: ...]" in option help must print as written, not as markup.
+    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +40,26 @@ def fail(message: str) -> typer.Exit:
     """Print one ``error:`` line on stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_USER_ERROR)
+
+
+def import_quietly(module: str) -> Any:
+    """Import a TensorFlow-backed module with the C++ start-up banner kept off stderr.
+
+    TensorFlow prints CUDA and absl notices from native code straight to file descriptor 2
+    while it loads; users only need to see our own output. Python errors still propagate.
+    """
+    import importlib
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        return importlib.import_module(module)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def user_errors(fn: F) -> F:
@@ -127,8 +149,7 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet) -> N
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from mnist_edge import train as training
-
+    training = import_quietly("mnist_edge.train")
     recipe = training.RECIPES[arch]
     n_epochs = epochs or recipe.epochs
     steps = -(-len(dataset.x_train) // (batch_size or recipe.batch_size))
@@ -155,6 +176,648 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet) -> N
     ]:
         table.add_row(key, value)
     Console(stderr=True).print(table)
+
+
+ModelFileOption = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="The .tflite model to ship [default: the shipped int8 "
+                                       "model].", show_default=False),
+]
+SamplesOption = Annotated[
+    Path | None,
+    typer.Option("--samples", help="Self-test images: a folder with labels.json mapping file "
+                                   "names to digits [default: ./samples of the checkout, else "
+                                   "20 MNIST test digits from --data].", show_default=False),
+]
+WheelOption = Annotated[
+    Path | None,
+    typer.Option("--wheel", help="Ship this mnist_edge wheel instead of building one from the "
+                                 "checkout.", show_default=False),
+]
+ServeOption = Annotated[
+    str | None, typer.Option("--serve", help="Service: webcam --serve HOST:PORT (web view).",
+                             show_default=False),
+]
+SourceOption = Annotated[
+    str | None, typer.Option("--source", help="Service: webcam --source (camera index, file, "
+                                              "URL) [default: camera 0].", show_default=False),
+]
+JsonlOption = Annotated[
+    str | None, typer.Option("--jsonl", help="Service: webcam --jsonl FILE (relative paths are "
+                                             "inside the deploy folder).", show_default=False),
+]
+ServiceNameOption = Annotated[
+    str, typer.Option("--service-name", help="systemd unit name on the device."),
+]
+NoVerifyOption = Annotated[
+    bool, typer.Option("--no-verify", help="Skip the self-test on this machine before packing."),
+]
+
+
+def _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
+                 no_verify, console):
+    """Build a bundle with a spinner on stderr; shared by ``bundle`` and ``deploy``."""
+    from mnist_edge.bundle import RunnerOptions, build_bundle
+
+    with console.status("bundling") as spinner:
+        return build_bundle(
+            out, model=model, wheel=wheel, samples=samples, data=data,
+            runner=RunnerOptions(serve=serve, source=source, jsonl=jsonl),
+            service=service_name, verify=not no_verify,
+            progress=lambda msg: spinner.update(f"bundle: {msg}"),
+        )
+
+
+@app.command()
+@user_errors
+def bundle(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .tar.gz.")] = Path(
+        "dist/mnist-edge-bundle.tar.gz"),
+    model: ModelFileOption = None,
+    samples: SamplesOption = None,
+    data: DataOption = None,
+    wheel: WheelOption = None,
+    serve: ServeOption = None,
+    source: SourceOption = None,
+    jsonl: JsonlOption = None,
+    service_name: ServiceNameOption = "mnist-edge",
+    no_verify: NoVerifyOption = False,
+) -> None:
+    """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
+
+    Inside: the mnist_edge wheel, the model and its JSON, self-test samples, install.sh, a
+    systemd unit, and a manifest with every file's sha256.
+
+    On the Pi: tar xzf mnist-edge-bundle.tar.gz && sh mnist-edge-bundle/install.sh
+
+    Examples:
+
+      mnist-edge bundle
+
+      mnist-edge bundle --model models/seed_int8.tflite --serve 0.0.0.0:8080 -o pi.tar.gz
+    """
+    from rich.console import Console
+
+    info = _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
+                        no_verify, Console(stderr=True))
+    m = info.manifest
+    typer.echo(f"{info.path}  {info.size / 1024:.0f} KiB  sha256 {info.sha256[:16]}...  "
+               f"id {m['id']}")
+    typer.echo(f"  model {m['model']['file']}, {m['samples']['count']} self-test samples, "
+               f"{len(m['files'])} files, service: webcam --headless "
+               f"{' '.join(m['service']['webcam_args'])}".rstrip())
+
+
+@app.command()
+@user_errors
+def deploy(
+    hosts: Annotated[list[str], typer.Argument(help="user@host[:port], one or more (names "
+                                                    "from ~/.ssh/config work).",
+                                               show_default=False)],
+    remote_dir: Annotated[str, typer.Option(help="Deploy folder on the device.")] = "~/mnist-edge",
+    ssh_config: Annotated[Path | None, typer.Option(
+        "--ssh-config", help="ssh config file (ssh -F).", show_default=False)] = None,
+    identity: Annotated[Path | None, typer.Option(
+        "--identity", "-i", help="ssh private key (ssh -i).", show_default=False)] = None,
+    bundle_file: Annotated[Path | None, typer.Option(
+        "--bundle", help="Deploy this bundle instead of building one.", show_default=False)] = None,
+    model: ModelFileOption = None,
+    samples: SamplesOption = None,
+    data: DataOption = None,
+    wheel: WheelOption = None,
+    serve: ServeOption = None,
+    source: SourceOption = None,
+    jsonl: JsonlOption = None,
+    service_name: ServiceNameOption = "mnist-edge",
+    no_verify: NoVerifyOption = False,
+    venv: Annotated[str | None, typer.Option(help="venv on the device [default: REMOTE_DIR/"
+                                                  "venv].", show_default=False)] = None,
+    python: Annotated[str | None, typer.Option(help="Python on the device [default: python3].",
+                                               show_default=False)] = None,
+    wheelhouse: Annotated[str | None, typer.Option(
+        help="Folder of wheels on the device: install dependencies offline from it.",
+        show_default=False)] = None,
+    runtime: Annotated[str | None, typer.Option(
+        help="Interpreter on the device: auto, litert or tflite-runtime.",
+        show_default=False)] = None,
+    no_service: Annotated[bool, typer.Option("--no-service",
+                                             help="Do not install/restart the service.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the bundle and print the "
+                                                            "plan; contact no host.")] = False,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Make the previous release "
+                                                              "current again.")] = False,
+    status: Annotated[bool, typer.Option("--status", help="Show release, service state and "
+                                                          "last reading.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Hosts worked on at once.")] = 8,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds allowed for each remote step "
+                                                       "(a first install downloads ~100 MB).")
+                       ] = 900.0,
+) -> None:
+    """Deploy to Raspberry Pis over ssh: upload, install, self-test, then switch and restart.
+
+    A failure on a host leaves its previous release current and running. Hosts run in
+    parallel; a summary table follows. Exit status 1 if any host failed.
+
+    Examples:
+
+      mnist-edge deploy pi@raspberrypi.local --serve 0.0.0.0:8080
+
+      mnist-edge deploy pi@10.0.0.5 pi@10.0.0.6:2222 --model models/seed_int8.tflite
+
+      mnist-edge deploy pi@raspberrypi.local --status
+
+      mnist-edge deploy pi@raspberrypi.local --rollback
+    """
+    from rich.console import Console
+
+    from mnist_edge import deploy as dp
+
+    if sum([dry_run, rollback, status]) > 1:
+        raise fail("--dry-run, --rollback and --status are exclusive")
+    targets = [dp.parse_host(h) for h in hosts]
+    for path, flag in ((ssh_config, "--ssh-config"), (identity, "--identity")):
+        if path is not None and not path.is_file():
+            raise fail(f"{flag} {path}: no such file")
+    opts = dp.DeployOptions(
+        remote_dir=dp.check_remote_dir(remote_dir),
+        ssh=dp.Ssh(config=ssh_config, identity=identity),
+        install_args=dp.install_args(venv, python, wheelhouse, runtime, not no_service),
+        timeout=timeout,
+    )
+    console = Console(stderr=True)
+    if rollback or status:
+        work = dp.rollback_host if rollback else dp.status_host
+        results = dp.for_hosts(targets, lambda h: work(h, opts, None), jobs)
+        _report(results, Console())
+        return
+    if bundle_file is not None:
+        if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl)):
+            raise fail("--bundle already holds the model, samples and service options; "
+                       "pass those to 'mnist-edge bundle' instead")
+        from mnist_edge.bundle import read_manifest, sha256_file
+
+        read_manifest(bundle_file)
+        path, sha = bundle_file, sha256_file(bundle_file)
+        _deploy_or_plan(dp, targets, path, sha, opts, jobs, dry_run, console)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mnist-edge-deploy.") as tmp:
+        info = _make_bundle(Path(tmp) / "bundle.tar.gz", model, samples, data, wheel, serve,
+                            source, jsonl, service_name, no_verify, console)
+        _deploy_or_plan(dp, targets, info.path, info.sha256, opts, jobs, dry_run, console)
+
+
+def _deploy_or_plan(dp, targets, path, sha, opts, jobs, dry_run, console) -> None:
+    """Print the plan, or deploy with one spinner line per host, then the summary table."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+    if dry_run:
+        for line in dp.plan(targets, path, sha, opts):
+            typer.echo(line)
+        return
+    with Progress(SpinnerColumn(), "[progress.description]{task.description}",
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        tasks = {h.spec: progress.add_task(f"{h.spec}: waiting", total=None) for h in targets}
+
+        def step(host: str, what: str) -> None:
+            progress.update(tasks[host], description=f"{host}: {what}")
+
+        results = dp.deploy(targets, path, opts, jobs=jobs, step=step, bundle_sha=sha)
+    _report(results, Console())
+
+
+def _report(results, console) -> None:
+    """The summary table, then one details line per host; exit 1 when any host failed."""
+    from rich.table import Table
+
+    action = results[0].action if results else "deploy"
+    table = Table(title=f"mnist-edge {action}")
+    for col in ("host", "result", "current", "previous", "time"):
+        table.add_column(col, no_wrap=True)
+    for r in results:
+        table.add_row(r.host, "[green]ok[/]" if r.ok else "[red]FAILED[/]", r.release or "-",
+                      r.previous or "-", f"{r.seconds:.1f} s")
+    console.print(table)
+    for r in results:
+        details = r.message
+        if action == "status" and r.ok:
+            details = f"service: {r.message}; last reading: {r.values.get('reading') or '-'}"
+        elif not r.ok and r.step:
+            details = f"{r.step}: {r.message}"
+            if r.values.get("log"):
+                details += f" (log on the device: {r.values['log']})"
+        console.print(f"{r.host}: {details}", markup=False, highlight=False, soft_wrap=True)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def selftest(
+    release: Annotated[Path | None, typer.Argument(
+        help="An unpacked bundle / release folder [default: $MNIST_EDGE_RELEASE, set by the "
+             "release's bin/mnist-edge].", show_default=False)] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Test this model instead "
+                                               "of the release's.", show_default=False)] = None,
+    samples: Annotated[Path | None, typer.Option("--samples", help="Samples folder instead of "
+                                                 "the release's.", show_default=False)] = None,
+    runtime: Annotated[str, typer.Option(help="auto, litert, tflite_runtime or tensorflow.")
+                       ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")
+                       ] = False,
+) -> None:
+    """Read the sample digits with the deployed model; exit 1 unless every one is right.
+
+    install.sh runs it on the device before it switches to a new release.
+
+    Examples:
+
+      ~/mnist-edge/current/bin/mnist-edge selftest
+
+      mnist-edge selftest --model models/edge_int8.tflite --samples samples/
+    """
+    import json
+    import os
+
+    from mnist_edge.selftest import release_paths, run_selftest
+
+    if model is None or samples is None:
+        where = release or (Path(os.environ["MNIST_EDGE_RELEASE"])
+                            if os.environ.get("MNIST_EDGE_RELEASE") else None)
+        if where is None:
+            raise fail("name a release folder, or both --model and --samples")
+        rel_model, rel_samples = release_paths(where)
+        model, samples = model or rel_model, samples or rel_samples
+    report = run_selftest(model, samples, runtime=runtime)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def serve(
+    address: Annotated[str, typer.Argument(
+        help="[HOST:]PORT to listen on. A bare port binds to 127.0.0.1 (this machine only); "
+             "use 0.0.0.0:PORT to let other machines in.", metavar="[HOST:]PORT",
+    )] = "127.0.0.1:8080",
+    model: Annotated[Path | None, typer.Option(
+        "--model", "-m", help="The .tflite model (default: the shipped int8 model, or "
+                              "$MNIST_EDGE_MODEL).", show_default=False)] = None,
+    runtime: Annotated[str, typer.Option(help="auto, litert, tflite_runtime or tensorflow.")
+                       ] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="Interpreter threads (default: "
+                                                "the runtime's choice).", show_default=False)
+                       ] = None,
+) -> None:
+    """Serve the draw-a-digit page, POST /predict and /healthz (no camera needed).
+
+    Open http://HOST:PORT/draw, draw a digit, and see what the model reads with the
+    probabilities of all ten classes. Scripts can POST a PNG or JPEG to /predict. Ctrl-C stops.
+
+    Examples:
+
+      mnist-edge serve                       # http://127.0.0.1:8080/draw
+
+      mnist-edge serve 0.0.0.0:8080 --model models/seed_int8.tflite
+
+      curl --data-binary @digit.png http://127.0.0.1:8080/predict
+    """
+    from mnist_edge.web import serve as serve_web
+
+    serve_web(address, model, runtime=runtime, threads=threads,
+              echo=lambda text: typer.echo(text, err=True))
+
+
+class Quant(str, Enum):
+    """``convert --quant`` choices (kept here so --help needs no TensorFlow)."""
+
+    int8 = "int8"
+    float16 = "float16"
+    dynamic = "dynamic"
+    none = "none"
+
+
+class IoType(str, Enum):
+    """``convert --io`` choices: the dtype of an int8 model's input and output tensors."""
+
+    int8 = "int8"
+    uint8 = "uint8"
+    float = "float"
+
+
+TfliteRuntimeOption = Annotated[
+    str, typer.Option("--runtime", help="Interpreter for .tflite: auto (LiteRT, then "
+                                        "tflite_runtime, then tensorflow), litert, "
+                                        "tflite_runtime or tensorflow.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Use only the first N test images (quick "
+                                                    "runs).", show_default=False)
+]
+
+
+@app.command()
+@user_errors
+def convert(
+    model: Annotated[Path, typer.Argument(help="The trained Keras model (.h5 or .keras).",
+                                          show_default=False)],
+    quant: Annotated[Quant, typer.Option(
+        help="int8: full integer (calibrated on training images); float16: half-size weights; "
+             "dynamic: int8 weights, float activations; none: float32.")] = Quant.int8,
+    io: Annotated[IoType, typer.Option(
+        "--io", help="int8 only: dtype of the model's input/output (uint8 for runtimes that "
+                     "want it; float keeps float I/O around the int8 body).")] = IoType.int8,
+    calibration: Annotated[int, typer.Option(
+        min=1, help="int8 only: training images used to calibrate, balanced across the 10 "
+                    "classes.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed for drawing the calibration images.")] = 0,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", "-o", help="Where to write <name>_<quant>.tflite and .json [default: next "
+                                "to MODEL].", show_default=False)] = None,
+    data: DataOption = None,
+    limit: LimitOption = None,
+    runtime: TfliteRuntimeOption = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+) -> None:
+    """Convert a Keras model to .tflite and measure the file's test accuracy against Keras.
+
+    Writes <name>_<quant>.tflite and a sidecar <name>_<quant>.json: source sha256,
+    quantization, input/output details, labels, test accuracy of both models.
+
+    --quant none writes <name>_float32.tflite.
+
+    Examples:
+
+      mnist-edge convert models/edge.h5 --data ../shared/data/mnist.npz
+
+      mnist-edge convert models/seed.h5 --quant float16 --out-dir /tmp/models
+    """
+    from rich.console import Console
+
+    from mnist_edge.data import load_mnist
+
+    _require_file(model)
+    console = Console(stderr=True, quiet=quiet)
+    with console.status("loading MNIST") as status:
+        dataset = load_mnist(data).subset(None, limit)
+        result = _convert_with_status(model, dataset, quant.value, io.value, out_dir,
+                                      calibration, seed, runtime, status)
+    if not quiet:
+        _print_convert_summary(result, console)
+
+
+def _convert_with_status(model, dataset, quant, io_type, out_dir, calibration, seed, runtime,
+                         status):
+    from mnist_edge import convert as conv
+
+    return conv.convert(
+        model, dataset, quant=quant, io_type=io_type, out_dir=out_dir, calibration=calibration,
+        seed=seed, runtime=runtime, command=_command_line(),
+        progress=lambda msg: status.update(msg),
+    )
+
+
+def _require_file(model: Path) -> None:
+    """Say "model not found" before spending seconds loading MNIST."""
+    if not model.is_file():
+        raise fail(f"model not found: {model}")
+
+
+def _command_line() -> str:
+    """The command as typed, for the sidecar (like ``train.command_line``, without TensorFlow)."""
+    return " ".join(["mnist-edge", *sys.argv[1:]])
+
+
+def _print_convert_summary(result, console) -> None:
+    """The summary table: size, accuracy of Keras and of the file, the difference."""
+    from rich.table import Table
+
+    info = result.info
+    table = Table(title="convert summary", show_header=False)
+    for key, value in [
+        ("model", str(result.tflite_path)), ("sidecar", str(result.sidecar_path)),
+        ("quantization", f"{info['quantization']} (I/O {info['io_type']})"),
+        ("size", f"{info['size_bytes'] / 1024:.1f} KB ({info['size_bytes']:,} bytes)"),
+        ("test images", f"{info['test_examples']:,}"),
+        ("Keras accuracy", f"{100 * info['keras_test_accuracy']:.2f}%"),
+        (".tflite accuracy", f"{100 * info['test_accuracy']:.2f}% "
+                             f"(measured with {info['measured_with']})"),
+        ("difference", f"{info['accuracy_difference_pp']:+.2f} percentage points"),
+        ("same prediction as Keras", f"{100 * info['agreement_with_keras']:.2f}%"),
+    ]:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A .tflite, .h5 or .keras model.",
+                                          show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", "-o", help="Where to write <name>_eval.json, <name>_confusion.png and "
+                                "<name>_errors.png [default: next to MODEL].",
+        show_default=False)] = None,
+    data: DataOption = None,
+    limit: LimitOption = None,
+    runtime: TfliteRuntimeOption = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="Interpreter threads for .tflite "
+                                                "[default: the runtime's choice].",
+                                                show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the two result lines.")
+                     ] = False,
+) -> None:
+    """Measure a model on the MNIST test set: JSON metrics, confusion matrix and error grid PNGs.
+
+    Examples:
+
+      mnist-edge evaluate models/edge_int8.tflite --data ../shared/data/mnist.npz
+
+      mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
+    """
+    from rich.console import Console
+
+    from mnist_edge.data import load_mnist
+    from mnist_edge.evaluate import evaluate as run_evaluation
+
+    _require_file(model)
+    console = Console(stderr=True, quiet=quiet)
+    with console.status("evaluating"):
+        result = run_evaluation(model, load_mnist(data), out_dir=out_dir, limit=limit,
+                                runtime=runtime, threads=threads, command=_command_line())
+    m = result.metrics
+    print(f"Test Accuracy: {m['test_accuracy']:.4f}")
+    print(f"Test Error: {m['test_error_percent']:.2f}")
+    worst = min(m["per_class_accuracy"].items(), key=lambda kv: kv[1])
+    console.print(f"{m['test_examples']:,} test digits with {m['runtime']}, "
+                  f"{m['misclassified_count']} wrong, weakest class {worst[0]} "
+                  f"({100 * worst[1]:.1f}%)")
+    for path in (result.json_path, result.confusion_path, result.errors_path):
+        console.print(f"wrote {path}")
+
+
+ReaderModelOption = Annotated[Path | None, typer.Option(
+    "--model", "-m", help="The .tflite model [default: the shipped int8 model, or "
+                          "$MNIST_EDGE_MODEL].", show_default=False)]
+InvertOption = Annotated[bool, typer.Option(
+    "--invert", help="Light ink on a dark surface (chalk on a board); default: dark ink on "
+                     "light paper.")]
+MinConfidenceOption = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="Drop digits the model is less sure of than this.")]
+ReaderRuntimeOption = Annotated[str, typer.Option(
+    help="Interpreter: auto (LiteRT, then tflite_runtime, then tensorflow), litert, "
+         "tflite_runtime or tensorflow.")]
+ReaderThreadsOption = Annotated[int | None, typer.Option(
+    min=1, help="Interpreter threads [default: the runtime's choice].", show_default=False)]
+
+
+def _digit_reader(model, runtime, threads, invert, min_confidence):
+    """The DigitReader the device commands share (imported here: no OpenCV for --help)."""
+    from mnist_edge.reader import DigitReader
+
+    return DigitReader(model, runtime=runtime, threads=threads, invert=invert,
+                       min_confidence=min_confidence)
+
+
+@app.command()
+@user_errors
+def predict(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Images, or folders of images (read in name order).", show_default=False)],
+    model: ReaderModelOption = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='One JSON object per image per line: {"path": ..., "digits": '
+                       '[{"label", "confidence", "box": [x, y, w, h]}]}.')] = False,
+    probabilities: Annotated[bool, typer.Option(
+        help="With --json, add each digit's 10 class probabilities.")] = False,
+    invert: InvertOption = False,
+    min_confidence: MinConfidenceOption = 0.5,
+    runtime: ReaderRuntimeOption = "auto",
+    threads: ReaderThreadsOption = None,
+) -> None:
+    """Read every digit in images: a photo of a page, a whole frame, or one cropped digit.
+
+    Digits are listed left to right, rows top to bottom. A file that cannot be read gets an
+    error line on stderr (exit status 2) and the others are still read.
+
+    Examples:
+
+      mnist-edge predict samples/
+
+      mnist-edge predict photo.jpg --json
+
+      mnist-edge predict chalkboard.png --invert --min-confidence 0.8
+    """
+    import json
+
+    from mnist_edge.predict import image_files, predict_files
+
+    files = image_files(paths)
+    reader = _digit_reader(model, runtime, threads, invert, min_confidence)
+    failed = 0
+    results = []
+    for result in predict_files(reader, files):
+        if result.error:
+            failed += 1
+            typer.echo(f"error: {result.error}", err=True)
+        elif as_json:
+            typer.echo(json.dumps(result.to_dict(probabilities)))
+        else:
+            results.append(result)
+    if not as_json:
+        _print_predictions(results)
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+def _print_predictions(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("image", overflow="fold")
+    table.add_column("reading")
+    table.add_column("confidence")
+    for r in results:
+        confidence = " ".join(f"{d.confidence:.2f}" for d in r.digits)
+        table.add_row(r.path, r.reading or "no digits found", confidence or "-")
+    Console().print(table)
+
+
+@app.command()
+@user_errors
+def webcam(
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="Camera index, video file, image, folder of images, or stream "
+                               "URL (rtsp://, http://).")] = "0",
+    model: ReaderModelOption = None,
+    headless: Annotated[bool | None, typer.Option(
+        "--headless/--window", help="No window (a Pi without a monitor) / force one "
+                                    "[default: a window if a display exists].",
+        show_default=False)] = None,
+    jsonl: Annotated[str | None, typer.Option(
+        "--jsonl", metavar="FILE|-", help='Write one line per frame: {"frame": n, "time": s, '
+                                          '"digits": [...]}; "-" for stdout.',
+        show_default=False)] = None,
+    invert: InvertOption = False,
+    min_confidence: MinConfidenceOption = 0.5,
+    runtime: ReaderRuntimeOption = "auto",
+    threads: ReaderThreadsOption = None,
+    smooth: Annotated[int, typer.Option(
+        min=0, help="Average each digit over about N frames so the reading does not flicker "
+                    "(0: off).")] = 0,
+    max_frames: Annotated[int | None, typer.Option(
+        min=1, help="Stop after N frames.", show_default=False)] = None,
+    serve: Annotated[str | None, typer.Option(
+        "--serve", metavar="[HOST:]PORT", help="Also serve a live view in the browser: stream, "
+        "reading, draw pad (a bare PORT binds 127.0.0.1; 0.0.0.0:PORT opens it to the "
+        "network). A file source then plays at its own frame rate.", show_default=False)
+    ] = None,
+    loop: Annotated[bool, typer.Option(
+        "--loop", help="Replay a file source from the start when it ends (a demo clip).")
+    ] = False,
+) -> None:
+    """Read digits live from a camera, a video, images or a stream.
+
+    Shows boxes, labels, confidence and FPS in a window where a display exists (q or Esc
+    quits, s saves a snapshot); headless otherwise. A file source is read frame by frame, in
+    order, to its end. Ctrl-C stops cleanly and prints a summary.
+
+    Examples:
+
+      mnist-edge webcam                                 # camera 0, window
+
+      mnist-edge webcam --source samples/digits.mp4 --headless --jsonl -
+
+      mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
+
+      mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
+
+      mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+    """
+    from mnist_edge import webcam as live
+
+    reader = _digit_reader(model, runtime, threads, invert, min_confidence)
+    say = functools.partial(typer.echo, err=True)
+    run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
+                            smoothing=smooth, max_frames=max_frames, loop=loop)
+    if serve is None:
+        summary = run(on_status=say)
+    else:
+        from mnist_edge.web import live_server
+
+        with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
+            def status(text: str) -> None:
+                say(text)
+                hub.set_status(text)
+
+            # realtime: a file plays at its own FPS so the stream looks live (cameras ignore it)
+            summary = run(on_status=status, on_frame=hub.publish, realtime=True)
+    for line in summary.lines():
+        say(line)
 
 
 @app.callback()

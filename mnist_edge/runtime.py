@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.errors import UserError
+from mnist_edge.tflite_file import check_tflite
 
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
 
@@ -48,7 +50,11 @@ def _import_tflite_runtime() -> Callable[..., Any]:
             f"tflite-runtime is built for numpy 1.x but numpy {np.__version__} is installed; "
             "use LiteRT (pip install ai-edge-litert) or install 'numpy<2' for tflite-runtime"
         )
-    return importlib.import_module("tflite_runtime.interpreter").Interpreter
+    try:
+        return importlib.import_module("tflite_runtime.interpreter").Interpreter
+    except ModuleNotFoundError as exc:
+        raise ImportError(f"tflite-runtime is not installed ({_first_line(exc)}); "
+                          "pip install tflite-runtime 'numpy<2'") from exc
 
 
 def _import_tensorflow() -> Callable[..., Any]:
@@ -73,7 +79,7 @@ def find_runtime(name: str = "auto") -> Runtime:
         try:
             return Runtime(candidate, _IMPORTERS[candidate]())
         except Exception as exc:  # ImportError, or a broken binary raising something else
-            reasons.append(f"{candidate}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+            reasons.append(f"{candidate}: {_first_line(exc)}")
     if name != "auto":
         raise UserError(f"runtime {name!r} is not usable here ({reasons[0].split(': ', 1)[1]})")
     raise UserError(
@@ -97,7 +103,7 @@ def available_runtimes() -> list[str]:
 class Classifier:
     """A TFLite digit classifier: images in (uint8 or float), float probabilities out.
 
-    >>> clf = Classifier("models/mnist_edge_int8.tflite")
+    >>> clf = Classifier("models/edge_int8.tflite")
     >>> probs = clf.predict(crops)           # crops: (N, 28, 28) uint8
     >>> labels = probs.argmax(axis=1)
     """
@@ -108,11 +114,18 @@ class Classifier:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise UserError(f"model not found: {self.model_path}")
+        if threads is not None and threads < 1:
+            raise UserError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
         self.runtime = find_runtime(runtime)
+        # tflite_runtime and tf.lite segfault on a truncated file instead of raising: check first.
+        check_tflite(self.model_path)
         try:
-            self._interp = self.runtime.interpreter_cls(
-                model_path=str(self.model_path), num_threads=threads
-            )
+            with warnings.catch_warnings():  # tf.lite's deprecation notice, once per model
+                warnings.simplefilter("ignore", UserWarning)
+                self._interp = self.runtime.interpreter_cls(
+                    model_path=str(self.model_path), num_threads=threads
+                )
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{self.model_path}: not a valid .tflite model ({_first_line(exc)})")
@@ -124,8 +137,12 @@ class Classifier:
         self.input_quant = _quant(inp)
         self.output_quant = _quant(out)
         shape = tuple(int(d) for d in inp["shape"])
-        if shape[1:3] != (28, 28) or int(np.prod(shape[3:] or (1,))) != 1:
+        if len(shape) not in (3, 4) or shape[1:3] != (28, 28) or shape[3:] not in ((), (1,)):
             raise UserError(f"{self.model_path}: expects input {shape}, not 28x28 grayscale")
+        out_shape = tuple(int(d) for d in out["shape"])
+        if out_shape[1:] != (10,):
+            raise UserError(f"{self.model_path}: outputs shape {out_shape}, "
+                            "not 10 class probabilities")
         self._input_rank = len(shape)
         self._batch = shape[0]
 
@@ -154,7 +171,15 @@ class Classifier:
         n = images.shape[0]
         if n == 0:
             return np.zeros((0, 10), dtype=np.float32)
-        x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+        if images.dtype == np.uint8:
+            x = images.astype(np.float32) / 255.0
+        elif np.issubdtype(images.dtype, np.floating):
+            # Resampling overshoots [0, 1] a little: clip that; a 0..255 float image is a bug.
+            if images.size and float(np.max(images)) > 2.0:
+                raise ValueError("float images must lie in [0, 1]; pass uint8 for 0..255")
+            x = np.clip(images, 0.0, 1.0)
+        else:
+            raise ValueError(f"images must be uint8 (0..255) or float (0..1), not {images.dtype}")
         self._resize(n)
         self._interp.set_tensor(self._in_index, self._quantize(x))
         self._interp.invoke()

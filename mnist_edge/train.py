@@ -11,7 +11,6 @@ Two recipes:
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,12 +20,16 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off the terminal
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mnist_edge import __version__, atomic  # noqa: E402
+from mnist_edge import atomic  # noqa: E402
 from mnist_edge.augment import augment_batch  # noqa: E402
 from mnist_edge.data import MnistData, to_model_input  # noqa: E402
+from mnist_edge.metrics import (  # noqa: E402, F401  (re-exported for callers)
+    classification_metrics,
+    machine_description,
+    package_versions,
+)
 from mnist_edge.models import NUM_CLASSES, build, trainable_params  # noqa: E402
 
 
@@ -114,45 +117,6 @@ def train(
     atomic.write_with(model_path, model.save)
     metrics_path = atomic.write_json(metrics_path_for(model_path), metrics)
     return TrainResult(model, model_path, metrics_path, metrics)
-
-
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Accuracy, error (%), per-class accuracy and the confusion matrix (rows: true labels)."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    per_class_total = confusion.sum(axis=1)
-    per_class = np.divide(
-        np.diag(confusion), per_class_total,
-        out=np.zeros(NUM_CLASSES), where=per_class_total > 0,
-    )
-    accuracy = float((y_true == y_pred).mean())
-    return {
-        "test_accuracy": round(accuracy, 6),
-        "test_error_percent": round(100.0 * (1.0 - accuracy), 4),
-        "per_class_accuracy": {str(k): round(float(v), 6) for k, v in enumerate(per_class)},
-        "confusion_matrix": confusion.tolist(),
-    }
-
-
-def package_versions() -> dict[str, str]:
-    """Versions that decide whether a result can be reproduced."""
-    return {
-        "mnist_edge": __version__, "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-    }
-
-
-def machine_description() -> str:
-    """A one-line description of the machine a figure was measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def _make_deterministic(seed: int) -> None:

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 
 from mnist_edge.data import to_model_input
-from mnist_edge.train import classification_metrics, train
+from mnist_edge.metrics import classification_metrics
+from mnist_edge.train import train
 
 
 def test_short_run_learns_well_above_chance(tiny_model):

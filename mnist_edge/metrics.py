@@ -1,0 +1,59 @@
+"""Accuracy figures and run descriptions, shared by train, convert, evaluate and benchmarks.
+
+TensorFlow-free on purpose: ``evaluate`` on a ``.tflite`` file and the device-side benchmarks
+use these without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+NUM_CLASSES = 10
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Accuracy, error (%), per-class accuracy and the confusion matrix (rows: true labels)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    per_class_total = confusion.sum(axis=1)
+    per_class = np.divide(
+        np.diag(confusion), per_class_total,
+        out=np.zeros(NUM_CLASSES), where=per_class_total > 0,
+    )
+    accuracy = float((y_true == y_pred).mean())
+    return {
+        "test_accuracy": round(accuracy, 6),
+        "test_error_percent": round(100.0 * (1.0 - accuracy), 4),
+        "per_class_accuracy": {str(k): round(float(v), 6) for k, v in enumerate(per_class)},
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that decide whether a result can be reproduced (read without importing them)."""
+    from mnist_edge import __version__
+
+    versions = {"mnist_edge": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow", "keras", "numpy", "ai-edge-litert", "tflite-runtime"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist.replace("-", "_")] = metadata.version(dist)
+    return versions
+
+
+def machine_description() -> str:
+    """A one-line description of the machine a figure was measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"

@@ -1,0 +1,82 @@
+"""``mnist-edge predict``: read the digits in image files and folders of images.
+
+Library side of the command, so tests call it directly: :func:`image_files` expands the paths
+the user gave (folders -> their images, sorted), :func:`predict_files` reads each image with a
+:class:`~mnist_edge.reader.DigitReader` and yields one :class:`ImageResult` per image, carrying
+either the digits or a one-line error (an unreadable file does not stop the others).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mnist_edge.camera import IMAGE_EXTS, folder_images
+from mnist_edge.errors import UserError
+from mnist_edge.reader import Digit, DigitReader
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The digits read in one image, or why it could not be read."""
+
+    path: str
+    digits: list[Digit] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def reading(self) -> str:
+        return "".join(str(d.label) for d in self.digits)
+
+    def to_dict(self, probabilities: bool = False) -> dict[str, Any]:
+        """``{"path": ..., "digits": [{"label", "confidence", "box"}, ...]}``."""
+        return {"path": self.path, "digits": [d.to_dict(probabilities) for d in self.digits]}
+
+
+def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files to read: each file as given, each folder's images sorted by name.
+
+    UserError for a path that does not exist or a folder without images: nothing to do is a
+    mistake worth saying, not an empty result.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            files.extend(folder_images(p))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UserError(f"no such file or folder: {raw}")
+    return files
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if unreadable."""
+    p = Path(path)
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        raise UserError(f"cannot read {p}: {exc.strerror or exc}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
+        raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
+    return image
+
+
+def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageResult]:
+    """Read every digit in each file, in order; an unreadable file yields an error result."""
+    for f in files:
+        try:
+            image = read_image(f)
+        except UserError as exc:
+            yield ImageResult(str(f), error=str(exc))
+            continue
+        yield ImageResult(str(f), reader.read(image))
