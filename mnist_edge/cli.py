@@ -43,23 +43,15 @@ def fail(message: str) -> typer.Exit:
 
 
 def import_quietly(module: str) -> Any:
-    """Import a TensorFlow-backed module with the C++ start-up banner kept off stderr.
-
-    TensorFlow prints CUDA and absl notices from native code straight to file descriptor 2
-    while it loads; users only need to see our own output. Python errors still propagate.
-    """
+    """Import a TensorFlow-backed module without TensorFlow's C++ start-up banner on stderr."""
     import importlib
     import os
 
+    from mnist_edge.quiet import native_stderr_silenced
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with native_stderr_silenced():
         return importlib.import_module(module)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def user_errors(fn: F) -> F:
@@ -820,8 +812,9 @@ def webcam(
         say(line)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", help="Print the mnist-edge version and exit.")
     ] = False,
@@ -831,6 +824,9 @@ def _root(
         from mnist_edge import __version__
 
         typer.echo(f"mnist-edge {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit()
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.errors import UserError
+from mnist_edge.quiet import native_stderr_silenced
 from mnist_edge.tflite_file import check_tflite
 
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
@@ -121,12 +122,14 @@ class Classifier:
         # tflite_runtime and tf.lite segfault on a truncated file instead of raising: check first.
         check_tflite(self.model_path)
         try:
-            with warnings.catch_warnings():  # tf.lite's deprecation notice, once per model
+            # tf.lite's deprecation warning and the XNNPACK "INFO: Created ... delegate" line
+            # are noise on a device's terminal or journal.
+            with warnings.catch_warnings(), native_stderr_silenced():
                 warnings.simplefilter("ignore", UserWarning)
                 self._interp = self.runtime.interpreter_cls(
                     model_path=str(self.model_path), num_threads=threads
                 )
-            self._interp.allocate_tensors()
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{self.model_path}: not a valid .tflite model ({_first_line(exc)})")
         inp = self._interp.get_input_details()[0]
