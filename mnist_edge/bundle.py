@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_edge import __version__, atomic
+from mnist_edge.checksum import sha256_file  # noqa: F401  (re-exported)
 from mnist_edge.errors import UserError
 
 BUNDLE_ROOT = "mnist-edge-bundle"
@@ -86,15 +87,6 @@ class BundleInfo:
     @property
     def files(self) -> list[str]:
         return sorted(self.manifest.get("files", {}))
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks (wheels and models can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def systemd_quote(arg: str) -> str:

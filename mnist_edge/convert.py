@@ -26,7 +26,6 @@ This module needs TensorFlow (the training side). Device code only ever opens th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import sys
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge import atomic
+from mnist_edge.checksum import sha256_file  # noqa: F401  (re-exported)
 from mnist_edge.data import MnistData, to_model_input
 from mnist_edge.errors import UserError
 
@@ -81,15 +81,6 @@ def output_paths(
     folder = Path(out_dir) if out_dir is not None else model_path.parent
     stem = f"{model_path.stem}_{variant_name(quant, io_type)}"
     return folder / f"{stem}.tflite", folder / f"{stem}.json"
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file: the sidecar names the exact source model it was made from."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_keras_model(path: str | os.PathLike[str]):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_edge.checksum import sha256_file
 from mnist_edge.errors import UserError
 
 ENV_VAR = "MNIST_EDGE_DATA"
@@ -157,14 +158,12 @@ def _load_keras() -> MnistData:
 
 def _sha256_of(p: Path) -> str:
     """sha256 of a file, or of the sorted files of a folder (name and bytes)."""
+    if not p.is_dir():
+        return sha256_file(p)
     h = hashlib.sha256()
-    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
-    for f in files:
-        if p.is_dir():
-            h.update(f.name.encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
+    for f in sorted(f for f in p.iterdir() if f.is_file()):
+        h.update(f.name.encode())
+        h.update(bytes.fromhex(sha256_file(f)))
     return h.hexdigest()
 
 

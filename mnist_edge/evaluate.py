@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge import atomic
+from mnist_edge.checksum import sha256_file
 from mnist_edge.data import MnistData
 from mnist_edge.errors import UserError
 from mnist_edge.metrics import classification_metrics
@@ -86,8 +87,6 @@ def evaluate(
     command: str | None = None,
 ) -> EvalResult:
     """Run the model on (the first ``limit`` of) the test set and write JSON + two PNGs."""
-    from mnist_edge.convert import sha256_file
-
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     x_test, y_test = data.x_test[:limit], data.y_test[:limit]

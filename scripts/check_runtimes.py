@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge import atomic  # noqa: E402
+from mnist_edge.metrics import machine_description  # noqa: E402
 from mnist_edge.runtime import Classifier, available_runtimes  # noqa: E402
 
 
@@ -107,7 +108,7 @@ def main() -> int:
         rows.append(_in_venv(work / f"venv-{i}", name, runtime, requirements, models, digits, y,
                              reference))
     report = {
-        "machine": _machine(),
+        "machine": machine_description(),
         "python": platform.python_version(),
         "test_images": int(len(y)),
         "reference": "LiteRT in the project's environment (ai-edge-litert "
@@ -248,17 +249,6 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _machine() -> str:
-    """CPU model and core count from /proc/cpuinfo (no TensorFlow needed)."""
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def _parse() -> argparse.Namespace:
