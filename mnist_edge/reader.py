@@ -12,10 +12,7 @@ padding the batch to a fixed size (each padded crop costs a full inference, ~0.2
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,27 +45,6 @@ class Digit:
         return d
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for a moment: native libraries print banners there
-    that a user reading our one-line errors and summaries should not have to wade through.
-    Python exceptions still propagate (their messages travel in the exception, not on fd 2)."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all (a daemon): nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    sys.stderr.flush()
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 class DigitReader:
     """Finds, crops and classifies the digits of frames with a ``.tflite`` model.
 
@@ -88,8 +64,7 @@ class DigitReader:
         params: vision.VisionParams = vision.DEFAULT_PARAMS,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model()
-        with _native_stderr_silenced():  # LiteRT's "INFO: Created ... XNNPACK delegate" line
-            self.classifier = Classifier(self.model_path, runtime=runtime, threads=threads)
+        self.classifier = Classifier(self.model_path, runtime=runtime, threads=threads)
         self.invert = invert
         self.min_confidence = float(min_confidence)
         self.params = params

@@ -32,6 +32,7 @@ MNIST_BOX = 20  # MNIST scaled each digit's ink box so its longest side is 20 px
 MNIST_CENTRE = 14.0  # mean centre of mass of MNIST digits, in pixel-index coordinates
 WORK_SCALE = 4  # stroke weight is measured and adjusted at 4x MNIST's scale (longest side 80 px)
 STROKE_TARGET = 10.0  # MNIST's median stroke width at that scale (2.5 px at 20 px)
+CROP_WORK_SIDE = 64  # a bigger digit is shrunk to about this (px) before its crop is made
 STROKE_RANGE = (6.0, 18.0)  # MNIST: ~3rd to ~98th percentile; inside it a stroke is left alone
 
 
@@ -172,12 +173,15 @@ class Paper:
         thr[self.small < 24] = 0
         return cv2.compare(gray, self._upsample(thr), cv2.CMP_LT)
 
-    def roi(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+    def roi(self, x: int, y: int, w: int, h: int, size: tuple[int, int] | None = None
+            ) -> np.ndarray:
         """The estimate (float32) over the box x, y, w, h: what ``full()[y:y+h, x:x+w]`` holds,
-        without upsampling the whole frame."""
-        m = np.float32([[self._sx, 0, (x + 0.5) * self._sx - 0.5],
-                        [0, self._sy, (y + 0.5) * self._sy - 0.5]])
-        return cv2.warpAffine(self._small_f, m, (w, h),
+        without upsampling the whole frame; sampled at ``size`` (width, height) if given."""
+        ow, oh = size or (w, h)
+        fx, fy = self._sx * w / ow, self._sy * h / oh
+        m = np.float32([[fx, 0, x * self._sx + 0.5 * fx - 0.5],
+                        [0, fy, y * self._sy + 0.5 * fy - 0.5]])
+        return cv2.warpAffine(self._small_f, m, (ow, oh),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
@@ -196,6 +200,12 @@ def _clip01(a: np.ndarray) -> np.ndarray:
     """Clip float32 to [0, 1] (OpenCV's thresholds: several times faster than np.clip here)."""
     a = cv2.threshold(a, 1.0, 1.0, cv2.THRESH_TRUNC)[1]
     return cv2.threshold(a, 0.0, 0.0, cv2.THRESH_TOZERO)[1]
+
+
+def _above(a: np.ndarray, threshold: float) -> np.ndarray:
+    """uint8 0/255 mask of ``a > threshold`` (numpy: OpenCV's compare with a scalar mistakes
+    arrays of 1 to 4 pixels for a Scalar and fails)."""
+    return np.multiply(a > threshold, 255, dtype=np.uint8)
 
 
 @functools.lru_cache(maxsize=64)
@@ -224,7 +234,7 @@ Piece = tuple[tuple[int, int, int, int], np.ndarray]  # (box, contour)
 
 def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     """Outer contours worth keeping: specks dropped, line-like ones cut or discarded."""
-    contours = _outer_contours(mask)
+    contours, holes = _outer_contours(mask, with_holes=True)
     if not contours:
         return []
     rects = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
@@ -238,8 +248,11 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
         x, y, bw, bh = box
         touches = x == 0 or y == 0 or x + bw == w or y + bh == h
         if touches and _along_border(mask, box):
-            # the table around the sheet: drop it, but look inside what touches it for ruled
-            # lines running into the paper's edge, and the digits those lines cross
+            # the table around the sheet: drop it, but if something reaches deep into the
+            # frame from it (ruled lines running into the paper's edge, and the digits those
+            # lines cross), look inside
+            if _depth([contours[i], *holes.get(i, [])], w, h) < 0.2 * min(w, h):
+                continue
             for part in _strip_surround(mask, box, contours[i], min_h):
                 if _line_suspect(part[0][2], part[0][3], mask.shape, params):
                     pieces.extend(_cut_lines(mask, part[0], part[1], min_h, params))
@@ -256,25 +269,38 @@ def _checked_piece(mask: np.ndarray, piece: Piece, min_h: int, params: VisionPar
     return [piece]
 
 
+def _depth(contours: list[np.ndarray], w: int, h: int) -> int:
+    """How far a blob's outline (outer boundary and holes) reaches into the frame (px)."""
+    pts = np.concatenate([c.reshape(-1, 2) for c in contours])
+    return int(np.minimum(np.minimum(pts[:, 0], w - 1 - pts[:, 0]),
+                          np.minimum(pts[:, 1], h - 1 - pts[:, 1])).max())
+
+
 def _strip_surround(mask: np.ndarray, box: tuple[int, int, int, int], contour: np.ndarray,
                     min_h: int) -> list[Piece]:
     """What is left of a border blob once its solid part on the frame's border is removed.
 
-    The solid part (what survives an opening wider than any ink stroke) that touches the
-    border is the table; thin things attached to it are ruled lines, and digits on them.
+    The solid part (4x4 blocks nearly all ink, found at quarter resolution: cheap on a blob as
+    big as the frame) that touches the border is the table; thin things attached to it are
+    ruled lines, and digits on them. The table is removed grown by ~2 blocks, so the dark rim
+    where the paper meets it goes too.
     """
     x, y, bw, bh = box
     h, w = mask.shape
     region = _fill(mask, box, [contour])
-    k = max(5, min_h // 2) | 1
-    solid = cv2.morphologyEx(region, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    surround = np.zeros_like(region)
+    f = 4
+    sw, sh = max(1, bw // f), max(1, bh // f)
+    solid = _above(cv2.resize(region, (sw, sh), interpolation=cv2.INTER_AREA), 200)
+    surround = np.zeros_like(solid)
     for c in _outer_contours(solid):
         cx, cy, cw, ch = cv2.boundingRect(c)
-        if cx == 0 and x == 0 or cy == 0 and y == 0 or cx + cw == bw and x + bw == w \
-                or cy + ch == bh and y + bh == h:
+        if cx == 0 and x == 0 or cy == 0 and y == 0 or cx + cw == sw and x + bw == w \
+                or cy + ch == sh and y + bh == h:
             cv2.drawContours(surround, [c], -1, 255, thickness=-1)
-    rest = cv2.subtract(region, cv2.dilate(surround, np.ones((3, 3), np.uint8)))
+    grow = max(3, (min_h // 2) // f * 2 + 1)
+    surround = cv2.resize(cv2.dilate(surround, np.ones((grow, grow), np.uint8)), (bw, bh),
+                          interpolation=cv2.INTER_NEAREST)
+    rest = cv2.subtract(region, surround)
     speck = max(3, min_h // 2)
     parts = []
     for c in _outer_contours(rest, offset=(x, y)):
@@ -293,14 +319,26 @@ def _fill(mask: np.ndarray, box: tuple[int, int, int, int], contours: list) -> n
     return region
 
 
-def _outer_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
+def _outer_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0),
+                    with_holes: bool = False):
     """The outer boundary of every connected blob, also of blobs inside another's hole (the
-    digits on a sheet whose dark surround forms a ring around the whole frame)."""
+    digits on a sheet whose dark surround forms a ring around the whole frame).
+
+    ``with_holes=True`` also returns {index in the list: that blob's hole boundaries}.
+    """
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE,
                                            offset=offset)
     if hierarchy is None:
-        return []
-    return [contours[i] for i in np.flatnonzero(hierarchy[0][:, 3] < 0)]
+        return ([], {}) if with_holes else []
+    outer = np.flatnonzero(hierarchy[0][:, 3] < 0)
+    found = [contours[i] for i in outer]
+    if not with_holes:
+        return found
+    position = {int(j): n for n, j in enumerate(outer)}
+    holes: dict[int, list[np.ndarray]] = {}
+    for j in np.flatnonzero(hierarchy[0][:, 3] >= 0):
+        holes.setdefault(position[int(hierarchy[0][j, 3])], []).append(contours[j])
+    return found, holes
 
 
 def _along_border(mask: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -326,7 +364,8 @@ def _line_suspect(bw: int, bh: int, shape: tuple[int, int], params: VisionParams
     that one of them runs through."""
     h, w = shape
     wide = bw > 2.5 * bh and bw > 0.25 * w
-    tall = bh > params.line_aspect * bw or (bh > 3 * bw and bh > 0.6 * h and bw > 0.15 * w)
+    # (a "1" is tall and thin too: only a very long one, or one spanning the frame, is a line)
+    tall = (bh > params.line_aspect * bw and bh > 0.3 * h) or (bh > 3 * bw and bh > 0.9 * h)
     return wide or tall
 
 
@@ -451,6 +490,20 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
     return groups
 
 
+def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bool:
+    """A whole side of a thin blob's surroundings darker than ``dark``: not a "1" on paper but
+    a sliver of the rim where the paper meets the table (a digit has paper on every side; over
+    a "1"'s width a shadow's soft edge, or a thin ruled line, hardly darkens a whole strip).
+    Only thin blobs are checked: a wide digit may straddle a shadow's edge."""
+    x, y, bw, bh = box
+    h, w = gray.shape
+    strips = (gray[y:y + bh, max(0, x - 5):max(0, x - 1)],
+              gray[y:y + bh, min(w, x + bw + 1):min(w, x + bw + 5)],
+              gray[max(0, y - 5):max(0, y - 1), x:x + bw],
+              gray[min(h, y + bh + 1):min(h, y + bh + 5), x:x + bw])
+    return any(s.size and cv2.mean(s)[0] < dark for s in strips)
+
+
 def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list, min_h: int,
                params: VisionParams) -> Blob | None:
     """The blob's own ink (other blobs inside its box excluded), if it is digit-shaped.
@@ -486,7 +539,8 @@ def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     Steps as MNIST was made: tight ink box, stroke weight into MNIST's range, longest side to
     20 px with area averaging (anti-aliased, aspect kept), centre of mass placed at (14, 14).
     """
-    a = ink.astype(np.float32) / 255.0 if ink.dtype == np.uint8 else ink.astype(np.float32)
+    a = ink.astype(np.float32) / 255.0 if ink.dtype == np.uint8 else \
+        ink.astype(np.float32, copy=False)
     if mask is not None:
         near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
         a = a * near
@@ -506,7 +560,7 @@ def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 
 
 def _ink_box(a: np.ndarray, floor: float) -> tuple[int, int, int, int] | None:
-    x, y, w, h = cv2.boundingRect(cv2.compare(a, floor, cv2.CMP_GT))
+    x, y, w, h = cv2.boundingRect(_above(a, floor))
     return None if w == 0 or h == 0 else (x, y, w, h)
 
 
@@ -524,7 +578,7 @@ _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 def stroke_width(a: np.ndarray) -> float:
     """Mean stroke width (px) of the ink ``a > 0.5``: twice the area over the boundary length."""
-    b = cv2.compare(a, 0.5, cv2.CMP_GT)
+    b = _above(a, 0.5)
     area = cv2.countNonZero(b)
     if area == 0:
         return 0.0
@@ -561,8 +615,8 @@ def _place_by_mass(patch: np.ndarray) -> np.ndarray:
     m = cv2.moments(patch)
     cx = m["m10"] / m["m00"] if m["m00"] > 0 else (w - 1) / 2
     cy = m["m01"] / m["m00"] if m["m00"] > 0 else (h - 1) / 2
-    ox = int(np.clip(round(MNIST_CENTRE - cx), 0, MNIST_SIZE - w))
-    oy = int(np.clip(round(MNIST_CENTRE - cy), 0, MNIST_SIZE - h))
+    ox = min(max(round(MNIST_CENTRE - cx), 0), MNIST_SIZE - w)
+    oy = min(max(round(MNIST_CENTRE - cy), 0), MNIST_SIZE - h)
     out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     out[oy:oy + h, ox:ox + w] = patch
     return (out * 255.0 + 0.5).astype(np.uint8)
@@ -583,13 +637,23 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
     h, w = gray.shape
     x0, y0 = max(0, x - pad), max(0, y - pad)
     x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
-    bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
-    c = contrast(gray[y0:y1, x0:x1], bg)
-    mask = np.zeros(c.shape, np.uint8)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
+    roi = gray[y0:y1, x0:x1]
+    shrink = CROP_WORK_SIDE / max(bw, bh)
+    if shrink < 0.8:  # a big digit: work on a smaller copy, the crop ends at 20 px anyway
+        size = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
+        roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
+        mask = _above(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), 63)
+        bg = paper.roi(x0, y0, x1 - x0, y1 - y0, size)
+    else:
+        bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
+    c = contrast(roi, bg)
     peak = cv2.minMaxLoc(c, mask)[1]
     paper_level = cv2.minMaxLoc(bg, mask)[1]
     if peak < params.high or peak * paper_level < 24.0:
+        return None
+    if bw < 0.4 * bh and _walled(gray, blob.box, cv2.mean(bg)[0] * (1.0 - params.low)):
         return None
     level = min(1.0, 1.15 * cv2.mean(c, mask)[0])  # about the 75th percentile of the ink
     floor = params.low * 0.5

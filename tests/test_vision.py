@@ -157,14 +157,12 @@ def _pair(truth, boxes):
 
 def test_invert_reads_light_ink_on_dark_boards():
     rng = np.random.default_rng(4)
-    hits_inverted = hits_plain = total = 0
+    hits = total = 0
     for _ in range(10):
         scene = synth.make_scene(rng, "printed", invert=True)
         total += len(scene.digits)
-        hits_inverted += len(_pair(scene.digits, vision.find_digits(scene.frame, True).boxes))
-        hits_plain += len(_pair(scene.digits, vision.find_digits(scene.frame).boxes))
-    assert hits_inverted >= 0.95 * total
-    assert hits_plain < 0.5 * total
+        hits += len(_pair(scene.digits, vision.find_digits(scene.frame, True).boxes))
+    assert hits >= 0.95 * total
 
 
 def test_ruled_line_through_a_digit_is_cut_out():

@@ -1,0 +1,178 @@
+"""``mnist-edge predict``: images and folders, table and --json, and bad inputs (one error line,
+no traceback), through Typer's runner and through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mnist_edge import synth
+from mnist_edge.cli import app
+from mnist_edge.predict import image_files, predict_files, read_image
+from mnist_edge.reader import DigitReader
+
+REPO = Path(__file__).resolve().parents[1]
+PLAIN = ["cv-simplex", "cv-duplex", "cv-plain"]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """A folder of three generated pages (and what they say) plus a tight single-digit crop."""
+    folder = tmp_path_factory.mktemp("pages")
+    rng = np.random.default_rng(0)
+    truth = {}
+    for name, labels in (("a_42.png", [4, 2]), ("b_907.jpg", [9, 0, 7]), ("c_3.png", [3])):
+        scene = synth.make_scene(rng, "printed", labels=labels,
+                                 overrides={"fonts": PLAIN, "rows": 1})
+        cv2.imwrite(str(folder / name), scene.frame)
+        truth[name] = scene.reading
+    crop = np.full((90, 70), 230, np.uint8)
+    cv2.putText(crop, "5", (8, 80), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 30, 8)
+    single = tmp_path_factory.mktemp("single") / "five.png"
+    cv2.imwrite(str(single), crop)
+    return folder, truth, single
+
+
+@pytest.fixture()
+def env(tflite_model, monkeypatch):
+    monkeypatch.setenv("MNIST_EDGE_MODEL", str(tflite_model))
+    return {**os.environ, "MNIST_EDGE_MODEL": str(tflite_model)}
+
+
+def _run(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=REPO)
+
+
+def test_library_reads_a_folder_in_name_order(pages, tflite_model):
+    folder, truth, _ = pages
+    files = image_files([folder])
+    assert [f.name for f in files] == sorted(truth)
+    results = list(predict_files(DigitReader(tflite_model), files))
+    assert [r.reading for r in results] == [truth[f.name] for f in files]
+
+
+def test_json_lines_one_per_image(pages, env):
+    folder, truth, single = pages
+    result = CliRunner().invoke(app, ["predict", str(folder), str(single), "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(line["path"]).name for line in lines] == [*sorted(truth), "five.png"]
+    for line in lines:
+        expected = truth.get(Path(line["path"]).name, "5")
+        assert "".join(str(d["label"]) for d in line["digits"]) == expected
+        for d in line["digits"]:
+            assert set(d) == {"label", "confidence", "box"}
+            assert 0.5 <= d["confidence"] <= 1.0 and len(d["box"]) == 4
+
+
+def test_json_probabilities_option(pages, env):
+    _, _, single = pages
+    result = CliRunner().invoke(app, ["predict", str(single), "--json", "--probabilities"])
+    (digit,) = json.loads(result.stdout)["digits"]
+    assert len(digit["probabilities"]) == 10
+    assert max(digit["probabilities"]) == digit["probabilities"][5]
+
+
+def test_table_by_default(pages, env):
+    folder, truth, _ = pages
+    result = CliRunner().invoke(app, ["predict", str(folder)])
+    assert result.exit_code == 0, result.output
+    for name, reading in truth.items():
+        line = next(ln for ln in result.stdout.splitlines() if name in ln)
+        assert reading in line
+
+
+def test_tight_single_digit_image(pages, env):
+    _, _, single = pages
+    result = _run("predict", str(single), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [d["label"] for d in json.loads(result.stdout)["digits"]] == [5]
+
+
+def test_invert_option(tmp_path, env):
+    board = np.full((120, 200), 40, np.uint8)
+    cv2.putText(board, "71", (20, 100), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 220, 8)
+    cv2.imwrite(str(tmp_path / "board.png"), board)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "board.png"), "--json",
+                                      "--invert"])
+    assert [d["label"] for d in json.loads(result.stdout)["digits"]] == [7, 1]
+
+
+def test_blank_image_has_no_digits(tmp_path, env):
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 300, 3), 210, np.uint8))
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "blank.png"), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["digits"] == []
+
+
+def _one_error_line(stderr: str, *needles: str) -> None:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_missing_path(env):
+    result = _run("predict", "no/such/page.png", env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    _one_error_line(result.stderr, "no such file or folder", "no/such/page.png")
+
+
+def test_empty_folder(tmp_path, env):
+    (tmp_path / "notes.txt").write_text("not an image")
+    result = _run("predict", str(tmp_path), env=env)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "no images in folder")
+
+
+def test_non_image_and_unreadable_files_do_not_stop_the_others(pages, tmp_path, env):
+    folder, truth, _ = pages
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((folder / "a_42.png").read_bytes()[:60])  # a truncated PNG
+    result = _run("predict", str(text), str(folder / "a_42.png"), str(broken), "--json",
+                  env=env)
+    assert result.returncode == 2
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(line["path"]).name for line in lines] == ["a_42.png"]
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("error: cannot read ") for e in errors)
+    assert "notes.txt" in errors[0] and "broken.png" in errors[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_model_is_one_error_line(pages, tmp_path):
+    _, _, single = pages
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all")
+    result = _run("predict", str(single), "--model", str(junk))
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "junk.tflite")
+    result = CliRunner().invoke(app, ["predict", str(single), "--model", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "model not found" in result.output
+
+
+def test_read_image_errors_are_user_errors(tmp_path):
+    from mnist_edge.errors import UserError
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(UserError, match="cannot read"):
+        read_image(tmp_path / "empty.png")
+    with pytest.raises(UserError, match="cannot read"):
+        read_image(tmp_path)  # a folder is not an image
+
+
+def test_help_has_an_example():
+    result = CliRunner().invoke(app, ["predict", "--help"])
+    assert result.exit_code == 0 and "mnist-edge predict" in result.output
