@@ -21,8 +21,22 @@ import typer
 
 from mnist_edge.errors import UserError
 
+COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "bundle", "deploy",
+                 "selftest")
+
+
+class _OrderedGroup(typer.core.TyperGroup):
+    """List commands in the order of the edge path in --help, not in definition order."""
+
+    def list_commands(self, ctx) -> list[str]:  # type: ignore[no-untyped-def]
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
 app = typer.Typer(
     name="mnist-edge",
+    cls=_OrderedGroup,
     help="Handwritten-digit recognition from training to a Raspberry Pi camera.\n\n"
     "Typical path: train -> convert -> predict / webcam -> bundle -> deploy.",
     no_args_is_help=True,
@@ -549,9 +563,10 @@ def convert(
     """
     from rich.console import Console
 
+    from mnist_edge.convert import check_keras_file
     from mnist_edge.data import load_mnist
 
-    _require_file(model)
+    check_keras_file(model)  # a wrong file fails before seconds of loading MNIST
     console = Console(stderr=True, quiet=quiet)
     with console.status("loading MNIST") as status:
         dataset = load_mnist(data).subset(None, limit)
@@ -570,12 +585,6 @@ def _convert_with_status(model, dataset, quant, io_type, out_dir, calibration, s
         seed=seed, runtime=runtime, command=_command_line(),
         progress=lambda msg: status.update(msg),
     )
-
-
-def _require_file(model: Path) -> None:
-    """Say "model not found" before spending seconds loading MNIST."""
-    if not model.is_file():
-        raise fail(f"model not found: {model}")
 
 
 def _command_line() -> str:
@@ -632,10 +641,16 @@ def evaluate(
     """
     from rich.console import Console
 
+    from mnist_edge.convert import check_keras_file
     from mnist_edge.data import load_mnist
     from mnist_edge.evaluate import evaluate as run_evaluation
+    from mnist_edge.tflite_file import check_tflite
 
-    _require_file(model)
+    # a wrong file fails before seconds of loading MNIST
+    if model.suffix.lower() == ".tflite" and model.is_file():
+        check_tflite(model)
+    else:
+        check_keras_file(model)
     console = Console(stderr=True, quiet=quiet)
     with console.status("evaluating"):
         result = run_evaluation(model, load_mnist(data), out_dir=out_dir, limit=limit,

@@ -83,6 +83,20 @@ def output_paths(
     return folder / f"{stem}.tflite", folder / f"{stem}.json"
 
 
+def check_keras_file(path: str | os.PathLike[str]) -> None:
+    """Cheap checks (no TensorFlow): the file exists, is named like a Keras model and starts
+    like one (HDF5 or zip signature), so a wrong file fails before MNIST is loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model not found: {path}")
+    if path.suffix.lower() not in KERAS_SUFFIXES:
+        raise UserError(f"{path}: expected a Keras model (.h5 or .keras)")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not (head == b"\x89HDF\r\n\x1a\n" or head.startswith(b"PK\x03\x04")):
+        raise UserError(f"{path}: not a readable Keras model (neither HDF5 nor a .keras zip)")
+
+
 def load_keras_model(path: str | os.PathLike[str]):
     """Load a Keras model and check it is a digit classifier: (28, 28, 1) in, 10 classes out.
 
@@ -90,10 +104,7 @@ def load_keras_model(path: str | os.PathLike[str]):
     converter at the wrong file deserves a sentence, not an h5py traceback.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model not found: {path}")
-    if path.suffix.lower() not in KERAS_SUFFIXES:
-        raise UserError(f"{path}: expected a Keras model (.h5 or .keras)")
+    check_keras_file(path)
     _quiet_tensorflow()
     import keras
 
@@ -331,7 +342,12 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
 
 
 def _quiet_tensorflow() -> None:
+    """Load TensorFlow now, with its native start-up banner kept off stderr."""
+    from mnist_edge.quiet import native_stderr_silenced
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_silenced():
+        import tensorflow  # noqa: F401
 
 
 @contextlib.contextmanager
