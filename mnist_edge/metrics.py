@@ -6,7 +6,6 @@ use these without loading TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 from importlib import metadata
@@ -37,14 +36,22 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     }
 
 
+def dist_version(dist: str) -> str | None:
+    """Installed version of a distribution (``"ai-edge-litert"``), or None when absent."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str]:
     """Versions that decide whether a result can be reproduced (read without importing them)."""
     from mnist_edge import __version__
 
     versions = {"mnist_edge": __version__, "python": platform.python_version()}
     for dist in ("tensorflow", "keras", "numpy", "ai-edge-litert", "tflite-runtime"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist.replace("-", "_")] = metadata.version(dist)
+        if (version := dist_version(dist)) is not None:
+            versions[dist.replace("-", "_")] = version
     return versions
 
 

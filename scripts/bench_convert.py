@@ -48,7 +48,7 @@ SWEEP_SEEDS = [0, 1, 2]
 
 def main() -> int:
     args = _parse()
-    from mnist_edge.metrics import machine_description, package_versions
+    from mnist_edge.metrics import dist_version, machine_description, package_versions
 
     load_before = os.getloadavg()
     data = load_mnist(args.data)
@@ -97,7 +97,7 @@ def main() -> int:
         "machine": machine_description(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "versions": {**package_versions(), "ai_edge_litert": _version("ai-edge-litert")},
+        "versions": {**package_versions(), "ai_edge_litert": dist_version("ai-edge-litert")},
         "runtimes": available_runtimes(),
     }
     out = Path(args.out)
@@ -284,15 +284,6 @@ def _relative(path: str) -> str:
         return str(Path(path).resolve().relative_to(REPO))
     except ValueError:
         return str(path)
-
-
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _parse() -> argparse.Namespace:

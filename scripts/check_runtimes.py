@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge import atomic  # noqa: E402
-from mnist_edge.metrics import machine_description  # noqa: E402
+from mnist_edge.metrics import dist_version, machine_description  # noqa: E402
 from mnist_edge.runtime import Classifier, available_runtimes  # noqa: E402
 
 
@@ -112,7 +112,7 @@ def main() -> int:
         "python": platform.python_version(),
         "test_images": int(len(y)),
         "reference": "LiteRT in the project's environment (ai-edge-litert "
-                     f"{_version('ai-edge-litert')}, numpy {np.__version__})",
+                     f"{dist_version('ai-edge-litert')}, numpy {np.__version__})",
         "converted_with": _converter_versions(models),
         "environments": rows,
         "ok": all(r["ok"] for r in rows),
@@ -134,7 +134,7 @@ def _here(name, models, x, y, reference) -> dict:
             results[str(m)] = _score(pred, y, reference[str(m)])
         except Exception as exc:
             results[str(m)] = {"ok": False, "error": str(exc)[:500]}
-    version = _version("ai-edge-litert") if name == "litert" else _version(
+    version = dist_version("ai-edge-litert") if name == "litert" else dist_version(
         "tensorflow" if name == "tensorflow" else "tflite-runtime")
     return {"environment": f"this environment: {name}", "runtime": name,
             "versions": {"runtime": version, "numpy": np.__version__},
@@ -240,15 +240,6 @@ def _converter_versions(models) -> str:
             v = json.loads(sidecar.read_text()).get("versions", {})
             found.add(f"TensorFlow {v.get('tensorflow', '?')}")
     return ", ".join(sorted(found)) or "unknown (no sidecar JSON)"
-
-
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _parse() -> argparse.Namespace:
