@@ -10,6 +10,7 @@ Two recipes:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -98,6 +99,7 @@ def train(
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the dataset shuffles itself (seeded); Keras would only warn
         validation_data=(x_test, y_test),
         verbose=0,
         callbacks=[progress] if progress else [],
@@ -114,7 +116,19 @@ def train(
         versions=package_versions(), machine=machine_description(), command=command,
     )
     model_path = Path(out)
-    atomic.write_with(model_path, model.save)
+
+    def _save_model(tmp: Path) -> None:
+        # .h5 is the format the seed script promised (keras.models.load_model("mnist_model.h5"));
+        # Keras' "legacy format" notice would only confuse users, so it is muted for the save.
+        absl_logger = logging.getLogger("absl")
+        level = absl_logger.level
+        absl_logger.setLevel(logging.ERROR)
+        try:
+            model.save(tmp)
+        finally:
+            absl_logger.setLevel(level)
+
+    atomic.write_with(model_path, _save_model)
     metrics_path = atomic.write_json(metrics_path_for(model_path), metrics)
     return TrainResult(model, model_path, metrics_path, metrics)
 
