@@ -641,21 +641,11 @@ def evaluate(
     """
     from rich.console import Console
 
-    from mnist_edge.convert import KERAS_SUFFIXES, check_keras_file
     from mnist_edge.data import load_mnist
+    from mnist_edge.evaluate import check_model_file
     from mnist_edge.evaluate import evaluate as run_evaluation
-    from mnist_edge.tflite_file import check_tflite
 
-    # a wrong file fails before seconds of loading MNIST
-    suffix = model.suffix.lower()
-    if not model.is_file():
-        raise fail(f"model not found: {model}")
-    if suffix == ".tflite":
-        check_tflite(model)
-    elif suffix in KERAS_SUFFIXES:
-        check_keras_file(model)
-    else:
-        raise fail(f"{model}: expected a .tflite, .h5 or .keras model")
+    check_model_file(model)  # a wrong file fails before seconds of loading MNIST
     console = Console(stderr=True, quiet=quiet)
     with console.status("evaluating"):
         result = run_evaluation(model, load_mnist(data), out_dir=out_dir, limit=limit,

@@ -56,12 +56,29 @@ def output_paths(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[
             folder / f"{stem}_errors.png")
 
 
+def check_model_file(model_path: str | os.PathLike[str]) -> None:
+    """Cheap checks (no TensorFlow, no interpreter): the file exists, has a known suffix and is
+    whole, so a wrong file fails before seconds of loading MNIST or TensorFlow."""
+    from mnist_edge.convert import KERAS_SUFFIXES, check_keras_file
+    from mnist_edge.tflite_file import check_tflite
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise UserError(f"model not found: {model_path}")
+    suffix = model_path.suffix.lower()
+    if suffix in TFLITE_SUFFIXES:
+        check_tflite(model_path)
+    elif suffix in KERAS_SUFFIXES:
+        check_keras_file(model_path)
+    else:
+        raise UserError(f"{model_path}: expected a .tflite, .h5 or .keras model")
+
+
 def predict(model_path: str | os.PathLike[str], images: np.ndarray, runtime: str = "auto",
             threads: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Probabilities (N, 10) for uint8 images from either kind of model file, and how they ran."""
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise UserError(f"model not found: {model_path}")
+    check_model_file(model_path)
     if model_path.suffix.lower() in TFLITE_SUFFIXES:
         from mnist_edge.convert import tflite_predict
         from mnist_edge.runtime import Classifier
@@ -69,10 +86,8 @@ def predict(model_path: str | os.PathLike[str], images: np.ndarray, runtime: str
         clf = Classifier(model_path, runtime=runtime, threads=threads)
         return tflite_predict(clf, images), {"kind": "tflite", "runtime": clf.runtime.name,
                                              "threads": threads}
-    from mnist_edge.convert import KERAS_SUFFIXES, keras_predict, load_keras_model
+    from mnist_edge.convert import keras_predict, load_keras_model
 
-    if model_path.suffix.lower() not in KERAS_SUFFIXES:
-        raise UserError(f"{model_path}: expected a .tflite, .h5 or .keras model")
     model = load_keras_model(model_path)
     return keras_predict(model, images), {"kind": "keras", "runtime": "keras", "threads": None}
 
