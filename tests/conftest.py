@@ -91,3 +91,10 @@ def tflite_model(request) -> Path:
     if shipped.is_file():
         return shipped
     return request.getfixturevalue("tiny_int8")
+
+
+@pytest.fixture()
+def env(tflite_model, monkeypatch):
+    """$MNIST_EDGE_MODEL pointing at the test model, here and in a subprocess's environment."""
+    monkeypatch.setenv("MNIST_EDGE_MODEL", str(tflite_model))
+    return {**os.environ, "MNIST_EDGE_MODEL": str(tflite_model)}

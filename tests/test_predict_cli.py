@@ -4,14 +4,12 @@ no traceback), through Typer's runner and through a real subprocess."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge import synth
@@ -39,17 +37,6 @@ def pages(tmp_path_factory):
     single = tmp_path_factory.mktemp("single") / "five.png"
     cv2.imwrite(str(single), crop)
     return folder, truth, single
-
-
-@pytest.fixture()
-def env(tflite_model, monkeypatch):
-    monkeypatch.setenv("MNIST_EDGE_MODEL", str(tflite_model))
-    return {**os.environ, "MNIST_EDGE_MODEL": str(tflite_model)}
-
-
-def _run(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
 
 
 def test_library_reads_a_folder_in_name_order(pages, tflite_model):
@@ -93,7 +80,7 @@ def test_table_by_default(pages, env):
 
 def test_tight_single_digit_image(pages, env):
     _, _, single = pages
-    result = _run("predict", str(single), "--json", env=env)
+    result = run_cli("predict", str(single), "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert [d["label"] for d in json.loads(result.stdout)["digits"]] == [5]
 
@@ -123,14 +110,14 @@ def _one_error_line(stderr: str, *needles: str) -> None:
 
 
 def test_missing_path(env):
-    result = _run("predict", "no/such/page.png", env=env)
+    result = run_cli("predict", "no/such/page.png", env=env)
     assert result.returncode == 2 and result.stdout == ""
     _one_error_line(result.stderr, "no such file or folder", "no/such/page.png")
 
 
 def test_empty_folder(tmp_path, env):
     (tmp_path / "notes.txt").write_text("not an image")
-    result = _run("predict", str(tmp_path), env=env)
+    result = run_cli("predict", str(tmp_path), env=env)
     assert result.returncode == 2
     _one_error_line(result.stderr, "no images in folder")
 
@@ -141,7 +128,7 @@ def test_non_image_and_unreadable_files_do_not_stop_the_others(pages, tmp_path, 
     text.write_text("hello")
     broken = tmp_path / "broken.png"
     broken.write_bytes((folder / "a_42.png").read_bytes()[:60])  # a truncated PNG
-    result = _run("predict", str(text), str(folder / "a_42.png"), str(broken), "--json",
+    result = run_cli("predict", str(text), str(folder / "a_42.png"), str(broken), "--json",
                   env=env)
     assert result.returncode == 2
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -156,7 +143,7 @@ def test_bad_model_is_one_error_line(pages, tmp_path):
     _, _, single = pages
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a model at all")
-    result = _run("predict", str(single), "--model", str(junk))
+    result = run_cli("predict", str(single), "--model", str(junk))
     assert result.returncode == 2
     _one_error_line(result.stderr, "junk.tflite")
     result = CliRunner().invoke(app, ["predict", str(single), "--model", str(tmp_path / "x")])

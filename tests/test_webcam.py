@@ -4,8 +4,6 @@ display fallback; on generated video files, images and folders (no camera needed
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -14,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge import camera, synth, webcam
@@ -36,17 +35,6 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reader(tflite_model):
     return DigitReader(tflite_model, threads=1)
-
-
-@pytest.fixture()
-def env(tflite_model, monkeypatch):
-    monkeypatch.setenv("MNIST_EDGE_MODEL", str(tflite_model))
-    return {**os.environ, "MNIST_EDGE_MODEL": str(tflite_model)}
-
-
-def _run(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
 
 
 def _reading(line: dict) -> str:
@@ -72,7 +60,7 @@ def test_video_file_headless_jsonl_every_frame_in_order(clip, tmp_path, env):
 
 
 def test_jsonl_to_stdout_in_a_subprocess(clip, env):
-    result = _run("webcam", "--source", str(clip.path), "--headless", "--jsonl", "-",
+    result = run_cli("webcam", "--source", str(clip.path), "--headless", "--jsonl", "-",
                   "--max-frames", "5", env=env)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -105,7 +93,7 @@ def test_sources_image_and_folder(tmp_path, env):
 ])
 def test_sources_that_cannot_be_opened(source, needles, tmp_path, env):
     out = tmp_path / "x.jsonl"
-    result = _run("webcam", "--source", source, "--headless", "--jsonl", str(out), env=env)
+    result = run_cli("webcam", "--source", source, "--headless", "--jsonl", str(out), env=env)
     assert result.returncode == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -125,7 +113,7 @@ def test_non_video_file_and_empty_folder(tmp_path, env):
 
 def test_shipped_sample_clip_reads_right(env):
     info = json.loads((REPO / "samples" / "clip.json").read_text())
-    result = _run("webcam", "--source", str(REPO / "samples" / info["file"]), "--headless",
+    result = run_cli("webcam", "--source", str(REPO / "samples" / info["file"]), "--headless",
                   "--jsonl", "-", env=env)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
