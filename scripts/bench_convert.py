@@ -2,7 +2,7 @@
 """Benchmark the four TFLite variants of a model side by side, against Keras in the same run.
 
 For ``--model`` (default ``models/edge.h5``) this converts float32 (``none``), float16, dynamic
-and full int8 with :mod:`mnist_edge.convert`, then reports for each:
+and full int8 with :mod:`mnist_edge.training.convert`, then reports for each:
 
 * file size, test accuracy on all 10,000 MNIST test digits, the difference to the Keras model
   (percentage points), the share of digits with the same label as Keras, and the largest
@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mnist_edge import atomic  # noqa: E402
-from mnist_edge import convert as conv  # noqa: E402
-from mnist_edge.data import load_mnist, to_model_input  # noqa: E402
-from mnist_edge.runtime import Classifier, available_runtimes  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.reading.runtime import Classifier, available_runtimes  # noqa: E402
+from mnist_edge.training import convert as conv  # noqa: E402
+from mnist_edge.training.data import load_mnist, to_model_input  # noqa: E402
 
 VARIANTS = ["none", "float16", "dynamic", "int8"]
 BATCHES = [1, 4]
@@ -48,7 +48,7 @@ SWEEP_SEEDS = [0, 1, 2]
 
 def main() -> int:
     args = _parse()
-    from mnist_edge.metrics import dist_version, machine_description, package_versions
+    from mnist_edge.common.metrics import dist_version, machine_description, package_versions
 
     load_before = os.getloadavg()
     data = load_mnist(args.data)

@@ -34,9 +34,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from sshd_harness import SshLab, bundle_wheel_requirements, ensure_wheelhouse  # noqa: E402
 
-from mnist_edge import __version__, atomic  # noqa: E402
-from mnist_edge import deploy as dp  # noqa: E402
-from mnist_edge.bundle import build_bundle  # noqa: E402
+from mnist_edge import __version__  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.shipping import deploy as dp  # noqa: E402
+from mnist_edge.shipping.bundle import build_bundle  # noqa: E402
 
 
 def machine() -> dict:
@@ -66,8 +67,8 @@ def pick_models(given: list[Path] | None, work: Path, data: Path | None) -> list
     print("no shipped models in models/: training a tiny pair (TensorFlow, ~30 s)")
     import tensorflow as tf
 
-    from mnist_edge.data import load_mnist
-    from mnist_edge.train import train
+    from mnist_edge.training.data import load_mnist
+    from mnist_edge.training.train import train
 
     result = train(load_mnist(data).subset(5000, 500), arch="seed", out=work / "tiny.h5",
                    epochs=3, batch_size=64, seed=1)
@@ -86,9 +87,9 @@ def make_samples(models: list[Path], work: Path, data: Path | None) -> Path:
     """20 MNIST test digits (2 per class) that every benchmarked model reads right."""
     import numpy as np
 
-    from mnist_edge.data import load_mnist
-    from mnist_edge.runtime import Classifier
-    from mnist_edge.selftest import write_mnist_samples
+    from mnist_edge.reading.runtime import Classifier
+    from mnist_edge.shipping.selftest import write_mnist_samples
+    from mnist_edge.training.data import load_mnist
 
     mnist = load_mnist(data)
     x, y = mnist.x_test[:1000], mnist.y_test[:1000]

@@ -45,9 +45,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from mnist_edge import atomic, synth, vision  # noqa: E402
-from mnist_edge.metrics import machine_description, package_versions  # noqa: E402
-from mnist_edge.reader import DigitReader  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
+from mnist_edge.reading import vision  # noqa: E402
+from mnist_edge.reading.reader import DigitReader  # noqa: E402
+from mnist_edge.testing import synth  # noqa: E402
 
 
 def main() -> None:
@@ -243,7 +245,7 @@ def _float_variant(keras_path: str, reader: DigitReader, scenes: list[synth.Scen
     import tempfile
 
     _tensorflow_one_thread()
-    from mnist_edge.convert import load_keras_model, to_tflite
+    from mnist_edge.training.convert import load_keras_model, to_tflite
 
     path = Path(tempfile.mkdtemp(prefix="bench-reader-")) / "edge_dynamic.tflite"
     path.write_bytes(to_tflite(load_keras_model(keras_path), "dynamic"))

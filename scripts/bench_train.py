@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_edge import atomic  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
 
 RUNS = [("seed", "seed.h5"), ("edge", "edge.h5")]
 

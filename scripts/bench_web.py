@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the web view: does streaming slow the recognition loop, and how fast is /predict?
 
-1. **Loop FPS, 0 vs 4 viewers.** The real camera loop (``mnist_edge.webcam.run``) reads a clip of
+1. **Loop FPS, 0 vs 4 viewers.** The real camera loop (``mnist_edge.reading.live.run``) reads a
+   clip of
    synthetic 640x480 scenes as fast as it can (no pacing), publishing every annotated frame to a
-   :class:`~mnist_edge.web.LiveHub` served on localhost. Rounds alternate: no viewer, then 4
+   :class:`~mnist_edge.web.server.LiveHub` served on localhost. Rounds alternate: no viewer, then 4
    viewers of ``/stream.mjpg`` (a separate process, as browsers would be), several times; the
    loop's FPS in each round is measured over the same window. Target: with 4 viewers within 10%
    of the FPS with none.
@@ -43,8 +44,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_edge import atomic, web  # noqa: E402
-from mnist_edge.paths import default_model  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.paths import default_model  # noqa: E402
+from mnist_edge.web import server as web  # noqa: E402
 
 VIEWERS = 4
 PAD = 280
@@ -79,7 +81,7 @@ def load() -> float:
 
 def make_clip(path: Path, mnist: Path | None, frames: int = 90) -> Path:
     """A clip of synthetic scenes (printed digits; MNIST test digits too if MNIST is given)."""
-    from mnist_edge import synth
+    from mnist_edge.testing import synth
 
     rng = np.random.default_rng(0)
     digits = None
@@ -143,8 +145,8 @@ class Counter:
 
 def loop_fps(model: Path, clip: Path, rounds: int, seconds: float, threads: int) -> dict:
     """Alternate rounds of 0 and 4 viewers while the real loop runs; FPS of each round."""
-    from mnist_edge import webcam
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading import live as webcam
+    from mnist_edge.reading.reader import DigitReader
 
     reader = DigitReader(model, threads=threads)
     hub = web.LiveHub(web.reader_model_info(reader, model))
@@ -256,7 +258,7 @@ def percentiles(times: list[float]) -> dict:
 
 
 def predict_latency(model: Path, mnist: Path | None, requests: int, threads: int) -> dict:
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading.reader import DigitReader
 
     pngs, pads, labels = drawn_digits(mnist, requests)
     # Baseline: the reader alone, in this process, on the already-decoded images.
@@ -413,7 +415,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "tests"))
     model = (args.model or default_model()).resolve()
-    from mnist_edge.runtime import find_runtime
+    from mnist_edge.reading.runtime import find_runtime
 
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
                "model": str(model.relative_to(REPO) if model.is_relative_to(REPO) else model),

@@ -9,7 +9,8 @@ installed in *its* environment, so this script builds throwaway virtual environm
 * ``tflite-runtime==2.14.*`` with ``numpy<2`` (the old runtime a Pi may have);
 * ``ai-edge-litert`` at the oldest version ``pyproject.toml`` allows, and at the newest;
 
-and in each one runs mnist_edge's own :class:`~mnist_edge.runtime.Classifier` (the checkout is put
+and in each one runs mnist_edge's own :class:`~mnist_edge.reading.runtime.Classifier` (the checkout
+is put
 on ``PYTHONPATH``; the device side needs only numpy) on MNIST test digits with every model. The
 predictions are compared with LiteRT's in this environment, and ``tf.lite`` here is checked too.
 
@@ -38,9 +39,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_edge import atomic  # noqa: E402
-from mnist_edge.metrics import dist_version, machine_description  # noqa: E402
-from mnist_edge.runtime import Classifier, available_runtimes  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import dist_version, machine_description  # noqa: E402
+from mnist_edge.reading.runtime import Classifier, available_runtimes  # noqa: E402
 
 
 def environments() -> list[tuple[str, str, list[str]]]:
@@ -66,7 +67,7 @@ def environments() -> list[tuple[str, str, list[str]]]:
 PROBE = r"""
 import json, sys, importlib.metadata as md
 import numpy as np
-from mnist_edge.runtime import Classifier
+from mnist_edge.reading.runtime import Classifier
 data = np.load(sys.argv[1])
 out = {"numpy": np.__version__, "python": sys.version.split()[0]}
 for name in ("tflite-runtime", "ai-edge-litert"):
@@ -201,7 +202,8 @@ def _markdown(report: dict) -> str:
         "# Runtime compatibility of the converted models",
         "",
         "Made by `python scripts/check_runtimes.py`: each environment below is a throwaway venv "
-        "(except \"this environment\") running `mnist_edge.runtime.Classifier` on the first "
+        "(except \"this environment\") running `mnist_edge.reading.runtime.Classifier` on the "
+        "first "
         f"{report['test_images']:,} MNIST test digits. *Agreement* is the share of digits whose "
         f"predicted label equals the reference: {report['reference']}.",
         "",

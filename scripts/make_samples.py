@@ -28,8 +28,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mnist_edge import atomic, synth  # noqa: E402
-from mnist_edge.errors import UserError  # noqa: E402
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.errors import UserError  # noqa: E402
+from mnist_edge.testing import synth  # noqa: E402
 
 CLIP_NAME = "digits.mp4"
 CLIP_LABELS = [5, 3, 8, 6]
@@ -90,8 +91,8 @@ def make(out: Path) -> tuple[dict[str, str], dict]:
 
 def check(out: Path, labels: dict[str, str], clip: dict, model: str | None) -> int:
     """Read everything back with the model; the number of images/frames read wrong."""
-    from mnist_edge.camera import open_source
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading.camera import open_source
+    from mnist_edge.reading.reader import DigitReader
 
     try:
         reader = DigitReader(model)

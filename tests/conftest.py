@@ -27,7 +27,7 @@ def mnist_file() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_file):
-    from mnist_edge.data import load_mnist
+    from mnist_edge.training.data import load_mnist
 
     return load_mnist(mnist_file)
 
@@ -35,7 +35,7 @@ def mnist(mnist_file):
 @pytest.fixture(scope="session")
 def tiny_model(mnist, tmp_path_factory):
     """A seed-architecture model trained for 3 epochs on 5000 images (~95% accurate)."""
-    from mnist_edge.train import train
+    from mnist_edge.training.train import train
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.h5"
     return train(mnist.subset(5000, 500), arch="seed", out=out, epochs=3, batch_size=64, seed=1)
@@ -49,8 +49,8 @@ def deploy_models(tiny_model, mnist, tmp_path_factory):
     import numpy as np
     import tensorflow as tf
 
-    from mnist_edge.runtime import Classifier
-    from mnist_edge.selftest import write_mnist_samples
+    from mnist_edge.reading.runtime import Classifier
+    from mnist_edge.shipping.selftest import write_mnist_samples
 
     out = tmp_path_factory.mktemp("deploy_models")
     paths = {}
@@ -74,8 +74,8 @@ def deploy_models(tiny_model, mnist, tmp_path_factory):
 def tiny_int8(mnist, tiny_model, tmp_path_factory):
     """``tiny_model`` converted to a full-int8 .tflite (int8 I/O) the way ``convert`` does it,
     without the accuracy measurement: tests that need a quantized file use this one."""
-    from mnist_edge.convert import calibration_indices, to_tflite
-    from mnist_edge.data import to_model_input
+    from mnist_edge.training.convert import calibration_indices, to_tflite
+    from mnist_edge.training.data import to_model_input
 
     images = to_model_input(mnist.x_train[calibration_indices(mnist, 200, seed=0)])
     path = tmp_path_factory.mktemp("tiny_int8") / "tiny_int8.tflite"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_edge import atomic
+from mnist_edge.common import atomic
 
 
 def test_write_replaces_content(tmp_path):

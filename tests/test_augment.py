@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from mnist_edge.augment import augment_batch
-from mnist_edge.data import to_model_input
+from mnist_edge.training.augment import augment_batch
+from mnist_edge.training.data import to_model_input
 
 
 def test_augment_is_deterministic_and_bounded(mnist):

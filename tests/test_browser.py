@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from web_helpers import PAD, STROKES, make_clip
 
-from mnist_edge import web
-from mnist_edge.reader import DigitReader
+from mnist_edge.reading.reader import DigitReader
+from mnist_edge.web import server as web
 
 selenium = pytest.importorskip("selenium", reason="selenium is in the dev extra")
 from selenium import webdriver  # noqa: E402
@@ -60,7 +60,7 @@ def site(tflite_model, tmp_path_factory):
     server and the reading the model gives that page."""
     import cv2
 
-    from mnist_edge import webcam
+    from mnist_edge.reading import live as webcam
 
     clip = make_clip(tmp_path_factory.mktemp("clip") / "page.avi")
     reader = web.make_reader(tflite_model)

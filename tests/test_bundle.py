@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mnist_edge.bundle import (
+from mnist_edge.cli import app
+from mnist_edge.common.errors import UserError
+from mnist_edge.shipping.bundle import (
     BUNDLE_ROOT,
     RunnerOptions,
     build_bundle,
@@ -25,9 +27,7 @@ from mnist_edge.bundle import (
     systemd_quote,
     wheel_requirements,
 )
-from mnist_edge.cli import app
-from mnist_edge.errors import UserError
-from mnist_edge.selftest import read_labels, selftest_release
+from mnist_edge.shipping.selftest import read_labels, selftest_release
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def test_bundle_has_no_tensorflow_and_headless_opencv(bundle, tmp_path):
     assert tf_reqs and all(re.search(r"extra\s*==\s*[\"']train[\"']", r) for r in tf_reqs)
     with zipfile.ZipFile(wheel) as zf:
         assert not [n for n in zf.namelist() if n.endswith((".h5", ".keras"))]
-        assert "mnist_edge/deploy_files/install.sh" in zf.namelist()
+        assert "mnist_edge/shipping/files/install.sh" in zf.namelist()
 
 
 def test_unit_and_env_carry_the_runner_options(bundle, tmp_path):
@@ -172,8 +172,9 @@ def test_selftest_command_on_an_unpacked_bundle(bundle, tmp_path):
 
 def test_device_side_never_imports_tensorflow(bundle, tmp_path):
     root = _unpack(bundle.path, tmp_path)
-    code = ("import sys; import mnist_edge.cli, mnist_edge.bundle, mnist_edge.deploy; "
-            "from mnist_edge.selftest import selftest_release; "
+    code = ("import sys; import mnist_edge.cli, mnist_edge.shipping.bundle; "
+            "import mnist_edge.shipping.deploy; "
+            "from mnist_edge.shipping.selftest import selftest_release; "
             f"assert selftest_release({str(root)!r}).ok; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
             "print('TF' if bad else 'clean')")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnist_edge import convert as conv
 from mnist_edge.cli import app
-from mnist_edge.errors import UserError
-from mnist_edge.runtime import Classifier
+from mnist_edge.common.errors import UserError
+from mnist_edge.reading.runtime import Classifier
+from mnist_edge.training import convert as conv
 
 REPO = Path(__file__).resolve().parents[1]
 N_TEST = 500
@@ -140,7 +140,7 @@ def test_int8_io_variants_are_handled_from_their_own_scale_and_zero_point(
 def test_op_versions_stay_loadable_by_tflite_runtime_2_14(variants, cli_int8):
     """tflite-runtime 2.14 knows FULLY_CONNECTED up to version 11; TF 2.21's per-channel hybrid
     Dense is version 12 and fails there ("Didn't find op for builtin opcode ... version '12'")."""
-    from mnist_edge.tflite_file import operator_versions
+    from mnist_edge.reading.tflite_file import operator_versions
 
     files = [r.tflite_path for r in variants.values()] + [cli_int8[0] / "tiny_int8.tflite"]
     for path in files:

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from mnist_edge.data import ENV_VAR, load_mnist, read_idx, to_model_input
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
+from mnist_edge.training.data import ENV_VAR, load_mnist, read_idx, to_model_input
 
 
 def _write_idx(path, array: np.ndarray, gz: bool) -> None:

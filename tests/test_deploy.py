@@ -26,9 +26,9 @@ from sshd_harness import (
     find_sshd,
 )
 
-from mnist_edge import deploy as dp
-from mnist_edge.bundle import build_bundle, read_manifest, sha256_file
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
+from mnist_edge.shipping import deploy as dp
+from mnist_edge.shipping.bundle import build_bundle, read_manifest, sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(find_sshd() is None,
@@ -55,7 +55,7 @@ def pi(lab):
 def bundles(deploy_models, tmp_path_factory):
     """Bundle A (float model, service writes readings.jsonl) and B (another model)."""
     out = tmp_path_factory.mktemp("bundles")
-    from mnist_edge.bundle import RunnerOptions
+    from mnist_edge.shipping.bundle import RunnerOptions
 
     sample = sorted(p.name for p in deploy_models["samples"].glob("*.png"))[0]
     # the service reads one of the release's own sample images (relative to the deploy folder)

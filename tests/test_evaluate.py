@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnist_edge import evaluate as ev
 from mnist_edge.cli import app
-from mnist_edge.errors import UserError
-from mnist_edge.runtime import Classifier
+from mnist_edge.common.errors import UserError
+from mnist_edge.reading.runtime import Classifier
+from mnist_edge.training import evaluate as ev
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_edge.models import build, build_edge, build_seed, trainable_params
+from mnist_edge.training.models import build, build_edge, build_seed, trainable_params
 
 
 def test_seed_model_layer_stack_is_exact():

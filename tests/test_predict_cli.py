@@ -12,10 +12,10 @@ import pytest
 from cli_helpers import run_cli
 from typer.testing import CliRunner
 
-from mnist_edge import synth
 from mnist_edge.cli import app
-from mnist_edge.predict import image_files, predict_files, read_image
-from mnist_edge.reader import DigitReader
+from mnist_edge.reading.predict import image_files, predict_files, read_image
+from mnist_edge.reading.reader import DigitReader
+from mnist_edge.testing import synth
 
 REPO = Path(__file__).resolve().parents[1]
 PLAIN = ["cv-simplex", "cv-duplex", "cv-plain"]
@@ -151,7 +151,7 @@ def test_bad_model_is_one_error_line(pages, tmp_path):
 
 
 def test_read_image_errors_are_user_errors(tmp_path):
-    from mnist_edge.errors import UserError
+    from mnist_edge.common.errors import UserError
 
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(UserError, match="cannot read"):

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnist_edge import synth
-from mnist_edge.reader import Digit, DigitReader
+from mnist_edge.reading.reader import Digit, DigitReader
+from mnist_edge.testing import synth
 
 PLAIN = ["cv-simplex", "cv-duplex", "cv-plain"]
 
@@ -188,8 +188,12 @@ def test_device_path_never_imports_tensorflow(tflite_model, tmp_path):
     cv2.imwrite(str(image), scene.frame)
     code = f"""
 import sys
-from mnist_edge.reader import DigitReader
-from mnist_edge import camera, cli, predict, vision, webcam
+from mnist_edge.reading.reader import DigitReader
+from mnist_edge import cli
+from mnist_edge.reading import camera
+from mnist_edge.reading import predict
+from mnist_edge.reading import vision
+from mnist_edge.reading import live as webcam
 reader = DigitReader({str(tflite_model)!r})
 summary = webcam.run({str(image)!r}, reader, headless=True)
 found = [r.reading for r in predict.predict_files(reader, [predict.Path({str(image)!r})])]

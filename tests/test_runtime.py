@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_edge import runtime
-from mnist_edge.errors import UserError
-from mnist_edge.runtime import Classifier, available_runtimes, find_runtime
-from mnist_edge.tflite_file import check_tflite, check_tflite_bytes
+from mnist_edge.common.errors import UserError
+from mnist_edge.reading import runtime
+from mnist_edge.reading.runtime import Classifier, available_runtimes, find_runtime
+from mnist_edge.reading.tflite_file import check_tflite, check_tflite_bytes
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -166,7 +166,7 @@ def test_int8_model_reports_its_own_quantization(tiny_int8):
 def test_device_side_never_imports_tensorflow(tiny_int8):
     code = (
         "import sys, numpy as np\n"
-        "from mnist_edge.runtime import Classifier\n"
+        "from mnist_edge.reading.runtime import Classifier\n"
         f"c = Classifier({str(tiny_int8)!r})\n"
         "p = c.predict(np.zeros((3, 28, 28), np.uint8))\n"
         "assert p.shape == (3, 10), p.shape\n"
@@ -225,7 +225,7 @@ def test_missing_model_and_directory(tmp_path):
 def test_model_with_32x32_input_is_refused(tmp_path):
     import keras
 
-    from mnist_edge.convert import to_tflite
+    from mnist_edge.training.convert import to_tflite
 
     model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
@@ -238,7 +238,7 @@ def test_model_with_32x32_input_is_refused(tmp_path):
 def test_model_without_ten_outputs_is_refused(tmp_path):
     import keras
 
-    from mnist_edge.convert import to_tflite
+    from mnist_edge.training.convert import to_tflite
 
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(5, activation="softmax")])

@@ -9,9 +9,9 @@ import json
 import keras
 import numpy as np
 
-from mnist_edge.data import to_model_input
-from mnist_edge.metrics import classification_metrics
-from mnist_edge.train import train
+from mnist_edge.common.metrics import classification_metrics
+from mnist_edge.training.data import to_model_input
+from mnist_edge.training.train import train
 
 
 def test_short_run_learns_well_above_chance(tiny_model):

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mnist_edge import synth, vision
+from mnist_edge.reading import vision
+from mnist_edge.testing import synth
 
 
 def _paper_digit(image: np.ndarray, scale: int, canvas: tuple[int, int], at: tuple[int, int],

@@ -36,9 +36,9 @@ from web_helpers import (
     wait_until,
 )
 
-from mnist_edge import web
 from mnist_edge.cli import app
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
+from mnist_edge.web import server as web
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -579,7 +579,7 @@ def clip(tmp_path_factory):
 
 
 def test_webcam_serve_plays_a_clip_live_and_stops_cleanly(tflite_model, clip):
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading.reader import DigitReader
 
     first = cv2.VideoCapture(str(clip)).read()[1]
     expected = [d.label for d in DigitReader(tflite_model).read(first)]

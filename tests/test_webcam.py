@@ -15,10 +15,12 @@ import pytest
 from cli_helpers import run_cli
 from typer.testing import CliRunner
 
-from mnist_edge import camera, synth, webcam
 from mnist_edge.cli import app
-from mnist_edge.errors import UserError
-from mnist_edge.reader import Digit, DigitReader
+from mnist_edge.common.errors import UserError
+from mnist_edge.reading import camera
+from mnist_edge.reading import live as webcam
+from mnist_edge.reading.reader import Digit, DigitReader
+from mnist_edge.testing import synth
 
 REPO = Path(__file__).resolve().parents[1]
 PLAIN = ["cv-simplex", "cv-duplex", "cv-plain"]

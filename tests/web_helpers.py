@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 
-from mnist_edge.web import LiveHub
+from mnist_edge.web.server import LiveHub
 
 PAD = 280  # the draw page's canvas size in pixels
 
@@ -115,7 +115,7 @@ def read_mjpeg(response: http.client.HTTPResponse, n: int) -> list[bytes]:
 
 def make_clip(path, labels: tuple[int, ...] = (3, 8), frames: int = 15, fps: float = 10.0):
     """A clip of one still page with printed digits, as a camera pointed at a sheet sees it."""
-    from mnist_edge import synth
+    from mnist_edge.testing import synth
 
     scene = synth.make_scene(np.random.default_rng(3), "printed", labels=list(labels),
                              hard=False)

@@ -1,8 +1,8 @@
 """Model architectures: the seed model, kept exactly, and the default edge model.
 
 Every model takes float32 images (N, 28, 28, 1) in [0, 1] and returns softmax probabilities
-(N, 10). Augmentation is not part of any model: it lives in :mod:`mnist_edge.train`, so the saved
-``.h5`` and the converted ``.tflite`` hold only inference layers.
+(N, 10). Augmentation is not part of any model: it lives in :mod:`mnist_edge.training.train`, so
+the saved ``.h5`` and the converted ``.tflite`` hold only inference layers.
 """
 
 from __future__ import annotations

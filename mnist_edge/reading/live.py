@@ -1,7 +1,7 @@
 """The live loop: frames in, digits read, boxes drawn, readings logged (no web code here).
 
-:func:`run` pulls frames from a :mod:`mnist_edge.camera` source, reads them with a
-:class:`~mnist_edge.reader.DigitReader`, and for every processed frame:
+:func:`run` pulls frames from a :mod:`mnist_edge.reading.camera` source, reads them with a
+:class:`~mnist_edge.reading.reader.DigitReader`, and for every processed frame:
 
 * writes one JSON line ``{"frame": n, "time": s, "digits": [...]}`` to ``jsonl`` (a file,
   written atomically when the run ends, or ``"-"`` for stdout, flushed per line);
@@ -31,9 +31,9 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from mnist_edge import atomic
-from mnist_edge.camera import FrameSource, open_source
-from mnist_edge.reader import Digit, DigitReader
+from mnist_edge.common import atomic
+from mnist_edge.reading.camera import FrameSource, open_source
+from mnist_edge.reading.reader import Digit, DigitReader
 
 KEY_QUIT = {ord("q"), ord("Q"), 27}  # q, Esc
 KEY_SNAPSHOT = {ord("s"), ord("S")}

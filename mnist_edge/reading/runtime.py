@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_edge.errors import UserError
-from mnist_edge.quiet import native_stderr_silenced
-from mnist_edge.tflite_file import check_tflite
+from mnist_edge.common.errors import UserError
+from mnist_edge.common.quiet import native_stderr_silenced
+from mnist_edge.reading.tflite_file import check_tflite
 
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge.checksum import sha256_file
-from mnist_edge.errors import UserError
+from mnist_edge.common.checksum import sha256_file
+from mnist_edge.common.errors import UserError
 
 ENV_VAR = "MNIST_EDGE_DATA"
 KEYS = ("x_train", "y_train", "x_test", "y_test")

@@ -2,8 +2,8 @@
 
 Library side of the command, so tests call it directly: :func:`image_files` expands the paths
 the user gave (folders -> their images, sorted), :func:`predict_files` reads each image with a
-:class:`~mnist_edge.reader.DigitReader` and yields one :class:`ImageResult` per image, carrying
-either the digits or a one-line error (an unreadable file does not stop the others).
+:class:`~mnist_edge.reading.reader.DigitReader` and yields one :class:`ImageResult` per image,
+carrying either the digits or a one-line error (an unreadable file does not stop the others).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mnist_edge.camera import IMAGE_EXTS, folder_images
-from mnist_edge.errors import UserError
-from mnist_edge.reader import Digit, DigitReader
+from mnist_edge.common.errors import UserError
+from mnist_edge.reading.camera import IMAGE_EXTS, folder_images
+from mnist_edge.reading.reader import Digit, DigitReader
 
 
 @dataclass(frozen=True)

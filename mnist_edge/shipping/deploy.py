@@ -11,7 +11,7 @@ Per host, with the system ``ssh``/``scp`` (so ``~/.ssh/config``, agents and jump
 
 Host names and options only ever travel as separate ``argv`` entries of ``ssh``/``scp`` (after
 ``--``); the remote command line holds nothing but ``sh -s -- ACTION ARGS`` with every argument
-shell-quoted, and the device-side logic (``deploy_files/remote.sh``) comes in on standard input.
+shell-quoted, and the device-side logic (``files/remote.sh``) comes in on standard input.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
 DEFAULT_REMOTE_DIR = "~/mnist-edge"
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
@@ -126,8 +126,8 @@ class Ssh:
 
 
 def remote_script() -> str:
-    """The device-side driver (``deploy_files/remote.sh``), fed to ``sh -s`` on stdin."""
-    return resources.files("mnist_edge").joinpath("deploy_files", "remote.sh").read_text("utf-8")
+    """The device-side driver (``files/remote.sh``), fed to ``sh -s`` on stdin."""
+    return resources.files("mnist_edge.shipping").joinpath("files", "remote.sh").read_text("utf-8")
 
 
 @dataclass
@@ -367,7 +367,7 @@ def deploy(
     step: Step | None = None, bundle_sha: str | None = None,
 ) -> list[HostResult]:
     """Deploy ``bundle`` to every host in parallel, one release id for all of them."""
-    from mnist_edge.bundle import sha256_file
+    from mnist_edge.shipping.bundle import sha256_file
 
     sha = bundle_sha or sha256_file(bundle)
     rid = release_id(sha)

@@ -4,8 +4,8 @@ Each command parses its options and calls one library function that the tests ca
 imports (TensorFlow, OpenCV) happen inside the commands, so ``mnist-edge --help`` and the
 device-side commands start fast and never import TensorFlow.
 
-Errors a user can fix are raised as :class:`~mnist_edge.errors.UserError` and shown as a single
-``error: ...`` line on stderr with exit status 2 (see :func:`main`).
+Errors a user can fix are raised as :class:`~mnist_edge.common.errors.UserError` and shown as a
+single ``error: ...`` line on stderr with exit status 2 (see :func:`main`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
 COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "bundle", "deploy",
                  "selftest")
@@ -61,7 +61,7 @@ def import_quietly(module: str) -> Any:
     import importlib
     import os
 
-    from mnist_edge.quiet import native_stderr_silenced
+    from mnist_edge.common.quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with native_stderr_silenced():
@@ -143,7 +143,7 @@ def train(
     if out.suffix not in (".h5", ".keras"):
         raise fail(f"--out must end in .h5 (or .keras), got {out}")
 
-    from mnist_edge.data import load_mnist
+    from mnist_edge.training.data import load_mnist
 
     dataset = load_mnist(data).subset(train_samples, test_samples)
     _run_training(dataset, arch.value, out, epochs, batch_size, seed, quiet)
@@ -155,7 +155,7 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet) -> N
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    training = import_quietly("mnist_edge.train")
+    training = import_quietly("mnist_edge.training.train")
     recipe = training.RECIPES[arch]
     n_epochs = epochs or recipe.epochs
     steps = -(-len(dataset.x_train) // (batch_size or recipe.batch_size))
@@ -223,7 +223,7 @@ NoVerifyOption = Annotated[
 def _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
                  no_verify, console):
     """Build a bundle with a spinner on stderr; shared by ``bundle`` and ``deploy``."""
-    from mnist_edge.bundle import RunnerOptions, build_bundle
+    from mnist_edge.shipping.bundle import RunnerOptions, build_bundle
 
     with console.status("bundling") as spinner:
         return build_bundle(
@@ -336,7 +336,7 @@ def deploy(
     """
     from rich.console import Console
 
-    from mnist_edge import deploy as dp
+    from mnist_edge.shipping import deploy as dp
 
     if sum([dry_run, rollback, status]) > 1:
         raise fail("--dry-run, --rollback and --status are exclusive")
@@ -360,7 +360,7 @@ def deploy(
         if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl)):
             raise fail("--bundle already holds the model, samples and service options; "
                        "pass those to 'mnist-edge bundle' instead")
-        from mnist_edge.bundle import read_manifest, sha256_file
+        from mnist_edge.shipping.bundle import read_manifest, sha256_file
 
         read_manifest(bundle_file)
         path, sha = bundle_file, sha256_file(bundle_file)
@@ -447,7 +447,7 @@ def selftest(
     import json
     import os
 
-    from mnist_edge.selftest import release_paths, run_selftest
+    from mnist_edge.shipping.selftest import release_paths, run_selftest
 
     if model is None or samples is None:
         where = release or (Path(os.environ["MNIST_EDGE_RELEASE"])
@@ -491,7 +491,7 @@ def serve(
 
       curl --data-binary @digit.png http://127.0.0.1:8080/predict
     """
-    from mnist_edge.web import serve as serve_web
+    from mnist_edge.web.server import serve as serve_web
 
     serve_web(address, model, runtime=runtime, threads=threads,
               echo=lambda text: typer.echo(text, err=True))
@@ -563,8 +563,8 @@ def convert(
     """
     from rich.console import Console
 
-    from mnist_edge.convert import check_keras_file
-    from mnist_edge.data import load_mnist
+    from mnist_edge.training.convert import check_keras_file
+    from mnist_edge.training.data import load_mnist
 
     check_keras_file(model)  # a wrong file fails before seconds of loading MNIST
     console = Console(stderr=True, quiet=quiet)
@@ -578,7 +578,7 @@ def convert(
 
 def _convert_with_status(model, dataset, quant, io_type, out_dir, calibration, seed, runtime,
                          status):
-    from mnist_edge import convert as conv
+    from mnist_edge.training import convert as conv
 
     return conv.convert(
         model, dataset, quant=quant, io_type=io_type, out_dir=out_dir, calibration=calibration,
@@ -641,9 +641,9 @@ def evaluate(
     """
     from rich.console import Console
 
-    from mnist_edge.data import load_mnist
-    from mnist_edge.evaluate import check_model_file
-    from mnist_edge.evaluate import evaluate as run_evaluation
+    from mnist_edge.training.data import load_mnist
+    from mnist_edge.training.evaluate import check_model_file
+    from mnist_edge.training.evaluate import evaluate as run_evaluation
 
     check_model_file(model)  # a wrong file fails before seconds of loading MNIST
     console = Console(stderr=True, quiet=quiet)
@@ -678,7 +678,7 @@ ReaderThreadsOption = Annotated[int | None, typer.Option(
 
 def _digit_reader(model, runtime, threads, invert, min_confidence):
     """The DigitReader the device commands share (imported here: no OpenCV for --help)."""
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading.reader import DigitReader
 
     return DigitReader(model, runtime=runtime, threads=threads, invert=invert,
                        min_confidence=min_confidence)
@@ -715,7 +715,7 @@ def predict(
     """
     import json
 
-    from mnist_edge.predict import image_files, predict_files
+    from mnist_edge.reading.predict import image_files, predict_files
 
     files = image_files(paths)
     reader = _digit_reader(model, runtime, threads, invert, min_confidence)
@@ -800,7 +800,7 @@ def webcam(
 
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
     """
-    from mnist_edge import webcam as live
+    from mnist_edge.reading import live
 
     reader = _digit_reader(model, runtime, threads, invert, min_confidence)
     say = functools.partial(typer.echo, err=True)
@@ -809,7 +809,7 @@ def webcam(
     if serve is None:
         summary = run(on_status=say)
     else:
-        from mnist_edge.web import live_server
+        from mnist_edge.web.server import live_server
 
         with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
             def status(text: str) -> None:

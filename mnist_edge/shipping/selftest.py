@@ -8,7 +8,8 @@ bad model is caught before it travels.
 Samples are a folder with a ``labels.json`` that maps image file names to the expected digits:
 ``{"0003_7.png": "7", "street.png": "42"}`` (ints and lists of ints are accepted too). A 28x28 image
 is an MNIST-style crop (white ink on black) and goes straight to the classifier, all crops in one
-batched call; any other image is a scene and goes through :class:`mnist_edge.reader.DigitReader`,
+batched call; any other image is a scene and goes through
+:class:`mnist_edge.reading.reader.DigitReader`,
 whose digits, left to right, must spell the expected string.
 
 Device side: imports numpy and OpenCV, never TensorFlow.
@@ -25,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mnist_edge import atomic
-from mnist_edge.errors import UserError
+from mnist_edge.common import atomic
+from mnist_edge.common.errors import UserError
 
 LABELS_FILE = "labels.json"
 MANIFEST_FILE = "manifest.json"
@@ -164,7 +165,7 @@ def run_selftest(
     """Read every sample with ``model``; the report says which were read right."""
     import cv2
 
-    from mnist_edge.runtime import Classifier
+    from mnist_edge.reading.runtime import Classifier
 
     start = time.perf_counter()
     labels = read_labels(samples_dir)
@@ -197,9 +198,9 @@ def run_selftest(
 def _digit_reader(model: str | os.PathLike[str]) -> Any:
     """The scene reader (issue 4's DigitReader); only needed for samples that are not crops."""
     try:
-        from mnist_edge.reader import DigitReader
+        from mnist_edge.reading.reader import DigitReader
     except ImportError as exc:
-        raise UserError(f"sample images larger than 28x28 need mnist_edge.reader ({exc})")
+        raise UserError(f"sample images larger than 28x28 need mnist_edge.reading.reader ({exc})")
     return DigitReader(model_path=model)
 
 

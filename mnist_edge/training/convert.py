@@ -20,7 +20,7 @@ Variants (``quant``):
 * ``none``: plain float32 (the reference; file name ``<stem>_float32.tflite``).
 
 This module needs TensorFlow (the training side). Device code only ever opens the result through
-:class:`mnist_edge.runtime.Classifier`.
+:class:`mnist_edge.reading.runtime.Classifier`.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from mnist_edge import atomic
-from mnist_edge.checksum import sha256_file  # noqa: F401  (re-exported)
-from mnist_edge.data import MnistData, to_model_input
-from mnist_edge.errors import UserError
+from mnist_edge.common import atomic
+from mnist_edge.common.checksum import sha256_file  # noqa: F401  (re-exported)
+from mnist_edge.common.errors import UserError
+from mnist_edge.training.data import MnistData, to_model_input
 
 QUANTS = ("int8", "float16", "dynamic", "none")
 IO_TYPES = ("int8", "uint8", "float")
@@ -215,7 +215,7 @@ def convert(
     if io_type != "int8" and quant != "int8":
         raise UserError(f"--io {io_type} applies to --quant int8 only "
                         "(the float variants keep float I/O)")
-    from mnist_edge.runtime import find_runtime
+    from mnist_edge.reading.runtime import find_runtime
 
     find_runtime(runtime)  # a runtime that cannot load here fails now, not after converting
     tflite_path, sidecar_path = output_paths(model_path, quant, io_type, out_dir)
@@ -246,7 +246,8 @@ def keras_predict(model: Any, images: np.ndarray, batch_size: int = 1000) -> np.
 
 
 def tflite_predict(classifier: Any, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Probabilities from a :class:`~mnist_edge.runtime.Classifier`, a few hundred per invoke."""
+    """Probabilities from a :class:`~mnist_edge.reading.runtime.Classifier`, a few hundred per
+    invoke."""
     parts = [classifier.predict(images[i : i + batch_size])
              for i in range(0, len(images), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
@@ -267,8 +268,8 @@ def tensor_details(details: dict[str, Any]) -> dict[str, Any]:
 
 def _measure_tflite(path: Path, data: MnistData, keras_probs: np.ndarray, runtime: str
                     ) -> dict[str, Any]:
-    from mnist_edge.runtime import Classifier
-    from mnist_edge.tflite_file import operator_versions
+    from mnist_edge.reading.runtime import Classifier
+    from mnist_edge.reading.tflite_file import operator_versions
 
     clf = Classifier(path, runtime=runtime)
     probs = tflite_predict(clf, data.x_test)
@@ -286,7 +287,7 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
              data: MnistData, measured: dict[str, Any], keras_probs: np.ndarray,
              command: str | None) -> dict[str, Any]:
     """The sidecar JSON: provenance, tensor contract, and accuracy measured on the file."""
-    from mnist_edge.metrics import classification_metrics, package_versions
+    from mnist_edge.common.metrics import classification_metrics, package_versions
 
     probs = measured["probs"]
     tfl_pred, keras_pred = probs.argmax(axis=1), keras_probs.argmax(axis=1)
@@ -343,7 +344,7 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
 
 def _quiet_tensorflow() -> None:
     """Load TensorFlow now, with its native start-up banner kept off stderr."""
-    from mnist_edge.quiet import native_stderr_silenced
+    from mnist_edge.common.quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_silenced():

@@ -23,15 +23,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ bann
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mnist_edge import atomic  # noqa: E402
-from mnist_edge.augment import augment_batch  # noqa: E402
-from mnist_edge.data import MnistData, to_model_input  # noqa: E402
-from mnist_edge.metrics import (  # noqa: E402, F401  (re-exported for callers)
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import (  # noqa: E402, F401  (re-exported for callers)
     classification_metrics,
     machine_description,
     package_versions,
 )
-from mnist_edge.models import NUM_CLASSES, build, trainable_params  # noqa: E402
+from mnist_edge.training.augment import augment_batch  # noqa: E402
+from mnist_edge.training.data import MnistData, to_model_input  # noqa: E402
+from mnist_edge.training.models import NUM_CLASSES, build, trainable_params  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 >>> [d.label for d in reader.read(frame)]        # frame: BGR or gray, any size
 [4, 2]
 
-The work per frame is :func:`mnist_edge.vision.find_digits` (MNIST-like crops of every digit-like
+The work per frame is :func:`mnist_edge.reading.vision.find_digits` (MNIST-like crops of every
+digit-like
 blob) and **one** interpreter call for all crops of the frame. The batch is exactly the number of
 crops: measured here, re-allocating the tensors when the count changes (~0.1 ms) is cheaper than
 padding the batch to a fixed size (each padded crop costs a full inference, ~0.25 ms).
@@ -19,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_edge import vision
-from mnist_edge.paths import default_model
-from mnist_edge.runtime import Classifier
+from mnist_edge.common.paths import default_model
+from mnist_edge.reading import vision
+from mnist_edge.reading.runtime import Classifier
 
 
 @dataclass(frozen=True)

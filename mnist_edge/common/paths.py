@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO_MODELS_DIR = PACKAGE_DIR.parent / "models"
 WHEEL_MODELS_DIR = PACKAGE_DIR / "_models"
 DEFAULT_MODEL_NAME = "edge_int8.tflite"

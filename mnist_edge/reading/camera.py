@@ -8,8 +8,8 @@
   paces them at the file's own FPS (a live demo from a clip); ``loop=True`` starts over at the
   end instead of stopping.
 * **live sources** (camera index, ``/dev/videoN``, rtsp/http/... URL): a source that cannot be
-  opened at all is a :class:`~mnist_edge.errors.UserError` naming it and what to try; one that
-  drops mid-run is reopened with exponential backoff (0.5 s doubling to 8 s) until it comes
+  opened at all is a :class:`~mnist_edge.common.errors.UserError` naming it and what to try; one
+  that drops mid-run is reopened with exponential backoff (0.5 s doubling to 8 s) until it comes
   back or ``stop`` is set, and every drop and recovery is reported through ``on_status``.
 
 OpenCV's own warnings (and FFmpeg's) are silenced: the messages here say what happened instead.
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg: quiet (read when a file opens)
 

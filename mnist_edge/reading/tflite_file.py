@@ -21,7 +21,7 @@ import os
 import struct
 from pathlib import Path
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
 FILE_IDENTIFIER = b"TFL3"
 

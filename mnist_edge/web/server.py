@@ -11,10 +11,10 @@ sees to a small web server instead. Two pieces, kept apart on purpose:
   frames, never piles them up: the hub holds one frame and one JPEG, whatever the viewers do.
 * :class:`WebServer`, the standard library's ``ThreadingHTTPServer`` with one handler
   (:class:`_Handler`): ``/`` (live page), ``/stream.mjpg``, ``/reading``, ``/status``, ``/draw``,
-  ``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web_static/``. No
+  ``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web/static/``. No
   framework and no CDN: the page works offline, and the Pi needs nothing extra installed.
 
-The recognition code (:mod:`mnist_edge.webcam`) knows nothing about HTTP: it calls the
+The recognition code (:mod:`mnist_edge.reading.live`) knows nothing about HTTP: it calls the
 ``on_frame``/``on_status`` callbacks it is given, which are :meth:`LiveHub.publish` and
 :meth:`LiveHub.set_status` here. Nothing in this module imports TensorFlow.
 """
@@ -40,9 +40,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from mnist_edge.errors import UserError
+from mnist_edge.common.errors import UserError
 
-STATIC_DIR = Path(__file__).resolve().parent / "web_static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # a phone photo fits; a canvas PNG is ~10 KB
@@ -312,7 +312,7 @@ def decode_upload(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray
 
 
 class Predictor:
-    """``POST /predict``: one :class:`~mnist_edge.reader.DigitReader`, shared behind a lock.
+    """``POST /predict``: one :class:`~mnist_edge.reading.reader.DigitReader`, shared behind a lock.
 
     The interpreter is not thread-safe and a request takes a few milliseconds, so requests take
     turns instead of each building its own interpreter.
@@ -738,7 +738,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def make_reader(model_path: str | Path | None, runtime: str = "auto",
                 threads: int | None = None) -> Any:
     """The draw pad's reader: dark ink on white (what the canvas sends), every digit kept."""
-    from mnist_edge.reader import DigitReader
+    from mnist_edge.reading.reader import DigitReader
 
     return DigitReader(model_path, runtime=runtime, threads=threads, invert=False,
                        min_confidence=0.0)

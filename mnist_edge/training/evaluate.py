@@ -3,13 +3,13 @@
 Writes three files next to the model (or into ``out_dir``):
 
 * ``<stem>_eval.json``: accuracy, error, per-class accuracy, confusion matrix (the same keys as the
-  training metrics, from :func:`mnist_edge.metrics.classification_metrics`), plus which test digits
-  were missed, how fast the model ran, and where it came from;
+  training metrics, from :func:`mnist_edge.common.metrics.classification_metrics`), plus which test
+  digits were missed, how fast the model ran, and where it came from;
 * ``<stem>_confusion.png``: the confusion matrix, so a glance shows *which* digits get confused;
 * ``<stem>_errors.png``: a grid of misclassified test digits with true and predicted labels,
   because looking at the misses is how one decides whether they are model errors or label noise.
 
-A ``.tflite`` file is run through :class:`mnist_edge.runtime.Classifier` (the same code the
+A ``.tflite`` file is run through :class:`mnist_edge.reading.runtime.Classifier` (the same code the
 device runs, batched), so the figures describe what a user will actually get.
 All three files are rendered in memory first and then written atomically: a failure leaves none.
 """
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from mnist_edge import atomic
-from mnist_edge.checksum import sha256_file
-from mnist_edge.data import MnistData
-from mnist_edge.errors import UserError
-from mnist_edge.metrics import classification_metrics
+from mnist_edge.common import atomic
+from mnist_edge.common.checksum import sha256_file
+from mnist_edge.common.errors import UserError
+from mnist_edge.common.metrics import classification_metrics
+from mnist_edge.training.data import MnistData
 
 TFLITE_SUFFIXES = (".tflite",)
 MAX_ERRORS_SHOWN = 100
@@ -59,8 +59,8 @@ def output_paths(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[
 def check_model_file(model_path: str | os.PathLike[str]) -> None:
     """Cheap checks (no TensorFlow, no interpreter): the file exists, has a known suffix and is
     whole, so a wrong file fails before seconds of loading MNIST or TensorFlow."""
-    from mnist_edge.convert import KERAS_SUFFIXES, check_keras_file
-    from mnist_edge.tflite_file import check_tflite
+    from mnist_edge.reading.tflite_file import check_tflite
+    from mnist_edge.training.convert import KERAS_SUFFIXES, check_keras_file
 
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -80,13 +80,13 @@ def predict(model_path: str | os.PathLike[str], images: np.ndarray, runtime: str
     model_path = Path(model_path)
     check_model_file(model_path)
     if model_path.suffix.lower() in TFLITE_SUFFIXES:
-        from mnist_edge.convert import tflite_predict
-        from mnist_edge.runtime import Classifier
+        from mnist_edge.reading.runtime import Classifier
+        from mnist_edge.training.convert import tflite_predict
 
         clf = Classifier(model_path, runtime=runtime, threads=threads)
         return tflite_predict(clf, images), {"kind": "tflite", "runtime": clf.runtime.name,
                                              "threads": threads}
-    from mnist_edge.convert import keras_predict, load_keras_model
+    from mnist_edge.training.convert import keras_predict, load_keras_model
 
     model = load_keras_model(model_path)
     return keras_predict(model, images), {"kind": "keras", "runtime": "keras", "threads": None}

@@ -377,7 +377,7 @@ def _degrade(rng, img, cond):
 
 
 def _reading_order(digits: list[TrueDigit]) -> list[TrueDigit]:
-    from mnist_edge.vision import reading_order
+    from mnist_edge.reading.vision import reading_order
 
     return [digits[i] for i in reading_order([d.box for d in digits])]
 
@@ -475,7 +475,7 @@ def make_clip(path: str | os.PathLike[str], labels: list[int], *, frames: int = 
     Written atomically with OpenCV's FFmpeg writer (``mp4v`` in .mp4 decodes everywhere
     OpenCV does, the Raspberry Pi included).
     """
-    from mnist_edge import atomic
+    from mnist_edge.common import atomic
 
     rng = np.random.default_rng(seed)
     w, h = size

@@ -37,9 +37,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mnist_edge import __version__, atomic
-from mnist_edge.checksum import sha256_file  # noqa: F401  (re-exported)
-from mnist_edge.errors import UserError
+from mnist_edge import __version__
+from mnist_edge.common import atomic
+from mnist_edge.common.checksum import sha256_file  # noqa: F401  (re-exported)
+from mnist_edge.common.errors import UserError
 
 BUNDLE_ROOT = "mnist-edge-bundle"
 FORMAT = 1
@@ -102,7 +103,7 @@ def systemd_quote(arg: str) -> str:
 
 def project_root() -> Path | None:
     """The checkout this package runs from, or None when installed from a wheel."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "hatch_build.py").is_file():
         return root
     return None
@@ -188,7 +189,7 @@ def default_samples_dir() -> Path | None:
 def collect_samples(dest: Path, samples: Path | None, data: Path | None) -> dict[str, str]:
     """Fill ``dest`` with self-test images: ``samples`` if given, else the checkout's
     ``samples/``, else the first test digits of each class from MNIST (``--data``)."""
-    from mnist_edge.selftest import read_labels, write_mnist_samples
+    from mnist_edge.shipping.selftest import read_labels, write_mnist_samples
 
     source = samples or (None if data else default_samples_dir())
     if source is not None:
@@ -202,7 +203,7 @@ def collect_samples(dest: Path, samples: Path | None, data: Path | None) -> dict
         return labels
     import numpy as np
 
-    from mnist_edge.data import load_mnist
+    from mnist_edge.training.data import load_mnist
 
     try:
         mnist = load_mnist(data)
@@ -217,7 +218,7 @@ def collect_samples(dest: Path, samples: Path | None, data: Path | None) -> dict
 
 
 def _template(name: str) -> str:
-    return resources.files("mnist_edge").joinpath("deploy_files", name).read_text("utf-8")
+    return resources.files("mnist_edge.shipping").joinpath("files", name).read_text("utf-8")
 
 
 def _check_model(model: Path) -> None:
@@ -330,7 +331,7 @@ def build_bundle(
     ``verify`` runs the self-test here first, with the local interpreter: a model that misreads
     its own samples is refused before it reaches a device.
     """
-    from mnist_edge.paths import default_model
+    from mnist_edge.common.paths import default_model
 
     note = progress or (lambda _msg: None)
     model_path = Path(model) if model else default_model()
@@ -383,7 +384,7 @@ def _bundle_id(model: Path, files: dict[str, dict[str, Any]]) -> str:
 
 
 def _verify_locally(stage: Path, manifest: dict[str, Any]) -> None:
-    from mnist_edge.selftest import run_selftest
+    from mnist_edge.shipping.selftest import run_selftest
 
     report = run_selftest(stage / manifest["model"]["file"], stage / "samples")
     if not report.ok:

@@ -1,0 +1,1 @@
+"""Shipping to a device: bundle, deploy, selftest and the shell files they ship (``files/``)."""
