@@ -47,7 +47,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
-from mnist_edge.reading import vision  # noqa: E402
+from mnist_edge.reading.binarise import binarise  # noqa: E402
+from mnist_edge.reading.blobs import find_blobs  # noqa: E402
+from mnist_edge.reading.crop import blob_crop  # noqa: E402
+from mnist_edge.reading.normalise import to_gray  # noqa: E402
+from mnist_edge.reading.paper import estimate_paper  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.testing import synth  # noqa: E402
 
@@ -205,14 +209,14 @@ def _stages(reader: DigitReader, frames: list[np.ndarray]) -> dict:
     t = dict.fromkeys(("grey", "paper+threshold", "blobs", "crops", "inference"), 0.0)
     for f in frames:
         c0 = time.thread_time()
-        g = vision.to_gray(f)
+        g = to_gray(f)
         c1 = time.thread_time()
-        paper = vision.Paper(g, p.background)
-        mask = paper.ink_mask(g, p.low)
+        paper = estimate_paper(g, p)
+        mask = binarise(g, paper, p)
         c2 = time.thread_time()
-        blobs = vision.find_blobs(mask, p)
+        blobs = find_blobs(mask, p)
         c3 = time.thread_time()
-        crops = [c for c in (vision.blob_crop(g, paper, b, p) for b in blobs) if c is not None]
+        crops = [c for c in (blob_crop(g, paper, b, p) for b in blobs) if c is not None]
         c4 = time.thread_time()
         if crops:
             reader.classify(np.stack(crops))

@@ -192,7 +192,7 @@ from mnist_edge.reading.reader import DigitReader
 from mnist_edge import cli
 from mnist_edge.reading import camera
 from mnist_edge.reading import predict
-from mnist_edge.reading import vision
+from mnist_edge.reading import pipeline
 from mnist_edge.reading import live as webcam
 reader = DigitReader({str(tflite_model)!r})
 summary = webcam.run({str(image)!r}, reader, headless=True)

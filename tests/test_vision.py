@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mnist_edge.reading import vision
+from mnist_edge.reading import normalise, pipeline
+from mnist_edge.reading.crop import STROKE_RANGE, mnist_crop, stroke_width
 from mnist_edge.testing import synth
 
 
@@ -45,22 +46,22 @@ def _ink_box(img: np.ndarray) -> tuple[int, int, int, int]:
     lambda: np.full((7, 9), 200 * 257, np.uint16),
 ])
 def test_to_gray_accepts_every_image_layout(make):
-    gray = vision.to_gray(make())
+    gray = normalise.to_gray(make())
     assert gray.dtype == np.uint8 and gray.shape == (7, 9)
     assert abs(int(gray[3, 4]) - 200) <= 1
 
 
 def test_to_gray_nan_and_bool_and_one_pixel():
-    assert vision.to_gray(np.array([[np.nan, 1.0]])).tolist() == [[0, 255]]
-    assert vision.to_gray(np.array([[True, False]])).tolist() == [[255, 0]]
-    assert vision.to_gray(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1)
+    assert normalise.to_gray(np.array([[np.nan, 1.0]])).tolist() == [[0, 255]]
+    assert normalise.to_gray(np.array([[True, False]])).tolist() == [[255, 0]]
+    assert normalise.to_gray(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((0, 5)), np.zeros(5), np.zeros((4, 4, 2)),
                                  np.zeros((2, 2, 2, 2))])
 def test_to_gray_rejects_arrays_that_are_not_images(bad):
     with pytest.raises(ValueError):
-        vision.to_gray(bad)
+        normalise.to_gray(bad)
 
 
 # ------------------------------------------------------------------------------ crops
@@ -69,7 +70,7 @@ def test_to_gray_rejects_arrays_that_are_not_images(bad):
 def test_mnist_crop_of_an_mnist_digit_is_that_digit(mnist):
     """MNIST digits are already 20 px boxes centred by mass: cropping one must change little
     (only the boldest few percent get their strokes thinned toward MNIST's typical weight)."""
-    corr = [np.corrcoef(vision.mnist_crop(img).ravel(), img.ravel())[0, 1]
+    corr = [np.corrcoef(mnist_crop(img).ravel(), img.ravel())[0, 1]
             for img in mnist.x_test[:100]]
     assert np.mean(corr) > 0.95
     assert np.percentile(corr, 10) > 0.9
@@ -83,7 +84,7 @@ def test_crops_match_mnist_normalisation_on_mnist_digits_on_a_canvas(mnist):
     for i, img in enumerate(mnist.x_test[:40]):
         at = (int(rng.integers(10, 150)), int(rng.integers(10, 250)))
         page = _paper_digit(img, 4, (300, 400), at, rng)
-        found = vision.find_digits(page)
+        found = pipeline.find_digits(page)
         assert len(found.boxes) == 1, f"test digit {i}: {len(found.boxes)} blobs"
         crop = found.crops[0]
         x, y, w, h = _ink_box(crop)
@@ -97,7 +98,7 @@ def test_crops_match_mnist_normalisation_on_mnist_digits_on_a_canvas(mnist):
 def test_box_is_in_frame_pixels_and_tight(mnist):
     rng = np.random.default_rng(1)
     page = _paper_digit(mnist.x_test[0], 3, (240, 320), (50, 100), rng)
-    (x, y, w, h), = vision.find_digits(page).boxes
+    (x, y, w, h), = pipeline.find_digits(page).boxes
     ys, xs = np.nonzero(cv2.resize(mnist.x_test[0], None, fx=3, fy=3) > 80)
     assert abs(x - (100 + xs.min())) <= 3 and abs(y - (50 + ys.min())) <= 3
     assert abs(w - (np.ptp(xs) + 1)) <= 6 and abs(h - (np.ptp(ys) + 1)) <= 6
@@ -109,9 +110,9 @@ def test_hairline_strokes_are_thickened_to_mnist_weight():
     page = np.full((300, 300), 220, np.uint8)
     cv2.line(page, (150, 50), (150, 250), 30, 2)
     cv2.line(page, (150, 50), (120, 80), 30, 2)  # a "1" with a flag
-    crop = vision.find_digits(page).crops[0]
+    crop = pipeline.find_digits(page).crops[0]
     big = cv2.resize(crop, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)  # 4x, like MNIST's
-    assert vision.STROKE_RANGE[0] <= vision.stroke_width(big / 255.0) <= vision.STROKE_RANGE[1]
+    assert STROKE_RANGE[0] <= stroke_width(big / 255.0) <= STROKE_RANGE[1]
 
 
 # ------------------------------------------------------------------------- detection
@@ -123,8 +124,8 @@ def test_blank_pages_give_nothing():
         scene = synth.make_scene(rng, "printed", labels=[1], overrides={"rows": 1})
         blank = synth.make_scene(rng, "printed", labels=[], overrides={})
         assert blank.digits == []
-        assert vision.find_digits(blank.frame).boxes == [], blank.conditions
-        assert vision.find_digits(scene.frame).boxes  # the same kind of page with a digit
+        assert pipeline.find_digits(blank.frame).boxes == [], blank.conditions
+        assert pipeline.find_digits(scene.frame).boxes  # the same kind of page with a digit
 
 
 def test_finds_digits_despite_lines_shadows_edges_noise():
@@ -134,7 +135,7 @@ def test_finds_digits_despite_lines_shadows_edges_noise():
     found = extra = total = 0
     for _ in range(30):
         scene = synth.make_scene(rng, "printed")
-        boxes = vision.find_digits(scene.frame).boxes
+        boxes = pipeline.find_digits(scene.frame).boxes
         s = synth.score(scene.digits, [(t.label, b) for t, b in _pair(scene.digits, boxes)])
         total += len(scene.digits)
         found += s.right
@@ -162,7 +163,7 @@ def test_invert_reads_light_ink_on_dark_boards():
     for _ in range(10):
         scene = synth.make_scene(rng, "printed", invert=True)
         total += len(scene.digits)
-        hits += len(_pair(scene.digits, vision.find_digits(scene.frame, True).boxes))
+        hits += len(_pair(scene.digits, pipeline.find_digits(scene.frame, True).boxes))
     assert hits >= 0.95 * total
 
 
@@ -171,20 +172,20 @@ def test_ruled_line_through_a_digit_is_cut_out():
     cv2.putText(page, "47", (120, 170), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 40, 9)
     for y in (40, 110, 150, 200):  # dark lines, one through the middle of both digits
         cv2.line(page, (0, y - 2), (399, y + 3), 120, 2)
-    boxes = vision.find_digits(page).boxes
+    boxes = pipeline.find_digits(page).boxes
     assert len(boxes) == 2
     assert all(b[2] < 120 and b[3] < 130 for b in boxes)
 
 
 def test_reading_order_is_rows_then_left_to_right():
     boxes = [(300, 210, 40, 60), (20, 200, 40, 60), (310, 20, 40, 60), (30, 30, 40, 60)]
-    assert vision.reading_order(boxes) == [3, 2, 1, 0]
+    assert pipeline.reading_order(boxes) == [3, 2, 1, 0]
 
 
 def test_large_frames_are_processed_at_work_size_but_boxed_in_frame_pixels():
     page = np.full((1080, 1920), 220, np.uint8)
     cv2.putText(page, "5", (800, 700), cv2.FONT_HERSHEY_SIMPLEX, 12, 30, 30)
-    (x, y, w, h), = vision.find_digits(page).boxes
+    (x, y, w, h), = pipeline.find_digits(page).boxes
     ys, xs = np.nonzero(page < 128)
     assert abs(x - xs.min()) <= 4 and abs(x + w - 1 - xs.max()) <= 4
     assert abs(y - ys.min()) <= 4 and abs(y + h - 1 - ys.max()) <= 4

@@ -4,7 +4,7 @@
 >>> [d.label for d in reader.read(frame)]        # frame: BGR or gray, any size
 [4, 2]
 
-The work per frame is :func:`mnist_edge.reading.vision.find_digits` (MNIST-like crops of every
+The work per frame is :func:`mnist_edge.reading.pipeline.find_digits` (MNIST-like crops of every
 digit-like
 blob) and **one** interpreter call for all crops of the frame. The batch is exactly the number of
 crops: measured here, re-allocating the tensors when the count changes (~0.1 ms) is cheaper than
@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common.paths import default_model
-from mnist_edge.reading import vision
+from mnist_edge.reading.pipeline import (
+    DEFAULT_PARAMS,
+    VisionParams,
+    find_digits,
+    reading_order,
+)
 from mnist_edge.reading.runtime import Classifier
 
 
@@ -62,7 +67,7 @@ class DigitReader:
         threads: int | None = None,
         invert: bool = False,
         min_confidence: float = 0.5,
-        params: vision.VisionParams = vision.DEFAULT_PARAMS,
+        params: VisionParams = DEFAULT_PARAMS,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model()
         self.classifier = Classifier(self.model_path, runtime=runtime, threads=threads)
@@ -82,12 +87,12 @@ class DigitReader:
         tiny or otherwise digit-free frame gives ``[]``; an array that is not an image shape
         raises ``ValueError``.
         """
-        found = vision.find_digits(frame, invert=self.invert, params=self.params)
+        found = find_digits(frame, invert=self.invert, params=self.params)
         if not found.boxes:
             return []
         probs = self.classify(found.crops)
         digits = []
-        for i in vision.reading_order(found.boxes):
+        for i in reading_order(found.boxes):
             p = probs[i]
             label = int(p.argmax())
             if p[label] >= self.min_confidence:

@@ -377,7 +377,7 @@ def _degrade(rng, img, cond):
 
 
 def _reading_order(digits: list[TrueDigit]) -> list[TrueDigit]:
-    from mnist_edge.reading.vision import reading_order
+    from mnist_edge.reading.pipeline import reading_order
 
     return [digits[i] for i in reading_order([d.box for d in digits])]
 

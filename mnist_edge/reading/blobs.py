@@ -1,0 +1,351 @@
+"""Step 4, find blobs: digit-shaped candidates in the binarised frame.
+
+Blobs come from outer contours (much faster than connected-component statistics); ruled lines
+and paper-edge slivers are cut out of them, the table around the sheet is dropped, the fragments
+of broken digits are glued (:func:`_group`), and what cannot be a digit (too small, too flat,
+too full) is dropped. Whether a blob is dark enough to be writing is checked when cropping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mnist_edge.reading.binarise import above
+from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
+
+MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
+# the table around the sheet
+SURROUND_REACH = 0.2  # a border blob reaching less deep than this (of the shorter side) is table
+SURROUND_SCALE = 4  # its solid part is found at 1/4 resolution...
+SOLID_LEVEL = 200  # ...as the blocks at least this full of ink (of 255)
+BORDER_RUN = 0.25  # a blob along more than this share of a frame side lies along the border
+# line suspects: long and flat, or long and thin, for the frame
+LINE_ASPECT_WIDE = 2.5  # wider than this times its height...
+LINE_SPAN_WIDE = 0.25  # ...and than this share of the frame's width
+LINE_SPAN_TALL = 0.3  # taller than ``line_aspect`` times its width and this share of the height
+EDGE_ASPECT_TALL = 3  # or taller than this times its width...
+EDGE_SPAN_TALL = 0.9  # ...and nearly the frame's height (a paper edge)
+TILTS = np.radians(np.arange(-10.0, 10.01, 0.25))  # line angles tried by _tilt
+TILT_SAMPLE = 4000  # ink points enough to find a line's tilt
+# grouping the pieces of one digit (_group)
+TALLER = 0.6  # a piece is clearly smaller than another under this share of its height
+MAJOR_OVERLAP = 0.6  # similar pieces glue if they overlap in x by this share of the narrower
+MAJOR_GAP = 0.08  # ...and the gap between them is at most this share of the taller
+MINOR_OVERLAP = 0.4  # a smaller piece joins a taller one it overlaps by this share of its width
+MINOR_GAP = 0.25  # ...at most this share of the taller one's height away
+MINOR_MAX_WIDTH = 1.2  # ...and not wider than this times it (else: a leftover of a line)
+# which blobs can be digits (_make_blob)
+WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
+EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
+THIN_ONE = 0.3  # narrower than this times its height: a "1", whose ink may fill its box
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One digit candidate: its box in working-image pixels and its ink mask inside that box."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h
+    mask: np.ndarray  # uint8 0/255, shape (h, w)
+
+
+def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[Blob]:
+    """Digit-shaped candidates in a binarised frame: fragments glued, lines cut out, specks,
+    the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
+    """
+    h, w = mask.shape
+    min_h = max(MIN_DIGIT_PX, int(params.min_height * min(h, w)))
+    pieces = _pieces(mask, min_h, params)
+    groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
+    blobs = (_make_blob(mask, box, members, min_h, params) for box, members in groups)
+    return [b for b in blobs if b is not None]
+
+
+def _speck(min_h: int) -> int:
+    """Pieces smaller than this (px, longest side) are noise or the dashes of a faint line."""
+    return max(3, min_h // 2)
+
+
+Piece = tuple[tuple[int, int, int, int], np.ndarray]  # (box, contour)
+
+
+def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
+    """Outer contours worth keeping: specks dropped, line-like ones cut or discarded."""
+    contours, holes = _outer_contours(mask, with_holes=True)
+    if not contours:
+        return []
+    rects = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
+    size = rects[:, 2:].max(axis=1)
+    # noise, and the dashes a faint ruled line breaks into
+    keep = np.flatnonzero((size >= _speck(min_h)) & (rects[:, 3] > 2))
+    pieces: list[Piece] = []
+    h, w = mask.shape
+    for i in keep:
+        box = tuple(int(v) for v in rects[i])
+        x, y, bw, bh = box
+        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
+        if touches and _along_border(mask, box):
+            # the table around the sheet: drop it, but if something reaches deep into the
+            # frame from it (ruled lines running into the paper's edge, and the digits those
+            # lines cross), look inside
+            if _depth([contours[i], *holes.get(i, [])], w, h) < SURROUND_REACH * min(w, h):
+                continue
+            for part in _strip_surround(mask, box, contours[i], min_h):
+                if _line_suspect(part[0][2], part[0][3], mask.shape, params):
+                    pieces.extend(_cut_lines(mask, part[0], part[1], min_h, params))
+        else:
+            pieces.extend(_checked_piece(mask, (box, contours[i]), min_h, params))
+    return pieces
+
+
+def _checked_piece(mask: np.ndarray, piece: Piece, min_h: int, params: VisionParams
+                   ) -> list[Piece]:
+    box = piece[0]
+    if _line_suspect(box[2], box[3], mask.shape, params):
+        return _cut_lines(mask, box, piece[1], min_h, params)
+    return [piece]
+
+
+def _depth(contours: list[np.ndarray], w: int, h: int) -> int:
+    """How far a blob's outline (outer boundary and holes) reaches into the frame (px)."""
+    pts = np.concatenate([c.reshape(-1, 2) for c in contours])
+    return int(np.minimum(np.minimum(pts[:, 0], w - 1 - pts[:, 0]),
+                          np.minimum(pts[:, 1], h - 1 - pts[:, 1])).max())
+
+
+def _strip_surround(mask: np.ndarray, box: tuple[int, int, int, int], contour: np.ndarray,
+                    min_h: int) -> list[Piece]:
+    """What is left of a border blob once its solid part on the frame's border is removed.
+
+    The solid part (4x4 blocks nearly all ink, found at quarter resolution: cheap on a blob as
+    big as the frame) that touches the border is the table; thin things attached to it are
+    ruled lines, and digits on them. The table is removed grown by ~2 blocks, so the dark rim
+    where the paper meets it goes too.
+    """
+    x, y, bw, bh = box
+    h, w = mask.shape
+    region = _fill(mask, box, [contour])
+    f = SURROUND_SCALE
+    sw, sh = max(1, bw // f), max(1, bh // f)
+    solid = above(cv2.resize(region, (sw, sh), interpolation=cv2.INTER_AREA), SOLID_LEVEL)
+    surround = np.zeros_like(solid)
+    for c in _outer_contours(solid):
+        cx, cy, cw, ch = cv2.boundingRect(c)
+        if cx == 0 and x == 0 or cy == 0 and y == 0 or cx + cw == sw and x + bw == w \
+                or cy + ch == sh and y + bh == h:
+            cv2.drawContours(surround, [c], -1, 255, thickness=-1)
+    grow = max(3, (min_h // 2) // f * 2 + 1)
+    surround = cv2.resize(cv2.dilate(surround, np.ones((grow, grow), np.uint8)), (bw, bh),
+                          interpolation=cv2.INTER_NEAREST)
+    rest = cv2.subtract(region, surround)
+    speck = _speck(min_h)
+    parts = []
+    for c in _outer_contours(rest, offset=(x, y)):
+        r = cv2.boundingRect(c)
+        if max(r[2], r[3]) >= speck and r[3] > 2:
+            parts.append((r, c))
+    return parts
+
+
+def _fill(mask: np.ndarray, box: tuple[int, int, int, int], contours: list) -> np.ndarray:
+    """The mask's pixels inside ``contours`` (their holes included), cut to ``box``."""
+    x, y, bw, bh = box
+    region = np.zeros((bh, bw), np.uint8)
+    cv2.drawContours(region, contours, -1, 255, thickness=-1, offset=(-x, -y))
+    region &= mask[y:y + bh, x:x + bw]
+    return region
+
+
+def _outer_contours(mask: np.ndarray, offset: tuple[int, int] = (0, 0),
+                    with_holes: bool = False):
+    """The outer boundary of every connected blob, also of blobs inside another's hole (the
+    digits on a sheet whose dark surround forms a ring around the whole frame).
+
+    ``with_holes=True`` also returns {index in the list: that blob's hole boundaries}.
+    """
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE,
+                                           offset=offset)
+    if hierarchy is None:
+        return ([], {}) if with_holes else []
+    outer = np.flatnonzero(hierarchy[0][:, 3] < 0)
+    found = [contours[i] for i in outer]
+    if not with_holes:
+        return found
+    position = {int(j): n for n, j in enumerate(outer)}
+    holes: dict[int, list[np.ndarray]] = {}
+    for j in np.flatnonzero(hierarchy[0][:, 3] >= 0):
+        holes.setdefault(position[int(hierarchy[0][j, 3])], []).append(contours[j])
+    return found, holes
+
+
+def _along_border(mask: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """A blob lying along the frame's border over a long stretch: the table or the dark
+    surround beyond the paper's edge, too narrow for the paper estimate to keep as its own
+    region. A digit cut by the border touches it only over a stroke's width."""
+    h, w = mask.shape
+    x, y, bw, bh = box
+    sides = []
+    if y == 0:
+        sides.append((mask[0, x:x + bw], w))
+    if y + bh == h:
+        sides.append((mask[h - 1, x:x + bw], w))
+    if x == 0:
+        sides.append((mask[y:y + bh, 0], h))
+    if x + bw == w:
+        sides.append((mask[y:y + bh, w - 1], h))
+    return any(cv2.countNonZero(edge) > BORDER_RUN * side for edge, side in sides)
+
+
+def _line_suspect(bw: int, bh: int, shape: tuple[int, int], params: VisionParams) -> bool:
+    """Long and flat (or long and thin) for the frame: a ruled line, a paper edge, or a digit
+    that one of them runs through."""
+    h, w = shape
+    wide = bw > LINE_ASPECT_WIDE * bh and bw > LINE_SPAN_WIDE * w
+    # (a "1" is tall and thin too: only a very long one, or one spanning the frame, is a line)
+    tall = (bh > params.line_aspect * bw and bh > LINE_SPAN_TALL * h) or (
+        bh > EDGE_ASPECT_TALL * bw and bh > EDGE_SPAN_TALL * h)
+    return wide or tall
+
+
+def _cut_lines(
+    mask: np.ndarray, box: tuple[int, int, int, int], contour: np.ndarray, min_h: int,
+    params: VisionParams,
+) -> list[Piece]:
+    """Remove straight lines (any small tilt) from one blob; return what is left, re-split.
+
+    The blob is rotated so its main direction is horizontal, a long horizontal opening finds the
+    line, the line is subtracted, and pixels of the line that have ink right above and below
+    (a stroke crossing the line) are put back, so digits written on a ruled line survive.
+    """
+    x, y, bw, bh = box
+    region = _fill(mask, box, [contour])
+    vertical = bh > bw
+    if vertical:
+        region = np.ascontiguousarray(region.T)
+    angle = _tilt(region)
+    rows, cols = region.shape
+    rot = cv2.getRotationMatrix2D((cols / 2, rows / 2), angle, 1.0)
+    straight = cv2.warpAffine(region, rot, (cols, rows), flags=cv2.INTER_NEAREST)
+    length = max(3 * rows // 2 if not vertical else cols // 2, cols // 4, 3 * min_h)
+    length = min(length, cols)
+    # thicken vertically first: a thin line left a fraction of a degree off level still makes
+    # one unbroken run
+    thick = cv2.dilate(straight, np.ones((5, 1), np.uint8))
+    line = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    if not line.any():
+        return [] if max(bw, bh) > params.line_aspect * min(bw, bh) else [(box, contour)]
+    line = cv2.dilate(line, np.ones((3, 1), np.uint8))
+    line = cv2.warpAffine(line, cv2.invertAffineTransform(rot), (cols, rows),
+                          flags=cv2.INTER_NEAREST)
+    kept = cv2.subtract(region, line)
+    thickness = max(3, int(2 * line.sum() / 255 / max(cols, 1)) + 3)
+    bridged = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((thickness, 1), np.uint8))
+    kept |= bridged & line
+    if vertical:
+        kept = np.ascontiguousarray(kept.T)
+    contours = _outer_contours(kept, offset=(x, y))
+    out = []
+    for c in contours:
+        cx, cy, cw, ch = cv2.boundingRect(c)
+        if max(cw, ch) >= max(2, min_h // 5) and max(cw, ch) < params.line_aspect * min(cw, ch):
+            out.append(((cx, cy, cw, ch), c))
+    return out
+
+
+
+def _tilt(region: np.ndarray) -> float:
+    """Angle (degrees, within +-10) of the straight line in a mostly horizontal blob.
+
+    A tiny Hough transform: shear the ink points by each candidate angle and keep the angle
+    whose busiest row holds the most points. Unlike a least-squares fit, the digits the line
+    runs through do not pull the answer.
+    """
+    ys, xs = np.nonzero(region)
+    if len(xs) < 3:
+        return 0.0
+    if len(xs) > TILT_SAMPLE:  # a sample is plenty to find a line
+        step = len(xs) // TILT_SAMPLE + 1
+        xs, ys = xs[::step], ys[::step]
+    rows = np.round(ys[None, :] - np.tan(TILTS)[:, None] * xs[None, :]).astype(np.int64)
+    rows -= rows.min()
+    width = int(rows.max()) + 1
+    offsets = np.arange(len(TILTS))[:, None] * width
+    counts = np.bincount((rows + offsets).ravel(), minlength=len(TILTS) * width)
+    best = int(counts.reshape(len(TILTS), width).max(axis=1).argmax())
+    return float(np.degrees(TILTS[best]))
+
+
+def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, int], list]]:
+    """Glue the pieces of one digit: a broken stroke, the detached bar of a 5, the halves of a
+    digit a ruled line was cut out of.
+
+    Two pieces of similar height glue only if they overlap in x and touch in y (a digit broken
+    across). A clearly smaller piece joins the *one* taller piece nearest to it that it sits
+    over, under or inside of, so a fragment between two rows never chains the rows together.
+    Vectorised over all pairs: a noisy frame can hold a hundred pieces.
+    """
+    n = len(pieces)
+    if n == 0:
+        return []
+    b = np.array([p[0] for p in pieces], dtype=np.float32)
+    x, y, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    overlap = np.minimum((x + w)[:, None], (x + w)[None, :]) - np.maximum(x[:, None], x[None, :])
+    gap = np.maximum(y[:, None], y[None, :]) - np.minimum((y + h)[:, None], (y + h)[None, :])
+    taller = h[None, :] * TALLER > h[:, None]  # [i, j]: j is clearly taller than i
+    similar = ~taller & ~taller.T
+    tall = h >= min_h
+    major = (similar & tall[:, None] & tall[None, :]
+             & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :]))
+             & (gap <= MAJOR_GAP * np.maximum(h[:, None], h[None, :])))
+    np.fill_diagonal(major, False)
+    # (a piece much wider than the digit is a leftover of a line, not a part of the digit)
+    minor = (taller & (overlap >= MINOR_OVERLAP * w[:, None]) & (gap <= MINOR_GAP * h[None, :])
+             & (w[:, None] <= MINOR_MAX_WIDTH * w[None, :]))
+    distance = np.maximum(0, -overlap) + np.maximum(0, gap)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(major)), strict=True):
+        parent[find(int(i))] = find(int(j))
+    for i in np.flatnonzero(minor.any(axis=1)):
+        j = int(np.argmin(np.where(minor[i], distance[i], np.inf)))
+        parent[find(int(i))] = find(j)
+    clusters: dict[int, list[int]] = {}
+    for i in range(n):
+        clusters.setdefault(find(i), []).append(i)
+    groups = []
+    for members in clusters.values():
+        x0, y0 = int(x[members].min()), int(y[members].min())
+        x1, y1 = int((x + w)[members].max()), int((y + h)[members].max())
+        groups.append(((x0, y0, x1 - x0, y1 - y0), [pieces[i][1] for i in members]))
+    return groups
+
+
+def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list, min_h: int,
+               params: VisionParams) -> Blob | None:
+    """The blob's own ink (other blobs inside its box excluded), if it is digit-shaped.
+
+    A small blob cut by the frame's edge is dropped (a digit half out of view reads wrong, and
+    table texture lies there); a big one is kept: a tightly cropped digit may touch the edge.
+    """
+    x, y, bw, bh = box
+    h, w = mask.shape
+    if bh < min_h or bw > params.max_aspect * bh or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
+        return None
+    cut = x == 0 or y == 0 or x + bw == w or y + bh == h
+    if cut and bh < EDGE_CUT_KEEP * h and bw < EDGE_CUT_KEEP * w:
+        return None
+    own = _fill(mask, box, contours)
+    ink = cv2.countNonZero(own)
+    fill = ink / float(bw * bh)
+    max_fill = 1.0 if bw < THIN_ONE * bh else params.max_fill
+    if fill < params.min_fill or fill > max_fill:
+        return None
+    return Blob(box, own)

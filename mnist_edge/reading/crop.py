@@ -1,0 +1,204 @@
+"""Step 5, crop like MNIST: each blob's ink as a 28x28 crop the model knows how to read.
+
+An MNIST model only reads digits that look like MNIST: white ink on black, the ink's bounding
+box scaled (aspect kept) so its longest side is 20 px, centred in 28x28 by centre of mass,
+strokes about 2.5 px wide. :func:`blob_crop` takes the ink relative to the stroke's own
+darkness (and drops ink too faint to be writing); :func:`mnist_crop` brings the stroke weight
+into MNIST's range, scales the longest side to 20 px and puts the centre of mass at (14, 14).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from mnist_edge.reading.binarise import above
+from mnist_edge.reading.blobs import Blob
+from mnist_edge.reading.paper import Paper, contrast
+from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
+
+MNIST_SIZE = 28
+MNIST_BOX = 20  # MNIST scaled each digit's ink box so its longest side is 20 px
+MNIST_CENTRE = 14.0  # mean centre of mass of MNIST digits, in pixel-index coordinates
+WORK_SCALE = 4  # stroke weight is measured and adjusted at 4x MNIST's scale (longest side 80 px)
+STROKE_TARGET = 10.0  # MNIST's median stroke width at that scale (2.5 px at 20 px)
+CROP_WORK_SIDE = 64  # a bigger digit is shrunk to about this (px) before its crop is made
+STROKE_RANGE = (6.0, 18.0)  # MNIST: ~3rd to ~98th percentile; inside it a stroke is left alone
+
+INK_FLOOR = 0.05  # darkness below this is not part of the ink's box
+CROP_PAD = 2  # px of paper kept around a blob's box
+SHRINK_BELOW = 0.8  # a digit is shrunk to CROP_WORK_SIDE first only if that shrinks it this much
+MIN_INK_LEVELS = 24.0  # the darkest ink must be this many grey levels below its paper
+THIN_BLOB = 0.4  # width / height below this: check for the rim where the paper meets the table
+WALL_STRIP = 5  # px: the strips beside a thin blob checked by _walled
+INK_LEVEL_GAIN = 1.15  # mean ink darkness times this is about its 75th percentile
+INK_ZERO = 0.5  # darkness below ``low`` times this maps to no ink in the crop
+
+
+def crop_blobs(work: np.ndarray, paper: Paper, blobs: list[Blob],
+               params: VisionParams = DEFAULT_PARAMS) -> list[tuple[Blob, np.ndarray]]:
+    """Each blob dark enough to be writing, with its MNIST crop, in the order given."""
+    out = []
+    for blob in blobs:
+        crop = blob_crop(work, paper, blob, params)
+        if crop is not None:
+            out.append((blob, crop))
+    return out
+
+
+def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEFAULT_PARAMS
+              ) -> np.ndarray | None:
+    """The MNIST crop of one blob, or None if its ink is too faint to be writing.
+
+    Hysteresis: the blob's pixels passed the ``low`` threshold; somewhere its ink must also
+    reach ``high`` relative darkness (and 24 grey levels, so sensor noise on a dark table is
+    not ink). The crop is the darkness relative to the paper, divided by the stroke's own
+    typical darkness, so a faint pencil digit and a black marker digit look alike, with
+    saturated cores like MNIST's (255 mid-stroke).
+    """
+    x, y, bw, bh = blob.box
+    pad = CROP_PAD
+    h, w = gray.shape
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    mask[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
+    roi = gray[y0:y1, x0:x1]
+    shrink = CROP_WORK_SIDE / max(bw, bh)
+    if shrink < SHRINK_BELOW:  # a big digit: work on a smaller copy, the crop ends at 20 px
+        size = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
+        roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
+        mask = above(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), 63)
+        bg = paper.roi(x0, y0, x1 - x0, y1 - y0, size)
+    else:
+        bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
+    c = contrast(roi, bg)
+    peak = cv2.minMaxLoc(c, mask)[1]
+    paper_level = cv2.minMaxLoc(bg, mask)[1]
+    if peak < params.high or peak * paper_level < MIN_INK_LEVELS:
+        return None
+    if bw < THIN_BLOB * bh and _walled(gray, blob.box, cv2.mean(bg)[0] * (1.0 - params.low)):
+        return None
+    level = min(1.0, INK_LEVEL_GAIN * cv2.mean(c, mask)[0])  # about the 75th percentile
+    floor = params.low * INK_ZERO
+    ink = clip01((c - floor) * (1.0 / max(level - floor, 1e-3)))
+    return mnist_crop(ink, mask)
+
+
+def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bool:
+    """A whole side of a thin blob's surroundings darker than ``dark``: not a "1" on paper but
+    a sliver of the rim where the paper meets the table (a digit has paper on every side; over
+    a "1"'s width a shadow's soft edge, or a thin ruled line, hardly darkens a whole strip).
+    Only thin blobs are checked: a wide digit may straddle a shadow's edge."""
+    x, y, bw, bh = box
+    h, w = gray.shape
+    s = WALL_STRIP
+    strips = (gray[y:y + bh, max(0, x - s):max(0, x - 1)],
+              gray[y:y + bh, min(w, x + bw + 1):min(w, x + bw + s)],
+              gray[max(0, y - s):max(0, y - 1), x:x + bw],
+              gray[min(h, y + bh + 1):min(h, y + bh + s), x:x + bw])
+    return any(s.size and cv2.mean(s)[0] < dark for s in strips)
+
+
+def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """An MNIST-style 28x28 uint8 crop (white ink on black) of one digit.
+
+    ``ink``: the digit's darkness map (float in [0, 1] or uint8 0..255, ink bright), any size;
+    ``mask``: optional 0/nonzero mask of the digit's own pixels (others in the box are ignored).
+    Steps as MNIST was made: tight ink box, stroke weight into MNIST's range, longest side to
+    20 px with area averaging (anti-aliased, aspect kept), centre of mass placed at (14, 14).
+    """
+    a = ink.astype(np.float32) / 255.0 if ink.dtype == np.uint8 else \
+        ink.astype(np.float32, copy=False)
+    if mask is not None:
+        near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        a = a * near
+    box = _ink_box(a, INK_FLOOR)
+    if box is None:
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    x, y, bw, bh = box
+    a = a[y:y + bh, x:x + bw]
+    if max(bw, bh) < MNIST_BOX * 2:  # a tiny digit: enlarge so stroke changes have resolution
+        a = _fit(a, MNIST_BOX * 2)
+    a, changed = _normalise_stroke(a, MNIST_BOX * WORK_SCALE / max(a.shape))
+    if changed:
+        box = _ink_box(a, INK_FLOOR)
+        x, y, bw, bh = box
+        a = a[y:y + bh, x:x + bw]
+    return _place_by_mass(_fit(a, MNIST_BOX))
+
+
+def clip01(a: np.ndarray) -> np.ndarray:
+    """Clip float32 to [0, 1] (OpenCV's thresholds: several times faster than np.clip here)."""
+    a = cv2.threshold(a, 1.0, 1.0, cv2.THRESH_TRUNC)[1]
+    return cv2.threshold(a, 0.0, 0.0, cv2.THRESH_TOZERO)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _disc(n: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (n, n))
+
+
+def _ink_box(a: np.ndarray, floor: float) -> tuple[int, int, int, int] | None:
+    x, y, w, h = cv2.boundingRect(above(a, floor))
+    return None if w == 0 or h == 0 else (x, y, w, h)
+
+
+def _fit(a: np.ndarray, side: int) -> np.ndarray:
+    """Scale so the longest side is ``side`` px, aspect kept (shorter side at least 1 px)."""
+    h, w = a.shape
+    s = side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return clip01(cv2.resize(a, size, interpolation=interp))
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def stroke_width(a: np.ndarray) -> float:
+    """Mean stroke width (px) of the ink ``a > 0.5``: twice the area over the boundary length."""
+    b = above(a, 0.5)
+    area = cv2.countNonZero(b)
+    if area == 0:
+        return 0.0
+    inner = cv2.countNonZero(cv2.erode(b, _CROSS, borderType=cv2.BORDER_CONSTANT,
+                                       borderValue=0))
+    return 2.0 * area / max(area - inner, 1)
+
+
+def _normalise_stroke(a: np.ndarray, scale: float) -> tuple[np.ndarray, bool]:
+    """Thicken hairlines and thin marker strokes toward MNIST's weight; (image, changed?).
+
+    ``scale`` maps ``a``'s pixels to the 4x-MNIST scale where the stroke targets are defined.
+    A phone shot of a pen digit has strokes a few percent of its height; MNIST's are about 12%.
+    Left alone, the 20 px crop of a pen digit is a faint hairline the model has never seen.
+    """
+    sw = stroke_width(a) * scale
+    lo, hi = STROKE_RANGE
+    if sw <= 0 or lo <= sw <= hi:
+        return a, False
+    n = int(round(abs(STROKE_TARGET - sw) / scale)) + 1
+    if n < 2:
+        return a, False
+    kernel = _disc(n)
+    a = cv2.copyMakeBorder(a, n, n, n, n, cv2.BORDER_CONSTANT, value=0)
+    if sw < lo:
+        return cv2.dilate(a, kernel), True
+    thinner = cv2.erode(a, kernel)
+    return (thinner, True) if (thinner > 0.5).any() else (a, True)
+
+
+def _place_by_mass(patch: np.ndarray) -> np.ndarray:
+    """Put ``patch`` (at most 20x20) in a 28x28 field with its centre of mass at (14, 14)."""
+    h, w = patch.shape
+    m = cv2.moments(patch)
+    cx = m["m10"] / m["m00"] if m["m00"] > 0 else (w - 1) / 2
+    cy = m["m01"] / m["m00"] if m["m00"] > 0 else (h - 1) / 2
+    ox = min(max(round(MNIST_CENTRE - cx), 0), MNIST_SIZE - w)
+    oy = min(max(round(MNIST_CENTRE - cy), 0), MNIST_SIZE - h)
+    out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    out[oy:oy + h, ox:ox + w] = patch
+    return (out * 255.0 + 0.5).astype(np.uint8)
