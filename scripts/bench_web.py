@@ -4,7 +4,7 @@
 1. **Loop FPS, 0 vs 4 viewers.** The real camera loop (``mnist_edge.reading.live.run``) reads a
    clip of
    synthetic 640x480 scenes as fast as it can (no pacing), publishing every annotated frame to a
-   :class:`~mnist_edge.web.server.LiveHub` served on localhost. Rounds alternate: no viewer, then 4
+   :class:`~mnist_edge.web.hub.LiveHub` served on localhost. Rounds alternate: no viewer, then 4
    viewers of ``/stream.mjpg`` (a separate process, as browsers would be), several times; the
    loop's FPS in each round is measured over the same window. Target: with 4 viewers within 10%
    of the FPS with none.
@@ -46,7 +46,9 @@ sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.paths import default_model  # noqa: E402
+from mnist_edge.web import hub as web_hub  # noqa: E402
 from mnist_edge.web import server as web  # noqa: E402
+from mnist_edge.web import uploads  # noqa: E402
 
 VIEWERS = 4
 PAD = 280
@@ -132,7 +134,7 @@ class Counter:
     immune to other jobs on a shared machine, where FPS is not.
     """
 
-    def __init__(self, hub: web.LiveHub) -> None:
+    def __init__(self, hub: web_hub.LiveHub) -> None:
         self.hub = hub
         self.frames = 0
         self.cpu = 0.0
@@ -149,7 +151,7 @@ def loop_fps(model: Path, clip: Path, rounds: int, seconds: float, threads: int)
     from mnist_edge.reading.reader import DigitReader
 
     reader = DigitReader(model, threads=threads)
-    hub = web.LiveHub(web.reader_model_info(reader, model))
+    hub = web_hub.LiveHub(uploads.reader_model_info(reader, model))
     server = web.build_server("127.0.0.1:0", hub=hub).start()
     counter = Counter(hub)
     stop = threading.Event()

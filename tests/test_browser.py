@@ -16,7 +16,9 @@ import pytest
 from web_helpers import PAD, STROKES, make_clip
 
 from mnist_edge.reading.reader import DigitReader
+from mnist_edge.web import hub as web_hub
 from mnist_edge.web import server as web
+from mnist_edge.web import uploads
 
 selenium = pytest.importorskip("selenium", reason="selenium is in the dev extra")
 from selenium import webdriver  # noqa: E402
@@ -63,11 +65,11 @@ def site(tflite_model, tmp_path_factory):
     from mnist_edge.reading import live as webcam
 
     clip = make_clip(tmp_path_factory.mktemp("clip") / "page.avi")
-    reader = web.make_reader(tflite_model)
+    reader = uploads.make_reader(tflite_model)
     live_reader = DigitReader(tflite_model)
     first_frame = cv2.VideoCapture(str(clip)).read()[1]
     expected = "".join(str(d.label) for d in live_reader.read(first_frame))
-    hub = web.LiveHub(web.reader_model_info(reader, None))
+    hub = web_hub.LiveHub(uploads.reader_model_info(reader, None))
     server = web.build_server("127.0.0.1:0", hub=hub, reader=reader).start()
     stop = threading.Event()
     loop = threading.Thread(target=webcam.run, args=(str(clip), live_reader), kwargs=dict(

@@ -38,7 +38,9 @@ from web_helpers import (
 
 from mnist_edge.cli import app
 from mnist_edge.common.errors import UserError
+from mnist_edge.web import hub as web_hub
 from mnist_edge.web import server as web
+from mnist_edge.web import uploads
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,13 +51,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def reader(tflite_model):
-    return web.make_reader(tflite_model)
+    return uploads.make_reader(tflite_model)
 
 
 @pytest.fixture
 def live(reader):
     """A live server with a stand-in camera loop publishing 40 numbered frames a second."""
-    hub = web.LiveHub(web.reader_model_info(reader, None), max_stream_fps=60)
+    hub = web_hub.LiveHub(uploads.reader_model_info(reader, None), max_stream_fps=60)
     server = web.build_server("127.0.0.1:0", hub=hub, reader=reader).start()
     producer = FrameProducer(hub, fps=40).start()
     yield server, hub, producer
@@ -67,7 +69,7 @@ def live(reader):
 def draw_server(reader):
     """The ``serve`` app (no camera) with a small upload limit, shared by the module."""
     server = web.build_server("127.0.0.1:0", reader=reader, max_upload=64 * 1024,
-                              model=web.reader_model_info(reader, None)).start()
+                              model=uploads.reader_model_info(reader, None)).start()
     yield server
     server.close()
 
@@ -123,19 +125,19 @@ def test_image_size_reads_headers_without_decoding():
     image = np.zeros((37, 91, 3), np.uint8)
     for ext in (".png", ".jpg"):
         data = cv2.imencode(ext, image)[1].tobytes()
-        assert web.image_size(data) == (91, 37)
+        assert uploads.image_size(data) == (91, 37)
     progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
-    assert web.image_size(progressive) == (91, 37)
+    assert uploads.image_size(progressive) == (91, 37)
     for junk in (b"", b"hello", b"GIF89a....", b"\xff\xd8\xff\xe0\x00"):
-        with pytest.raises(web.BadUpload) as info:
-            web.image_size(junk)
+        with pytest.raises(uploads.BadUpload) as info:
+            uploads.image_size(junk)
         assert info.value.status == 400
 
 
 def test_decode_upload_lays_transparency_on_white():
     rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent black: an untouched canvas
     rgba[5:15, 9:11] = (0, 0, 0, 255)  # one opaque black stroke
-    image = web.decode_upload(png(rgba))
+    image = uploads.decode_upload(png(rgba))
     assert image.shape == (20, 20, 3)
     assert image[0, 0].tolist() == [255, 255, 255]
     assert image[10, 10].tolist() == [0, 0, 0]
@@ -143,13 +145,13 @@ def test_decode_upload_lays_transparency_on_white():
 
 def test_hub_camera_state_follows_frames_not_status_text():
     now = [100.0]
-    hub = web.LiveHub(clock=lambda: now[0])
+    hub = web_hub.LiveHub(clock=lambda: now[0])
     try:
         assert hub.camera_state()["state"] == "waiting"
         hub.publish(np.zeros((4, 4, 3), np.uint8), {"frame": 0, "time": 0.0, "digits": []})
         assert hub.camera_state()["state"] == "live"
         hub.set_status("camera 0 lost; reconnecting in 1.0 s")
-        now[0] += web.STALE_AFTER_S + 0.1
+        now[0] += web_hub.STALE_AFTER_S + 0.1
         state = hub.camera_state()
         assert state["state"] == "waiting"
         assert "reconnecting" in state["message"]
@@ -160,7 +162,7 @@ def test_hub_camera_state_follows_frames_not_status_text():
 
 
 def test_hub_encodes_only_while_someone_watches():
-    hub = web.LiveHub(max_stream_fps=0)
+    hub = web_hub.LiveHub(max_stream_fps=0)
     try:
         for n in range(20):
             hub.publish(np.full((48, 64, 3), n, np.uint8), {"frame": n, "time": 0, "digits": []})
@@ -233,7 +235,7 @@ def test_status_and_healthz(live, tflite_model):
 
 
 def test_reading_before_the_first_frame_is_503(reader):
-    hub = web.LiveHub()
+    hub = web_hub.LiveHub()
     with web.build_server("127.0.0.1:0", hub=hub, reader=reader).start() as server:
         status, _, body = get(server, "/reading")
         assert status == 503 and "no reading yet" in json.loads(body)["error"]
@@ -241,7 +243,7 @@ def test_reading_before_the_first_frame_is_503(reader):
 
 
 def test_closing_the_server_ends_open_connections(reader):
-    hub = web.LiveHub()
+    hub = web_hub.LiveHub()
     server = web.build_server("127.0.0.1:0", hub=hub, reader=reader).start()
     hub.publish(np.zeros((48, 64, 3), np.uint8), {"frame": 0, "time": 0.0, "digits": []})
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
@@ -266,7 +268,7 @@ def test_camera_drop_keeps_serving_and_shows_state(live, monkeypatch):
     server, hub, producer = live
     with open_stream(server) as response:
         read_mjpeg(response, 2)
-        monkeypatch.setattr(web, "STALE_AFTER_S", 0.3)
+        monkeypatch.setattr(web_hub, "STALE_AFTER_S", 0.3)
         producer.running.clear()  # the camera stops delivering
         hub.set_status("camera lost; reconnecting")
         assert wait_until(lambda: json.loads(get(server, "/status")[2])["camera"]["state"]
@@ -554,9 +556,10 @@ def test_serve_command_with_cli_runner(tflite_model):
 def test_the_web_side_never_imports_tensorflow(tflite_model):
     code = (
         "import sys, urllib.request\n"
-        "from mnist_edge import cli, web\n"
-        "reader = web.make_reader(sys.argv[1])\n"
-        "hub = web.LiveHub(web.reader_model_info(reader, sys.argv[1]))\n"
+        "from mnist_edge import cli\n"
+        "from mnist_edge.web import hub as web_hub, server as web, uploads\n"
+        "reader = uploads.make_reader(sys.argv[1])\n"
+        "hub = web_hub.LiveHub(uploads.reader_model_info(reader, sys.argv[1]))\n"
         "server = web.build_server('127.0.0.1:0', hub=hub, reader=reader).start()\n"
         "urllib.request.urlopen(server.url + 'draw').read()\n"
         "server.close()\n"

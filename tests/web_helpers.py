@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 
-from mnist_edge.web.server import LiveHub
+from mnist_edge.web.hub import LiveHub
 
 PAD = 280  # the draw page's canvas size in pixels
 

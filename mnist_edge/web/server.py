@@ -1,22 +1,11 @@
-"""A live view in the browser: MJPEG stream, latest reading, and a draw-a-digit pad.
+"""The HTTP server of the web view: live page, MJPEG stream, draw pad, ``/predict``, ``/healthz``.
 
-A Raspberry Pi reading digits usually has no monitor, so the camera loop can publish what it
-sees to a small web server instead. Two pieces, kept apart on purpose:
-
-* :class:`LiveHub` sits between the recognition loop and the viewers. ``publish(frame, reading)``
-  only stores a reference and wakes one encoder thread, so the loop never waits for a JPEG
-  encoder or a slow network. The encoder turns the *latest* frame into a JPEG once (not once per
-  viewer), at most ``max_stream_fps`` times a second and only while someone watches; each viewer
-  then sends whatever JPEG is newest when its socket is ready. A slow viewer therefore drops
-  frames, never piles them up: the hub holds one frame and one JPEG, whatever the viewers do.
-* :class:`WebServer`, the standard library's ``ThreadingHTTPServer`` with one handler
-  (:class:`_Handler`): ``/`` (live page), ``/stream.mjpg``, ``/reading``, ``/status``, ``/draw``,
-  ``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web/static/``. No
-  framework and no CDN: the page works offline, and the Pi needs nothing extra installed.
-
-The recognition code (:mod:`mnist_edge.reading.live`) knows nothing about HTTP: it calls the
-``on_frame``/``on_status`` callbacks it is given, which are :meth:`LiveHub.publish` and
-:meth:`LiveHub.set_status` here. Nothing in this module imports TensorFlow.
+:class:`WebServer` is the standard library's ``ThreadingHTTPServer`` with one handler
+(:class:`_Handler`): ``/`` (live page), ``/stream.mjpg``, ``/reading``, ``/status``, ``/draw``,
+``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web/static/``. No
+framework and no CDN: the page works offline, and the Pi needs nothing extra installed. Frames
+come from a :class:`~mnist_edge.web.hub.LiveHub`; uploads are read by
+:class:`~mnist_edge.web.uploads.Predictor`. Nothing in this package imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,29 +15,29 @@ import http.server
 import json
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from mnist_edge.common.errors import UserError
+from mnist_edge.web.hub import LiveHub
+from mnist_edge.web.uploads import (
+    MAX_UPLOAD_BYTES,
+    BadUpload,
+    Predictor,
+    make_reader,
+    reader_model_info,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # a phone photo fits; a canvas PNG is ~10 KB
-MAX_IMAGE_PIXELS = 4096 * 4096  # a tiny PNG can claim 60000x60000: refuse before decoding
-STALE_AFTER_S = 2.0  # no frame for this long: the page says the camera is not live
-KEEPALIVE_S = 1.0  # resend the last JPEG this often when no new frame comes (finds dead viewers)
 SEND_TIMEOUT_S = 10.0  # a viewer that takes no data for this long is dropped
 
 CONTENT_TYPES = {
@@ -59,300 +48,6 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# the hub: latest frame, latest JPEG, latest reading, camera state
-
-
-class LiveHub:
-    """The latest annotated frame, its JPEG, the latest reading and the camera's state.
-
-    Thread-safe. One lock guards a handful of references and is held for microseconds; the JPEG
-    is encoded outside it by one background thread. Callers must not modify a frame after
-    publishing it (the hub keeps a reference instead of copying every frame).
-    """
-
-    def __init__(
-        self,
-        model: dict[str, Any] | None = None,
-        *,
-        jpeg_quality: int = 80,
-        max_stream_fps: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.model = dict(model or {})
-        self.jpeg_quality = int(jpeg_quality)
-        self.min_interval = 1.0 / max_stream_fps if max_stream_fps > 0 else 0.0
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._new_frame = threading.Condition(self._lock)  # wakes the encoder
-        self._new_jpeg = threading.Condition(self._lock)  # wakes the viewers
-        self._closed = threading.Event()
-        self._frame: np.ndarray | None = None
-        self._frame_seq = 0
-        self._jpeg: bytes | None = None
-        self._jpeg_seq = 0
-        self._viewers = 0
-        self._reading: dict[str, Any] | None = None
-        self._times: deque[float] = deque(maxlen=60)
-        self._last_frame_at: float | None = None
-        self._message = "waiting for the first frame"
-        self.encoded_frames = 0
-        self._encoder = threading.Thread(target=self._encode_loop, name="mjpeg-encoder",
-                                         daemon=True)
-        self._encoder.start()
-
-    # -- producer side (the recognition loop) --------------------------------------------------
-
-    def publish(self, frame: np.ndarray, reading: dict[str, Any]) -> None:
-        """Take the newest annotated frame and reading; returns at once (the loop's on_frame)."""
-        now = self._clock()
-        with self._lock:
-            self._frame = frame
-            self._frame_seq += 1
-            self._reading = reading
-            self._times.append(now)
-            self._last_frame_at = now
-            if self._viewers:
-                self._new_frame.notify()
-
-    def set_status(self, text: str) -> None:
-        """Keep the camera's last status line (dropped, reconnecting): the loop's on_status."""
-        with self._lock:
-            self._message = str(text)
-
-    def close(self) -> None:
-        """Stop the encoder and release every viewer (their streams end)."""
-        self._closed.set()
-        with self._lock:
-            self._new_frame.notify_all()
-            self._new_jpeg.notify_all()
-        self._encoder.join(timeout=2)
-
-    # -- consumer side (HTTP handlers) ---------------------------------------------------------
-
-    @property
-    def viewers(self) -> int:
-        """How many MJPEG viewers are connected now."""
-        with self._lock:
-            return self._viewers
-
-    def reading(self) -> dict[str, Any] | None:
-        """The latest reading (the ``--jsonl`` line's dict), or None before the first frame."""
-        with self._lock:
-            return self._reading
-
-    def fps(self) -> float:
-        """Frames published per second over the last (up to) 60 frames."""
-        with self._lock:
-            times = list(self._times)
-        if len(times) < 2 or times[-1] <= times[0]:
-            return 0.0
-        return (len(times) - 1) / (times[-1] - times[0])
-
-    def camera_state(self) -> dict[str, Any]:
-        """``{"state": "live"|"waiting", "message": str, "age": s}``.
-
-        "live" is decided by frame arrival, not by parsing status texts: a camera that has sent a
-        frame within :data:`STALE_AFTER_S` is live, whatever the last status line said.
-        """
-        with self._lock:
-            last, message = self._last_frame_at, self._message
-        age = None if last is None else self._clock() - last
-        if age is not None and age < STALE_AFTER_S:
-            state, message = "live", ""
-        else:
-            state = "waiting"
-        return {"state": state, "message": message,
-                "age": None if age is None else round(age, 3)}
-
-    def status(self) -> dict[str, Any]:
-        """Everything the live page shows, in one JSON-able dict."""
-        with self._lock:
-            frames, viewers, reading = self._frame_seq, self._viewers, self._reading
-        camera = self.camera_state()
-        return {
-            "mode": "live",
-            "model": self.model,
-            "camera": camera,
-            "fps": round(self.fps(), 2) if camera["state"] == "live" else 0.0,
-            "frames": frames,
-            "viewers": viewers,
-            "reading": reading,
-        }
-
-    @contextlib.contextmanager
-    def viewer(self) -> Iterator[Callable[[], bytes | None]]:
-        """Register a stream viewer; yields ``next_jpeg()`` which blocks for a newer JPEG.
-
-        ``next_jpeg()`` returns the newest JPEG once it is newer than the last one returned, the
-        last JPEG again after :data:`KEEPALIVE_S` without news (so a dead socket is found even
-        when the camera is down), or None when the hub closes. Leaving the block unregisters.
-        """
-        last_seq = 0
-
-        def next_jpeg() -> bytes | None:
-            nonlocal last_seq
-            with self._lock:
-                self._new_jpeg.wait_for(
-                    lambda: self._closed.is_set() or self._jpeg_seq > last_seq, KEEPALIVE_S
-                )
-                if self._closed.is_set():
-                    return None
-                last_seq = self._jpeg_seq
-                return self._jpeg
-
-        with self._lock:
-            self._viewers += 1
-            self._new_frame.notify()  # a frame may be waiting to be encoded for this viewer
-        try:
-            yield next_jpeg
-        finally:
-            with self._lock:
-                self._viewers -= 1
-
-    def latest_jpeg(self) -> bytes | None:
-        """The newest encoded JPEG (None if nobody watched yet)."""
-        with self._lock:
-            return self._jpeg
-
-    # -- the encoder thread --------------------------------------------------------------------
-
-    def _encode_loop(self) -> None:
-        """Encode the newest frame whenever it changed and someone watches, rate-limited."""
-        import cv2
-
-        params = [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality]
-        while not self._closed.is_set():
-            with self._lock:
-                self._new_frame.wait_for(
-                    lambda: self._closed.is_set()
-                    or (self._viewers > 0 and self._frame_seq > self._jpeg_seq)
-                )
-                if self._closed.is_set():
-                    return
-                frame, seq = self._frame, self._frame_seq
-            started = self._clock()
-            ok, buf = cv2.imencode(".jpg", frame, params)
-            if ok:
-                with self._lock:
-                    self._jpeg, self._jpeg_seq = buf.tobytes(), seq
-                    self.encoded_frames += 1
-                    self._new_jpeg.notify_all()
-            # Rate limit: the loop may run at 300 FPS; a browser needs no more than ~30.
-            self._closed.wait(max(0.0, self.min_interval - (self._clock() - started)))
-
-
-# ---------------------------------------------------------------------------------------------
-# /predict: an uploaded image -> digits
-
-
-class BadUpload(Exception):
-    """An upload the server refuses: ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG or JPEG header, read before decoding anything.
-
-    Raises :class:`BadUpload` (400) for anything that is not a PNG or JPEG.
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return width, height
-    if data.startswith(b"\xff\xd8\xff"):
-        return _jpeg_size(data)
-    raise BadUpload(400, "the body is not a PNG or JPEG image")
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    """Walk the JPEG markers to the first start-of-frame (SOFn) and read its size."""
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            break
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > len(data):
-                break
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
-        i += 2 + length
-    raise BadUpload(400, "the JPEG is truncated or has no frame header")
-
-
-def decode_upload(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """A PNG/JPEG body as a BGR (or gray) uint8 image; transparency is laid on white paper."""
-    import cv2
-
-    width, height = image_size(data)
-    if width * height > max_pixels:
-        raise BadUpload(413, f"the image is {width}x{height}; the limit is {max_pixels:,} pixels")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise BadUpload(400, "the image could not be decoded (corrupt or unsupported PNG/JPEG)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4:
-        # A canvas PNG is transparent where nothing was drawn: that is paper, i.e. white.
-        alpha = image[..., 3:4].astype(np.float32) / 255.0
-        image = (image[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    return image
-
-
-class Predictor:
-    """``POST /predict``: one :class:`~mnist_edge.reading.reader.DigitReader`, shared behind a lock.
-
-    The interpreter is not thread-safe and a request takes a few milliseconds, so requests take
-    turns instead of each building its own interpreter.
-    """
-
-    def __init__(self, reader: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
-        self.reader = reader
-        self.max_pixels = max_pixels
-        self._lock = threading.Lock()
-
-    def predict(self, data: bytes) -> dict[str, Any]:
-        """The JSON answer for an uploaded image: ``{"digits": [{label, confidence, box,
-        probabilities}]}``."""
-        image = decode_upload(data, self.max_pixels)
-        with self._lock:
-            digits = self.reader.read(image)
-        return {"digits": [d.to_dict(probabilities=True) for d in digits]}
-
-
-def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, Any]:
-    """What the page shows about the model: file name, size, runtime, and the sidecar's facts.
-
-    ``convert`` writes ``<model>.json`` next to a ``.tflite``; its accuracy is shown when there.
-    """
-    path = Path(model_path)
-    info: dict[str, Any] = {"name": path.name}
-    with contextlib.suppress(OSError):
-        info["bytes"] = path.stat().st_size
-    if runtime:
-        info["runtime"] = runtime
-    with contextlib.suppress(OSError, ValueError):
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-        for key in ("test_accuracy", "accuracy", "quantization", "arch"):
-            if key in sidecar and isinstance(sidecar[key], str | int | float):
-                info[key] = sidecar[key]
-    return info
-
-
-# ---------------------------------------------------------------------------------------------
-# the HTTP server
 
 
 def parse_address(text: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
@@ -733,24 +428,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------------
 # what the CLI calls
-
-
-def make_reader(model_path: str | Path | None, runtime: str = "auto",
-                threads: int | None = None) -> Any:
-    """The draw pad's reader: dark ink on white (what the canvas sends), every digit kept."""
-    from mnist_edge.reading.reader import DigitReader
-
-    return DigitReader(model_path, runtime=runtime, threads=threads, invert=False,
-                       min_confidence=0.0)
-
-
-def reader_model_info(reader: Any, model_path: str | Path | None) -> dict[str, Any]:
-    """:func:`model_info` for a reader, finding its model path and runtime where it keeps them."""
-    classifier = getattr(reader, "classifier", None)
-    path = model_path or getattr(reader, "model_path", None) or getattr(
-        classifier, "model_path", None)
-    runtime = getattr(getattr(classifier, "runtime", None), "name", None)
-    return model_info(path or "model", runtime)
 
 
 def build_server(address: str, *, hub: LiveHub | None = None, reader: Any = None,
