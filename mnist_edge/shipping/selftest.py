@@ -181,7 +181,7 @@ def run_selftest(
         if image.shape == CROP_SHAPE:
             crops.append((name, image))
             continue
-        reader = reader or _digit_reader(model)
+        reader = reader or _digit_reader(model, runtime)
         digits = reader.read(cv2.imread(str(path), cv2.IMREAD_COLOR))
         got = "".join(str(int(d.label)) for d in digits)
         conf = min((float(d.confidence) for d in digits), default=0.0)
@@ -195,13 +195,13 @@ def run_selftest(
                           time.perf_counter() - start)
 
 
-def _digit_reader(model: str | os.PathLike[str]) -> Any:
-    """The scene reader (issue 4's DigitReader); only needed for samples that are not crops."""
+def _digit_reader(model: str | os.PathLike[str], runtime: str) -> Any:
+    """The scene reader, on the same runtime as the crops; only for samples that are not crops."""
     try:
         from mnist_edge.reading.reader import DigitReader
     except ImportError as exc:
         raise UserError(f"sample images larger than 28x28 need mnist_edge.reading.reader ({exc})")
-    return DigitReader(model_path=model)
+    return DigitReader(model_path=model, runtime=runtime)
 
 
 def release_paths(release_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
