@@ -368,7 +368,7 @@ def deploy(
     step: Step | None = None, bundle_sha: str | None = None,
 ) -> list[HostResult]:
     """Deploy ``bundle`` to every host in parallel, one release id for all of them."""
-    from mnist_edge.shipping.bundle import sha256_file
+    from mnist_edge.common.checksum import sha256_file
 
     sha = bundle_sha or sha256_file(bundle)
     rid = release_id(sha)
@@ -429,7 +429,8 @@ def prepare(hosts: Sequence[str], *, mode: str, remote_dir: str = DEFAULT_REMOTE
 
 def check_bundle_file(path: Path, *, other_bundle_options: bool = False) -> str:
     """The sha256 of a ready bundle to deploy, once its manifest checks out."""
-    from mnist_edge.shipping.bundle import read_manifest, sha256_file
+    from mnist_edge.common.checksum import sha256_file
+    from mnist_edge.shipping.bundle import read_manifest
 
     if other_bundle_options:
         raise UserError("--bundle already holds the model, samples and service options; "

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common import atomic
-from mnist_edge.common.checksum import sha256_file  # noqa: F401  (re-exported)
+from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
 from mnist_edge.training.data import MnistData, to_model_input
 

@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
-from mnist_edge.common.metrics import (  # noqa: E402, F401  (re-exported for callers)
+from mnist_edge.common.metrics import (  # noqa: E402
     classification_metrics,
     machine_description,
     package_versions,
