@@ -32,6 +32,7 @@ SLENDER = 16.0  # a rule is at least this many times longer than thick (a "1" is
 TOLERANCE = 1  # px (at half resolution) a run may wander across the line: tilts up to ~15 deg
 FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (faint rules too)
 MAX_THICK = 0.5  # a rule is at most this many digit heights thick
+DASH_GAP = 0.3  # a dashed rule's gaps are at most this many digit heights
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
@@ -71,7 +72,7 @@ def find_rules(faint: np.ndarray) -> Rules:
     small = faint if f == 1 else cv2.compare(
         cv2.resize(faint, (w // f, h // f), interpolation=cv2.INTER_AREA), 0, cv2.CMP_GT)
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
-                  thick=max(3, int(MAX_THICK * min_h / f)))
+                  thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     horizontal = _direction(small, size, vertical=False)
     vertical = _direction(small, size, vertical=True, crossing=horizontal)
     if _pieces(horizontal) >= 2 and _pieces(vertical) >= 2:
@@ -97,6 +98,7 @@ class _Sizes:
     run: int  # px: the straight runs looked for
     long: int  # px: the shortest rule
     thick: int  # px: the thickest rule
+    gap: int  # px: the longest gap of a dashed rule
 
 
 def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None:
@@ -122,7 +124,8 @@ def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
     along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
     across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
     tol = 2 * TOLERANCE + 1
-    runs = cv2.morphologyEx(cv2.dilate(mask, across(tol)), cv2.MORPH_OPEN, along(size.run))
+    joined = cv2.morphologyEx(cv2.dilate(mask, across(tol)), cv2.MORPH_CLOSE, along(size.gap))
+    runs = cv2.morphologyEx(joined, cv2.MORPH_OPEN, along(size.run))
     runs = cv2.bitwise_and(cv2.erode(runs, across(tol)), mask)
     band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, across(size.thick + 1)))
     band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)

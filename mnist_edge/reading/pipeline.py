@@ -39,6 +39,7 @@ from mnist_edge.reading.split import parts_for, split_blob
 __all__ = ["DEFAULT_PARAMS", "Candidates", "VisionParams", "find_digits", "reading_order"]
 
 MIN_WORK_SIDE = 8  # a working image narrower than this (px) holds no digit
+CELL_FAINT = 0.4  # a grid's cells are found from rules this faint (share of ``low``)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Candidates:
     boxes: list[tuple[int, int, int, int]]  # x, y, w, h in the input frame's pixels
     readings: list[list[list[int]]] = field(default_factory=list)
     cells: list[Cell | None] = field(default_factory=list)
+    grids: list[tuple[int, int]] = field(default_factory=list)  # (rows, columns) of each grid
 
     @property
     def first(self) -> list[int]:
@@ -89,7 +91,8 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     rules = find_rules(binarise(work, paper, params, share=FAINT))
     mask = remove_rules(mask, rules)
     blobs = find_blobs(mask, params)
-    grids = find_grids(rules, min_h) if cells else []
+    grids = find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
+        if cells else []
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
@@ -98,7 +101,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
              for x, y, w, h in (b.box for b in found.blobs)]
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
-    return Candidates(arr, boxes, found.readings, where)
+    return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])
 
 
 class _Collector:

@@ -102,9 +102,14 @@ class DigitReader:
         tiny or otherwise digit-free frame gives ``[]``; an array that is not an image shape
         raises ``ValueError``.
         """
+        return self.read_grids(frame)[0]
+
+    def read_grids(self, frame: np.ndarray) -> tuple[list[Digit], list[tuple[int, int]]]:
+        """The digits in ``frame`` (as :meth:`read`) and the (rows, columns) of each grid found
+        (none unless the reader was made with ``cells=True``)."""
         found = find_digits(frame, invert=self.invert, params=self.params, cells=self.cells)
         if not found.boxes:
-            return []
+            return [], found.grids
         probs = self.classify(found.crops)
         chosen = [i for options in found.readings for i in best_reading(options, probs)]
         digits = []
@@ -115,7 +120,7 @@ class DigitReader:
             if p[label] >= self.min_confidence:
                 digits.append(Digit(label, float(p[label]), found.boxes[i],
                                     tuple(float(v) for v in p), found.cells[i]))
-        return digits
+        return digits, found.grids
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for MNIST-style crops (N, 28, 28) uint8, in one invoke."""

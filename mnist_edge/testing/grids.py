@@ -130,11 +130,13 @@ def _line(img, p, q, colour, thickness, dashed, s):
 def _draw_text(rng, img, xs, ys, s):
     """A few printed words above and below the grid (letters must not become digits)."""
     h, w = img.shape[:2]
+    alpha = np.zeros((h, w), np.uint8)
     for y in (ys[0] - 12 * s, ys[-1] + 26 * s):
         if 12 * s < y < h - 4 and rng.random() < 0.8:
             words = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 4))))
-            cv2.putText(img, words, (int(xs[0]), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.55 * s, (40, 40, 40), max(1, int(s)), cv2.LINE_AA)
+            cv2.putText(alpha, words, (int(xs[0]), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.55 * s, 255, max(1, int(s)), cv2.LINE_AA)
+    _ink(img, alpha.astype(np.float32) / 255.0, 0, 0, (40, 40, 40), 0.95)
 
 
 def _draw_digits(rng, img, xs, ys, mnist, fill, touching, hard):

@@ -75,10 +75,12 @@ def _ttf_paths() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrueDigit:
-    """A digit drawn into a scene: its label and its ink's box (x, y, w, h) in the frame."""
+    """A digit drawn into a scene: its label, its ink's box (x, y, w, h) in the frame, and its
+    cell in a grid scene."""
 
     label: int
     box: tuple[int, int, int, int]
+    cell: tuple[int, int] | None = None  # (row, column) in a grid scene (testing/grids.py)
 
 
 @dataclass(frozen=True)
