@@ -22,12 +22,14 @@ InvertOption = Annotated[bool, typer.Option(
                      "light paper.")]
 MinConfidenceOption = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Drop digits the model is less sure of than this.")]
-def _digit_reader(model, runtime, threads, invert, min_confidence):
+
+
+def _digit_reader(model, runtime, threads, invert, min_confidence, cells=False):
     """The DigitReader the device commands share (imported here: no OpenCV for --help)."""
     from mnist_edge.reading.reader import DigitReader
 
     return DigitReader(model, runtime=runtime, threads=threads, invert=invert,
-                       min_confidence=min_confidence)
+                       min_confidence=min_confidence, cells=cells)
 
 
 @app.command()
@@ -41,6 +43,10 @@ def predict(
                        '[{"label", "confidence", "box": [x, y, w, h]}]}.')] = False,
     probabilities: Annotated[bool, typer.Option(
         help="With --json, add each digit's 10 class probabilities.")] = False,
+    table: Annotated[Path | None, typer.Option(
+        "--table", metavar="FILE.csv|FILE.json",
+        help="Also write each grid or table found (rows x columns, empty cells empty) to "
+             "this file; digits then carry their cell.", show_default=False)] = None,
     invert: InvertOption = False,
     min_confidence: MinConfidenceOption = 0.5,
     runtime: RuntimeOption = "auto",
@@ -57,26 +63,36 @@ def predict(
 
       mnist-edge predict photo.jpg --json
 
+      mnist-edge predict scoresheet.jpg --table scores.csv
+
       mnist-edge predict chalkboard.png --invert --min-confidence 0.8
     """
     import json
 
     from mnist_edge.reading.predict import image_files, predict_files
+    from mnist_edge.reading.table import check_table_path, tables_of, write_tables
 
+    table_path = check_table_path(table) if table is not None else None
     files = image_files(paths)
-    reader = _digit_reader(model, runtime, threads, invert, min_confidence)
+    reader = _digit_reader(model, runtime, threads, invert, min_confidence,
+                           cells=table_path is not None)
     failed = 0
-    results = []
+    results, tables = [], []
     for result in predict_files(reader, files):
         if result.error:
             failed += 1
             typer.echo(f"error: {result.error}", err=True)
-        elif as_json:
+            continue
+        tables.extend(tables_of(result.path, result.digits, result.grids))
+        if as_json:
             typer.echo(json.dumps(result.to_dict(probabilities)))
         else:
             results.append(result)
     if not as_json:
         _print_predictions(results)
+    if table_path is not None:
+        write_tables(table_path, tables)
+        typer.echo(f"{len(tables)} table(s) written to {table_path}", err=True)
     if failed:
         raise typer.Exit(EXIT_USER_ERROR)
 

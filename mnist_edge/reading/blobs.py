@@ -17,6 +17,7 @@ from mnist_edge.reading.binarise import above
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
+MIN_WIDTH_PX = 2  # ...and this wide: a 1 px sliver is what is left of a rule
 # the table around the sheet
 SURROUND_REACH = 0.2  # a border blob reaching less deep than this (of the shorter side) is table
 SURROUND_SCALE = 4  # its solid part is found at 1/4 resolution...
@@ -342,7 +343,8 @@ def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list,
     """
     x, y, bw, bh = box
     h, w = mask.shape
-    if bh < min_h or bw > RUN_ASPECT * bh or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
+    if bh < min_h or bw < MIN_WIDTH_PX or bw > RUN_ASPECT * bh \
+            or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
         return None
     cut = x == 0 or y == 0 or x + bw == w or y + bh == h
     if cut and bh < EDGE_CUT_KEEP * h and bw < EDGE_CUT_KEEP * w:

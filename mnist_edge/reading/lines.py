@@ -32,7 +32,7 @@ SLENDER = 16.0  # a rule is at least this many times longer than thick (a "1" is
 TOLERANCE = 1  # px (at half resolution) a run may wander across the line: tilts up to ~15 deg
 FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (faint rules too)
 MAX_THICK = 0.5  # a rule is at most this many digit heights thick
-DASH_GAP = 0.3  # a dashed rule's gaps are at most this many digit heights
+DASH_GAP = 0.45  # a dashed rule's gaps are at most this many digit heights
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
@@ -75,7 +75,7 @@ def find_rules(faint: np.ndarray) -> Rules:
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     horizontal = _direction(small, size, vertical=False)
     vertical = _direction(small, size, vertical=True, crossing=horizontal)
-    if _pieces(horizontal) >= 2 and _pieces(vertical) >= 2:
+    if horizontal is not None and vertical is not None:
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
         # of a cross left at every corner of a grid's cells
         grow = _rect(size.thick + 2, size.thick + 2)
@@ -84,13 +84,6 @@ def find_rules(faint: np.ndarray) -> Rules:
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
     return Rules(horizontal, vertical)
-
-
-def _pieces(lines: np.ndarray | None) -> int:
-    """How many separate rules a mask holds (two each way make a grid)."""
-    if lines is None:
-        return 0
-    return len(cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class ImageResult:
     path: str
     digits: list[Digit] = field(default_factory=list)
     error: str | None = None
+    grids: list[tuple[int, int]] = field(default_factory=list)  # (rows, columns) per grid
 
     @property
     def reading(self) -> str:
@@ -79,4 +80,5 @@ def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageR
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
             continue
-        yield ImageResult(str(f), reader.read(image))
+        digits, grids = reader.read_grids(image)
+        yield ImageResult(str(f), digits, grids=grids)

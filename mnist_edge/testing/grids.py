@@ -40,12 +40,13 @@ class GridScene:
 def make_grid_scene(rng: np.random.Generator, layout: str = "grid",
                     size: tuple[int, int] = (640, 480),
                     mnist: tuple[np.ndarray, np.ndarray] | None = None,
-                    fill: float = 0.5, touching: float = 0.1, hard: bool = False) -> GridScene:
+                    fill: float = 0.5, touching: float = 0.1, hard: bool = False,
+                    words: bool = True) -> GridScene:
     """One page of ``layout`` ("grid", "table" or "boxes") at ``size`` (width, height).
 
     ``fill``: share of cells holding a digit; ``touching``: share of digits pushed onto a line;
     ``mnist``: (images, labels) for handwritten digits (printed only when None); ``hard``: more
-    blur, fainter lines and ink, stronger perspective.
+    blur, fainter lines and ink, stronger perspective; ``words``: printed words above and below.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
@@ -55,7 +56,8 @@ def make_grid_scene(rng: np.random.Generator, layout: str = "grid",
     rows, cols, xs, ys = _layout(rng, layout, w, h, s)
     img = paper.copy()
     _draw_rules(rng, img, layout, xs, ys, s, hard)
-    _draw_text(rng, img, xs, ys, s)
+    if words:
+        _draw_text(rng, img, xs, ys, s)
     truth = _draw_digits(rng, img, xs, ys, mnist, fill, touching, hard)
     img, truth = _perspective(rng, img, truth, 0.06 if hard else 0.035)
     img = _degrade(rng, img, s, hard)
