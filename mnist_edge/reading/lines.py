@@ -34,6 +34,7 @@ FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (fa
 MAX_THICK = 0.5  # a rule is at most this many digit heights thick
 DASH_GAP = 0.45  # a dashed rule's gaps are at most this many digit heights
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
+CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
 MIN_RUN_PX = 6  # the shortest run looked for (px at the resolution lines are found at)
@@ -71,6 +72,8 @@ def find_rules(faint: np.ndarray) -> Rules:
     f = HALF if min_h >= 2 * MIN_RUN_PX // RUN else 1
     small = faint if f == 1 else cv2.compare(
         cv2.resize(faint, (w // f, h // f), interpolation=cv2.INTER_AREA), 0, cv2.CMP_GT)
+    if cv2.countNonZero(small) < LONG * min_h / f:
+        return Rules(None, None)  # not enough ink for one rule: a blank or nearly blank page
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     horizontal = _direction(small, size, vertical=False)
@@ -123,14 +126,35 @@ def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
     band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, across(size.thick + 1)))
     band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    keep = [c for c in contours if _is_rule(c, band, size, vertical, crossing)]
+    keep, rest = [], []
+    for c in contours:
+        (keep if _is_rule(c, band, size, vertical, crossing) else rest).append(c)
     if not keep:
         return None
+    out = np.zeros_like(mask)
+    cv2.drawContours(out, keep, -1, 255, thickness=-1)
+    keep += _continuations(out, rest, along(2 * size.long + 1), across(3))
     out = np.zeros_like(mask)
     cv2.drawContours(out, keep, -1, 255, thickness=-1)
     out = cv2.bitwise_and(out, band)
     for c in keep:
         _trim_to_centre(out, c, vertical)
+    return out
+
+
+def _continuations(rules: np.ndarray, pieces: list[np.ndarray], along: np.ndarray,
+                   across: np.ndarray) -> list[np.ndarray]:
+    """The short pieces that continue a rule: a digit standing on a rule cuts its band in two,
+    and the stub between the digit and the next crossing is too short to pass for a rule on
+    its own, but it lies on the rule's line, within a rule's length of its end."""
+    if not pieces:
+        return []
+    reach = cv2.dilate(cv2.dilate(rules, along), across)
+    out = []
+    for c in pieces:
+        x, y, w, h = cv2.boundingRect(c)
+        if cv2.countNonZero(reach[y:y + h, x:x + w]) >= CONTINUES * w * h:
+            out.append(c)
     return out
 
 
@@ -147,7 +171,7 @@ def _trim_to_centre(out: np.ndarray, contour: np.ndarray, vertical: bool) -> Non
     piece = region.T if vertical else region
     across, along = np.nonzero(piece)
     count = np.bincount(along, minlength=piece.shape[1])
-    thick = float(np.median(count[count > 0])) if along.size else 0.0
+    thick = along.size / max(1, np.count_nonzero(count))  # mean: digits are a few columns
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
     if clean.all() or not clean.any():
         return
