@@ -40,6 +40,8 @@ import numpy as np
 from mnist_edge.common import atomic
 from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
+from mnist_edge.common.metrics import dist_version
+from mnist_edge.common.text import first_line
 from mnist_edge.training.data import MnistData, to_model_input
 
 QUANTS = ("int8", "float16", "dynamic", "none")
@@ -112,7 +114,7 @@ def load_keras_model(path: str | os.PathLike[str]):
         with _silenced():
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py OSError, zipfile errors, Keras ValueError/TypeError...
-        raise UserError(f"{path}: not a readable Keras model ({_first_line(exc)})")
+        raise UserError(f"{path}: not a readable Keras model ({first_line(exc)})")
     check_model_shape(model, path)
     return model
 
@@ -123,7 +125,7 @@ def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> Non
         in_shape = tuple(model.input_shape)
         out_shape = tuple(model.output_shape)
     except (AttributeError, ValueError) as exc:
-        raise UserError(f"{path}: model has no single input/output ({_first_line(exc)})")
+        raise UserError(f"{path}: model has no single input/output ({first_line(exc)})")
     if in_shape[1:] != EXPECTED_INPUT:
         raise UserError(
             f"{path}: model input is {_shape_str(in_shape)}, expected (N, 28, 28, 1) "
@@ -186,7 +188,7 @@ def to_tflite(model: Any, quant: str = "int8", calibration: np.ndarray | None = 
         with _silenced(), _quiet_fds():
             return bytes(converter.convert())
     except Exception as exc:
-        raise UserError(f"TFLite conversion failed ({_first_line(exc)})")
+        raise UserError(f"TFLite conversion failed ({first_line(exc)})")
 
 
 def convert(
@@ -319,19 +321,10 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
         "data_source": data.source,
         "data_sha256": data.sha256,
         "versions": {**package_versions(), "converter": "tf.lite.TFLiteConverter",
-                     "ai_edge_litert": _dist_version("ai-edge-litert")},
+                     "ai_edge_litert": dist_version("ai-edge-litert")},
         "command": command,
     }
     return info
-
-
-def _dist_version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -393,8 +386,3 @@ def _quiet_fds() -> Iterator[None]:
 
 def _shape_str(shape: tuple) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
