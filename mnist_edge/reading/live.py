@@ -102,9 +102,9 @@ class Smoother:
         out = []
         free = list(range(len(self._tracks)))
         for d in digits:
-            best = max(free, key=lambda i: _iou(self._tracks[i]["box"], d.box), default=None)
+            best = max(free, key=lambda i: iou(self._tracks[i]["box"], d.box), default=None)
             p = np.asarray(d.probabilities, dtype=np.float64)
-            if best is not None and _iou(self._tracks[best]["box"], d.box) >= 0.3:
+            if best is not None and iou(self._tracks[best]["box"], d.box) >= 0.3:
                 free.remove(best)
                 track = self._tracks[best]
                 track["p"] = (1 - self.alpha) * track["p"] + self.alpha * p
@@ -121,7 +121,8 @@ class Smoother:
         return out
 
 
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when both are empty."""
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0, x1 - x0) * max(0, y1 - y0)
