@@ -53,15 +53,12 @@ def fail(message: str) -> typer.Exit:
 
 
 def import_quietly(module: str) -> Any:
-    """Import a TensorFlow-backed module without TensorFlow's C++ start-up banner on stderr."""
-    import importlib
-    import os
+    """Import a TensorFlow-backed module without TensorFlow's C++ start-up banner on stderr
+    (and, unlike the library's default, without its C++ error lines: the command says what
+    went wrong in one line of its own)."""
+    from mnist_edge.common import quiet
 
-    from mnist_edge.common.quiet import native_stderr_silenced
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with native_stderr_silenced():
-        return importlib.import_module(module)
+    return quiet.import_quietly(module, tf_log_level="3")
 
 
 def user_errors(fn: F) -> F:

@@ -17,7 +17,6 @@ OpenCV's own warnings (and FFmpeg's) are silenced: the messages here say what ha
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import sys
@@ -32,8 +31,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg: quiet (read when a file opens)
+from mnist_edge.common.quiet import quiet_opencv
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm",
                         ".ppm", ".pbm", ".pnm", ".jp2"})
@@ -44,12 +42,6 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp:
 IMAGE_FPS = 5.0  # how fast images (and folders of images) play with realtime=True
 DEFAULT_FPS = 25.0  # when a video does not say
 BACKOFF = (0.5, 8.0)  # first and longest wait before reopening a dropped live source (s)
-
-
-def quiet_opencv() -> None:
-    """Silence OpenCV's C++ log lines ("[ WARN:0@0.04] global cap_v4l.cpp ...")."""
-    with contextlib.suppress(AttributeError):  # a build without the logging module
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 quiet_opencv()

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.quiet import stdout_to_devnull
 from mnist_edge.reading.camera import FrameSource, open_source
 from mnist_edge.reading.reader import Digit, DigitReader
 
@@ -320,9 +321,8 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
         summary.stopped_by = "Ctrl-C"
     except BrokenPipeError:  # `mnist-edge webcam --jsonl - | head`: the reader went away
         summary.stopped_by = "output closed"
-        if out is sys.stdout:  # point fd 1 at /dev/null so the exit-time flush is quiet
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if out is sys.stdout:
+            stdout_to_devnull()
     summary.seconds = time.monotonic() - started
 
 

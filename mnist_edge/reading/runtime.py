@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.common.quiet import native_stderr_silenced
+from mnist_edge.common.quiet import native_output_silenced, quiet_tensorflow_logs
 from mnist_edge.common.text import first_line
 from mnist_edge.reading.tflite_file import check_tflite
 
@@ -60,7 +60,7 @@ def _import_tflite_runtime() -> Callable[..., Any]:
 
 
 def _import_tensorflow() -> Callable[..., Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_logs()
     return importlib.import_module("tensorflow").lite.Interpreter
 
 
@@ -125,7 +125,7 @@ class Classifier:
         try:
             # tf.lite's deprecation warning and the XNNPACK "INFO: Created ... delegate" line
             # are noise on a device's terminal or journal.
-            with warnings.catch_warnings(), native_stderr_silenced():
+            with warnings.catch_warnings(), native_output_silenced():
                 warnings.simplefilter("ignore", UserWarning)
                 self._interp = self.runtime.interpreter_cls(
                     model_path=str(self.model_path), num_threads=threads

@@ -25,11 +25,7 @@ This module needs TensorFlow (the training side). Device code only ever opens th
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +37,7 @@ from mnist_edge.common import atomic
 from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
 from mnist_edge.common.metrics import dist_version
+from mnist_edge.common.quiet import import_quietly, native_output_silenced, python_chatter_silenced
 from mnist_edge.common.text import first_line
 from mnist_edge.training.data import MnistData, to_model_input
 
@@ -107,11 +104,11 @@ def load_keras_model(path: str | os.PathLike[str]):
     """
     path = Path(path)
     check_keras_file(path)
-    _quiet_tensorflow()
+    import_quietly("tensorflow")
     import keras
 
     try:
-        with _silenced():
+        with python_chatter_silenced():
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py OSError, zipfile errors, Keras ValueError/TypeError...
         raise UserError(f"{path}: not a readable Keras model ({first_line(exc)})")
@@ -161,7 +158,7 @@ def to_tflite(model: Any, quant: str = "int8", calibration: np.ndarray | None = 
         raise UserError(f"unknown quantization {quant!r}; choose {', '.join(QUANTS)}")
     if io_type not in IO_TYPES:
         raise UserError(f"unknown I/O type {io_type!r}; choose {', '.join(IO_TYPES)}")
-    _quiet_tensorflow()
+    import_quietly("tensorflow")
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -185,7 +182,8 @@ def to_tflite(model: Any, quant: str = "int8", calibration: np.ndarray | None = 
             converter.inference_input_type = io_dtype
             converter.inference_output_type = io_dtype
     try:
-        with _silenced(), _quiet_fds():
+        # the converter's C++ ``fully_quantize: ...`` lines go straight to fds 1 and 2
+        with python_chatter_silenced(), native_output_silenced(stdout=True):
             return bytes(converter.convert())
     except Exception as exc:
         raise UserError(f"TFLite conversion failed ({first_line(exc)})")
@@ -333,55 +331,6 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
         for i in range(len(images)):
             yield [images[i : i + 1].astype(np.float32)]
     return gen
-
-
-def _quiet_tensorflow() -> None:
-    """Load TensorFlow now, with its native start-up banner kept off stderr."""
-    from mnist_edge.common.quiet import native_stderr_silenced
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_stderr_silenced():
-        import tensorflow  # noqa: F401
-
-
-@contextlib.contextmanager
-def _silenced() -> Iterator[None]:
-    """Hide the converter's and Keras' chatter (saved-model listings, legacy-format warnings)."""
-    import logging
-
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        absl.setLevel(level)
-
-
-@contextlib.contextmanager
-def _quiet_fds() -> Iterator[None]:
-    """Send C++-level stdout/stderr (the converter's ``fully_quantize: ...`` lines) to /dev/null.
-
-    Python-level redirection cannot catch them: they are written straight to file descriptors
-    1 and 2. Failures still surface as the exception the converter raises.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
 
 
 def _shape_str(shape: tuple) -> str:

@@ -10,7 +10,6 @@ Two recipes:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -18,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off the terminal
+from mnist_edge.common.quiet import absl_errors_only, quiet_tensorflow_logs
+
+quiet_tensorflow_logs()  # keep TensorFlow's C++ banner off the terminal
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -120,13 +121,8 @@ def train(
     def _save_model(tmp: Path) -> None:
         # .h5 is the format the seed script promised (keras.models.load_model("mnist_model.h5"));
         # Keras' "legacy format" notice would only confuse users, so it is muted for the save.
-        absl_logger = logging.getLogger("absl")
-        level = absl_logger.level
-        absl_logger.setLevel(logging.ERROR)
-        try:
+        with absl_errors_only():
             model.save(tmp)
-        finally:
-            absl_logger.setLevel(level)
 
     atomic.write_with(model_path, _save_model)
     metrics_path = atomic.write_json(metrics_path_for(model_path), metrics)
