@@ -47,6 +47,25 @@ BACKOFF = (0.5, 8.0)  # first and longest wait before reopening a dropped live s
 quiet_opencv()
 
 
+def load_image(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """The image file at ``path`` as OpenCV decodes it with ``flags`` (default BGR: alpha
+    dropped, 16-bit scaled), or None when it is empty or not an image OpenCV can decode.
+
+    The one image-file reader (predict, image and folder sources, selftest): each caller words
+    its own error. Raises OSError when the file cannot be read at all (missing, a folder, no
+    permission). The bytes are read by Python and decoded from memory, so any path works.
+    """
+    data = np.fromfile(Path(path), dtype=np.uint8)
+    return cv2.imdecode(data, flags) if data.size else None
+
+
+def _image_or_none(path: Path) -> np.ndarray | None:
+    try:
+        return load_image(path)
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Frame:
     """One frame: its 0-based index, the BGR image, and its time in seconds.
@@ -186,8 +205,7 @@ class ImagesSource(FrameSource):
         while True:
             delivered = 0
             for path in self.paths:
-                image = self._first if self._first is not None else \
-                    cv2.imread(str(path), cv2.IMREAD_COLOR)
+                image = self._first if self._first is not None else _image_or_none(path)
                 if image is None:
                     _report(self.on_status, f"skipped {path}: not a readable image")
                     continue
@@ -201,7 +219,7 @@ class ImagesSource(FrameSource):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = _image_or_none(path)
     if image is None:
         raise UserError(f"cannot read image {path}: not an image OpenCV can decode "
                         "(or the file is damaged)")

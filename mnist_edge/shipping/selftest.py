@@ -165,6 +165,7 @@ def run_selftest(
     """Read every sample with ``model``; the report says which were read right."""
     import cv2
 
+    from mnist_edge.reading.camera import load_image
     from mnist_edge.reading.runtime import Classifier
 
     start = time.perf_counter()
@@ -175,14 +176,17 @@ def run_selftest(
     reader = None
     for name, expected in sorted(labels.items()):
         path = Path(samples_dir) / name
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        try:
+            image = load_image(path, cv2.IMREAD_GRAYSCALE)
+        except OSError:
+            image = None
         if image is None:
             raise UserError(f"sample {path} is missing or not an image")
         if image.shape == CROP_SHAPE:
             crops.append((name, image))
             continue
         reader = reader or _digit_reader(model, runtime)
-        digits = reader.read(cv2.imread(str(path), cv2.IMREAD_COLOR))
+        digits = reader.read(load_image(path))
         got = "".join(str(int(d.label)) for d in digits)
         conf = min((float(d.confidence) for d in digits), default=0.0)
         checks.append(SampleCheck(name, expected, got, conf))
