@@ -24,14 +24,6 @@ MinConfidenceOption = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Drop digits the model is less sure of than this.")]
 
 
-def _digit_reader(model, runtime, threads, invert, min_confidence, cells=False):
-    """The DigitReader the device commands share (imported here: no OpenCV for --help)."""
-    from mnist_edge.reading.reader import DigitReader
-
-    return DigitReader(model, runtime=runtime, threads=threads, invert=invert,
-                       min_confidence=min_confidence, cells=cells)
-
-
 @app.command()
 @user_errors
 def predict(
@@ -70,12 +62,13 @@ def predict(
     import json
 
     from mnist_edge.reading.predict import image_files, predict_files
+    from mnist_edge.reading.reader import make_reader
     from mnist_edge.reading.table import check_table_path, tables_of, write_tables
 
     table_path = check_table_path(table) if table is not None else None
     files = image_files(paths)
-    reader = _digit_reader(model, runtime, threads, invert, min_confidence,
-                           cells=table_path is not None)
+    reader = make_reader(model, runtime, threads, invert=invert, min_confidence=min_confidence,
+                         cells=table_path is not None)
     failed = 0
     results, tables = [], []
     for result in predict_files(reader, files):
@@ -163,8 +156,9 @@ def webcam(
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
     """
     from mnist_edge.reading import live
+    from mnist_edge.reading.reader import make_reader
 
-    reader = _digit_reader(model, runtime, threads, invert, min_confidence)
+    reader = make_reader(model, runtime, threads, invert=invert, min_confidence=min_confidence)
     say = functools.partial(typer.echo, err=True)
     run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
                             smoothing=smooth, max_frames=max_frames, loop=loop)

@@ -202,10 +202,10 @@ def run_selftest(
 def _digit_reader(model: str | os.PathLike[str], runtime: str) -> Any:
     """The scene reader, on the same runtime as the crops; only for samples that are not crops."""
     try:
-        from mnist_edge.reading.reader import DigitReader
+        from mnist_edge.reading.reader import make_reader
     except ImportError as exc:
         raise UserError(f"sample images larger than 28x28 need mnist_edge.reading.reader ({exc})")
-    return DigitReader(model_path=model, runtime=runtime)
+    return make_reader(model, runtime)
 
 
 def release_paths(release_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
