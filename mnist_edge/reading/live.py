@@ -269,19 +269,35 @@ def run(
     with contextlib.closing(src), _jsonl_writer(jsonl) as out:
         window = _Window(window_title, status) if show else None
         try:
-            _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
-                  stop, Path(snapshot_dir))
+            _loop(src, summary, _LoopOptions(
+                reader, out, window, status, smoothing=smoothing, max_frames=max_frames,
+                on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir)))
         finally:
             if window is not None:
                 window.close()
     return summary
 
 
-def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[str] | None,
-          window: _Window | None, smoothing: int, max_frames: int | None,
-          on_frame: FrameCallback | None, status: StatusCallback,
-          stop: threading.Event | None, snapshot_dir: Path) -> None:
-    smoother = Smoother(smoothing) if smoothing > 1 else None
+@dataclass(frozen=True)
+class _LoopOptions:
+    """What :func:`_loop` reads frames with and hands readings to (built by :func:`run`)."""
+
+    reader: DigitReader
+    out: IO[str] | None  # the JSONL stream, if any
+    window: _Window | None
+    status: StatusCallback
+    smoothing: int = 0
+    max_frames: int | None = None
+    on_frame: FrameCallback | None = None
+    stop: threading.Event | None = None
+    snapshot_dir: Path = Path(".")
+
+
+def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
+    """Read every frame of ``src`` until it ends or the run is stopped; ``summary`` is filled
+    in as frames go (and says why the run stopped)."""
+    stop, out, window, on_frame = opts.stop, opts.out, opts.window, opts.on_frame
+    smoother = Smoother(opts.smoothing) if opts.smoothing > 1 else None
     started = last = time.monotonic()
     fps: float | None = None
     try:
@@ -289,7 +305,7 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
                 break
-            digits = reader.read(frame.image)
+            digits = opts.reader.read(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -307,11 +323,11 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
                 if on_frame is not None:
                     on_frame(annotated, reading)
                 if window is not None and _handle_key(window.show(annotated), annotated,
-                                                      frame.index, summary, snapshot_dir,
-                                                      status):
+                                                      frame.index, summary, opts.snapshot_dir,
+                                                      opts.status):
                     break
             summary.seconds = time.monotonic() - started
-            if max_frames is not None and summary.frames >= max_frames:
+            if opts.max_frames is not None and summary.frames >= opts.max_frames:
                 summary.stopped_by = "max frames"
                 break
         else:
