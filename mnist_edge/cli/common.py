@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -94,8 +95,10 @@ def model_option(help: str) -> Any:  # noqa: A002 (the option's help text)
 
 ModelOption = model_option("The .tflite model [default: the shipped int8 model, or "
                            "$MNIST_EDGE_MODEL].")
-RUNTIME_CHOICES = ("auto", *RUNTIMES)
-RuntimeOption = Annotated[str, typer.Option(
+# --runtime's choices, in the one spelling the reader uses (reading.runtime.RUNTIMES); commands
+# pass ``runtime.value`` on. (deploy's --runtime names pip packages instead: see cli/shipping.)
+RuntimeChoice = Enum("RuntimeChoice", {name: name for name in ("auto", *RUNTIMES)}, type=str)
+RuntimeOption = Annotated[RuntimeChoice, typer.Option(
     "--runtime", help=f"Interpreter for .tflite: auto (LiteRT, then tflite_runtime, then "
                       f"tensorflow), {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}.")]
 ThreadsOption = Annotated[int | None, typer.Option(

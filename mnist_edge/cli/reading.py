@@ -67,8 +67,8 @@ def predict(
 
     table_path = check_table_path(table) if table is not None else None
     files = image_files(paths)
-    reader = make_reader(model, runtime, threads, invert=invert, min_confidence=min_confidence,
-                         cells=table_path is not None)
+    reader = make_reader(model, runtime.value, threads, invert=invert,
+                         min_confidence=min_confidence, cells=table_path is not None)
     failed = 0
     results, tables = [], []
     for result in predict_files(reader, files):
@@ -158,7 +158,8 @@ def webcam(
     from mnist_edge.reading import live
     from mnist_edge.reading.reader import make_reader
 
-    reader = make_reader(model, runtime, threads, invert=invert, min_confidence=min_confidence)
+    reader = make_reader(model, runtime.value, threads, invert=invert,
+                         min_confidence=min_confidence)
     say = functools.partial(typer.echo, err=True)
     run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
                             smoothing=smooth, max_frames=max_frames, loop=loop)
@@ -167,7 +168,7 @@ def webcam(
     else:
         from mnist_edge.web.server import live_server
 
-        with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
+        with live_server(serve, model, runtime=runtime.value, threads=threads, echo=say) as hub:
             def status(text: str) -> None:
                 say(text)
                 hub.set_status(text)
@@ -205,5 +206,5 @@ def serve(
     """
     from mnist_edge.web.server import serve as serve_web
 
-    serve_web(address, model, runtime=runtime, threads=threads,
+    serve_web(address, model, runtime=runtime.value, threads=threads,
               echo=lambda text: typer.echo(text, err=True))

@@ -154,9 +154,10 @@ def deploy(
     wheelhouse: Annotated[str | None, typer.Option(
         help="Folder of wheels on the device: install dependencies offline from it.",
         show_default=False)] = None,
-    runtime: Annotated[str | None, typer.Option(
-        help=f"Interpreter on the device: {', '.join(INSTALL_RUNTIMES[:-1])} or "
-             f"{INSTALL_RUNTIMES[-1]}.",
+    install_runtime: Annotated[str | None, typer.Option(
+        "--runtime",
+        help=f"Interpreter package install.sh puts on the device (pip names: "
+             f"{', '.join(INSTALL_RUNTIMES[:-1])} or {INSTALL_RUNTIMES[-1]}).",
         show_default=False)] = None,
     no_service: Annotated[bool, typer.Option("--no-service",
                                              help="Do not install/restart the service.")] = False,
@@ -192,7 +193,8 @@ def deploy(
 
     plan = dp.prepare(hosts, mode=dp.choose_mode(dry_run=dry_run, rollback=rollback, status=status),
                       remote_dir=remote_dir, ssh_config=ssh_config, identity=identity,
-                      install=dp.install_args(venv, python, wheelhouse, runtime, not no_service),
+                      install=dp.install_args(venv, python, wheelhouse, install_runtime,
+                                              not no_service),
                       timeout=timeout)
     choices = BundleChoices(model, samples, data, wheel, serve, source, jsonl, service_name,
                             no_verify)
@@ -294,7 +296,7 @@ def selftest(
             raise fail("name a release folder, or both --model and --samples")
         rel_model, rel_samples = release_paths(where)
         model, samples = model or rel_model, samples or rel_samples
-    report = run_selftest(model, samples, runtime=runtime)
+    report = run_selftest(model, samples, runtime=runtime.value)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     if not report.ok:
         raise typer.Exit(1)

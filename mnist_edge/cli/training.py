@@ -169,7 +169,7 @@ def convert(
     with console.status("loading MNIST") as status:
         dataset = load_mnist(data).subset(None, limit)
         result = _convert_with_status(model, dataset, quant.value, io.value, out_dir,
-                                      calibration, seed, runtime, status)
+                                      calibration, seed, runtime.value, status)
     if not quiet:
         _print_convert_summary(result, console)
 
@@ -241,7 +241,7 @@ def evaluate(
     console = Console(stderr=True, quiet=quiet)
     with console.status("evaluating"):
         result = run_evaluation(model, load_mnist(data), out_dir=out_dir, limit=limit,
-                                runtime=runtime, threads=threads, command=command_line())
+                                runtime=runtime.value, threads=threads, command=command_line())
     m = result.metrics
     print(f"Test Accuracy: {m['test_accuracy']:.4f}")
     print(f"Test Error: {m['test_error_percent']:.2f}")

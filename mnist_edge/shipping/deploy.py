@@ -30,7 +30,10 @@ from pathlib import Path
 from mnist_edge.common.errors import UserError
 
 DEFAULT_REMOTE_DIR = "~/mnist-edge"
-INSTALL_RUNTIMES = ("auto", "litert", "tflite-runtime")  # install.sh --runtime (pip packages)
+# deploy --runtime / install.sh --runtime: which interpreter *package* pip installs on the device
+# (pip names, hence "tflite-runtime"), not the interpreter a reading command picks
+# (reading.runtime.RUNTIMES, "tflite_runtime").
+INSTALL_RUNTIMES = ("auto", "litert", "tflite-runtime")
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._][A-Za-z0-9._-]*)"
                      r"(?::(?P<port>[0-9]{1,5}))?$")
@@ -203,7 +206,8 @@ def install_args(
     venv: str | None = None, python: str | None = None, wheelhouse: str | None = None,
     runtime: str | None = None, service: bool = True,
 ) -> tuple[str, ...]:
-    """The ``install.sh`` options a deploy passes through to the device."""
+    """The ``install.sh`` options a deploy passes through to the device (``runtime``: one of
+    :data:`INSTALL_RUNTIMES`, a pip package to install)."""
     args: list[str] = []
     for flag, value in (("--venv", venv), ("--python", python), ("--wheelhouse", wheelhouse),
                         ("--runtime", runtime)):
