@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated
 
@@ -83,20 +86,42 @@ class BundleChoices:
             )
 
 
+# The options of BundleChoices' fields, in its order (their defaults are the fields').
+_BUNDLE_OPTIONS = {"model": ModelFileOption, "samples": SamplesOption, "data": DataOption,
+                   "wheel": WheelOption, "serve": ServeOption, "source": SourceOption,
+                   "jsonl": JsonlOption, "service_name": ServiceNameOption,
+                   "no_verify": NoVerifyOption}
+
+
+def bundle_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the options that choose a bundle's content, shared by ``bundle`` and
+    ``deploy``: Typer sees them in the place of the command's ``choices`` parameter, and the
+    command gets them as one :class:`BundleChoices`."""
+    signature = inspect.signature(command, eval_str=True)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("choices")
+    options = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                 default=f.default, annotation=_BUNDLE_OPTIONS[f.name])
+               for f in fields(BundleChoices)]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        choices = BundleChoices(**{f.name: kwargs.pop(f.name) for f in fields(BundleChoices)})
+        return command(*args, choices=choices, **kwargs)
+
+    new = signature.replace(parameters=[*params[:at], *options, *params[at + 1:]])
+    wrapper.__signature__ = new  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in new.parameters.values()}
+    return wrapper
+
+
 @app.command()
 @user_errors
+@bundle_options
 def bundle(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .tar.gz.")
                    ] = DEFAULT_OUT,
-    model: ModelFileOption = None,
-    samples: SamplesOption = None,
-    data: DataOption = None,
-    wheel: WheelOption = None,
-    serve: ServeOption = None,
-    source: SourceOption = None,
-    jsonl: JsonlOption = None,
-    service_name: ServiceNameOption = DEFAULT_SERVICE,
-    no_verify: NoVerifyOption = False,
+    choices: BundleChoices = BundleChoices(),  # noqa: B008 (replaced by its options)
 ) -> None:
     """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
 
@@ -113,8 +138,6 @@ def bundle(
     """
     from rich.console import Console
 
-    choices = BundleChoices(model, samples, data, wheel, serve, source, jsonl, service_name,
-                            no_verify)
     info = choices.build(out, Console(stderr=True))
     m = info.manifest
     typer.echo(f"{info.path}  {info.size / 1024:.0f} KiB  sha256 {info.sha256[:16]}...  "
@@ -126,6 +149,7 @@ def bundle(
 
 @app.command()
 @user_errors
+@bundle_options
 def deploy(
     hosts: Annotated[list[str], typer.Argument(help="user@host[:port], one or more (names "
                                                     "from ~/.ssh/config work).",
@@ -138,15 +162,7 @@ def deploy(
         "--identity", "-i", help="ssh private key (ssh -i).", show_default=False)] = None,
     bundle_file: Annotated[Path | None, typer.Option(
         "--bundle", help="Deploy this bundle instead of building one.", show_default=False)] = None,
-    model: ModelFileOption = None,
-    samples: SamplesOption = None,
-    data: DataOption = None,
-    wheel: WheelOption = None,
-    serve: ServeOption = None,
-    source: SourceOption = None,
-    jsonl: JsonlOption = None,
-    service_name: ServiceNameOption = DEFAULT_SERVICE,
-    no_verify: NoVerifyOption = False,
+    choices: BundleChoices = BundleChoices(),  # noqa: B008 (replaced by its options)
     venv: Annotated[str | None, typer.Option(help="venv on the device [default: REMOTE_DIR/"
                                                   "venv].", show_default=False)] = None,
     python: Annotated[str | None, typer.Option(help="Python on the device [default: python3].",
@@ -196,8 +212,6 @@ def deploy(
                       install=dp.install_args(venv, python, wheelhouse, install_runtime,
                                               not no_service),
                       timeout=timeout)
-    choices = BundleChoices(model, samples, data, wheel, serve, source, jsonl, service_name,
-                            no_verify)
     console = Console(stderr=True)
     if plan.mode in ("rollback", "status"):
         work = dp.rollback_host if plan.mode == "rollback" else dp.status_host
