@@ -58,6 +58,9 @@ def predict(
       mnist-edge predict scoresheet.jpg --table scores.csv
 
       mnist-edge predict chalkboard.png --invert --min-confidence 0.8
+    \f
+    Long because a Typer command's signature is its option list and its docstring is its
+    --help; the code below is about 30 lines.
     """
     import json
 
@@ -154,6 +157,9 @@ def webcam(
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
 
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+    \f
+    Long because a Typer command's signature is its option list and its docstring is its
+    --help; the code below is about 20 lines.
     """
     from mnist_edge.reading import live
     from mnist_edge.reading.reader import make_reader

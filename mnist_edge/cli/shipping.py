@@ -202,6 +202,9 @@ def deploy(
       mnist-edge deploy pi@raspberrypi.local --status
 
       mnist-edge deploy pi@raspberrypi.local --rollback
+    \f
+    Long because a Typer command's signature is its option list and its docstring is its
+    --help; the code below is about 25 lines.
     """
     from rich.console import Console
 

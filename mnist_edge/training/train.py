@@ -76,7 +76,10 @@ def train(
     progress: keras.callbacks.Callback | None = None,
     command: str | None = None,
 ) -> TrainResult:
-    """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics."""
+    """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics.
+
+    One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
+    up, each part would only hand them on to the next."""
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
