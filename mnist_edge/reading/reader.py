@@ -129,17 +129,10 @@ class DigitReader:
         return self.classifier.predict(crops)
 
 
-def make_reader(
-    model_path: str | os.PathLike[str] | None = None,
-    runtime: str = "auto",
-    threads: int | None = None,
-    *,
-    invert: bool = False,
-    min_confidence: float = 0.5,
-    cells: bool = False,
-) -> DigitReader:
+def make_reader(model_path: str | os.PathLike[str] | None = None, runtime: str = "auto",
+                threads: int | None = None, **how: Any) -> DigitReader:
     """The one place a :class:`DigitReader` is built for a command, the web server or the
     self-test: model, interpreter and threads as the command line gives them (``None`` model:
-    the shipped one), then how to read (see :class:`DigitReader`)."""
-    return DigitReader(model_path, runtime=runtime, threads=threads, invert=invert,
-                       min_confidence=min_confidence, cells=cells)
+    the shipped one), then how to read as :class:`DigitReader`'s keywords (``invert``,
+    ``min_confidence``, ``cells``)."""
+    return DigitReader(model_path, runtime=runtime, threads=threads, **how)
