@@ -39,6 +39,7 @@ VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
                         ".wmv", ".mjpeg", ".mjpg", ".gif", ".ts", ".flv"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                   "srt://")
+MAX_LAG_S = 0.25  # a live-paced file this far behind its schedule slips it (no catch-up burst)
 IMAGE_FPS = 5.0  # how fast images (and folders of images) play with realtime=True
 DEFAULT_FPS = 25.0  # when a video does not say
 BACKOFF = (0.5, 8.0)  # first and longest wait before reopening a dropped live source (s)
@@ -120,7 +121,12 @@ class FrameSource:
 
 
 class _Pacer:
-    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start."""
+    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start.
+
+    A reader that fell behind (a busy machine, a slow first frame) slips the schedule instead
+    of catching up: a live-paced file plays like a camera, which never sends a burst of old
+    frames, so the FPS a viewer sees stays the file's own.
+    """
 
     def __init__(self, enabled: bool, stop: threading.Event | None) -> None:
         self.enabled = enabled
@@ -131,6 +137,9 @@ class _Pacer:
         if not self.enabled:
             return
         delay = self.start + t - time.monotonic()
+        if delay < -MAX_LAG_S:
+            self.start -= delay  # behind: restart the schedule from now
+            return
         if delay > 0:
             if self.stop is not None:
                 self.stop.wait(delay)
