@@ -91,8 +91,18 @@ def test_crops_match_mnist_normalisation_on_mnist_digits_on_a_canvas(mnist):
         assert max(w, h) in (19, 20, 21)
         cx, cy = _centre_of_mass(crop)
         assert abs(cx - 14) < 1.0 and abs(cy - 14) < 1.0
-        corr.append(np.corrcoef(crop.ravel().astype(float), img.ravel().astype(float))[0, 1])
+        corr.append(_shifted_corr(crop, img))
     assert np.mean(corr) > 0.85 and min(corr) > 0.6
+
+
+def _shifted_corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two pictures allowing a shift of up to one pixel: the crop keeps the
+    grey edges of a stroke (the soft crop of issue 14), so its centre of mass, by which MNIST
+    places a digit, may sit a pixel off MNIST's own; on a thin-stroked digit that pixel alone
+    halves the plain correlation (test digit 6: 0.50 unshifted, 0.96 one pixel over)."""
+    a, b = a.astype(float), b.astype(float)
+    return max(np.corrcoef(np.roll(a, (dy, dx), axis=(0, 1)).ravel(), b.ravel())[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def test_box_is_in_frame_pixels_and_tight(mnist):

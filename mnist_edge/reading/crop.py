@@ -1,10 +1,18 @@
-"""Step 5, crop like MNIST: each blob's ink as a 28x28 crop the model knows how to read.
+"""Step 7, crop like MNIST: each blob's ink as a 28x28 crop the model knows how to read.
 
 An MNIST model only reads digits that look like MNIST: white ink on black, the ink's bounding
 box scaled (aspect kept) so its longest side is 20 px, centred in 28x28 by centre of mass,
 strokes about 2.5 px wide. :func:`blob_crop` takes the ink relative to the stroke's own
 darkness (and drops ink too faint to be writing); :func:`mnist_crop` brings the stroke weight
 into MNIST's range, scales the longest side to 20 px and puts the centre of mass at (14, 14).
+
+Soft digits keep their shape (a blurred print or a pale pen): the soft ink around a blob that
+the threshold cut off joins it (:func:`grown`: the left half of a soft 6 alone reads as a 1);
+the darkness is sharpened at the digit's scale and stretched between a floor set by the stroke's
+own level and that level, inside the blob's *dilated* mask, so a grey hole stays a hole instead
+of turning a 9 into an 8; and stroke weight is changed only where it can be measured (enough
+of the ink in saturated cores), never closing a hole. The training data of the default model
+goes through these same functions (``mnist_edge/training/``), so the model learns what it sees.
 """
 
 from __future__ import annotations
@@ -30,11 +38,21 @@ STROKE_RANGE = (6.0, 18.0)  # MNIST: ~3rd to ~98th percentile; inside it a strok
 INK_FLOOR = 0.05  # darkness below this is not part of the ink's box
 CROP_PAD = 2  # px of paper kept around a blob's box
 SHRINK_BELOW = 0.8  # a digit is shrunk to CROP_WORK_SIDE first only if that shrinks it this much
-MIN_INK_LEVELS = 24.0  # the darkest ink must be this many grey levels below its paper
 THIN_BLOB = 0.4  # width / height below this: check for the rim where the paper meets the table
 WALL_STRIP = 5  # px: the strips beside a thin blob checked by _walled
-INK_LEVEL_GAIN = 1.15  # mean ink darkness times this is about its 75th percentile
-INK_ZERO = 0.5  # darkness below ``low`` times this maps to no ink in the crop
+SOFT_HIGH = 0.30  # a blob's darkest point must reach this relative darkness to be cropped
+MIN_SOFT_LEVELS = 20.0  # ...and this many grey levels below its paper
+CROP_MARGIN = 0.15  # share of the blob's size kept around it (room to sharpen and dilate)
+SHARPEN = 1.0  # unsharp-mask amount...
+SHARPEN_SIGMA = 0.06  # ...at this share of the digit's size (at least 0.8 px)
+INK_PERCENTILE = 90  # the stroke's level: this percentile of the sharpened darkness
+FLOOR_SHARE = 0.35  # darkness below this share of the stroke's level is paper
+MASK_GROW = 0.06  # the crop keeps ink within this share of the blob's size of its mask
+MEASURABLE_CORE = 0.35  # share of the ink mass in saturated cores needed to measure a stroke
+GROW_SHARE = 0.45  # soft ink darker than this share of the blob's own level joins the blob
+GROW_MAX_ASPECT = 1.2  # a grown blob wider than this times its height is not one digit...
+GROW_MAX_HEIGHT = 2.0  # ...nor one more than this times taller than the blob was
+THIN_GATE = 0.4  # a blob thinner than this times its height needs ``params.high`` (not SOFT_HIGH)
 
 
 def crop_blobs(work: np.ndarray, paper: Paper, blobs: list[Blob],
@@ -48,43 +66,100 @@ def crop_blobs(work: np.ndarray, paper: Paper, blobs: list[Blob],
     return out
 
 
-def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEFAULT_PARAMS
-              ) -> np.ndarray | None:
-    """The MNIST crop of one blob, or None if its ink is too faint to be writing.
+def grown(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEFAULT_PARAMS
+          ) -> Blob:
+    """The blob with the soft ink attached to it: the rest of a blurred digit that the
+    threshold cut into pieces.
 
-    Hysteresis: the blob's pixels passed the ``low`` threshold; somewhere its ink must also
-    reach ``high`` relative darkness (and 24 grey levels, so sensor noise on a dark table is
-    not ink). The crop is the darkness relative to the paper, divided by the stroke's own
-    typical darkness, so a faint pencil digit and a black marker digit look alike, with
-    saturated cores like MNIST's (255 mid-stroke).
+    Ink joins if it is darker than ``GROW_SHARE`` of the blob's own level (90th percentile of
+    its darkness) and connected to the blob. If the grown shape stops looking like one digit
+    (it reaches the edge of the search window, i.e. runs into a box's rule, or it is too wide
+    or too tall), the blob is returned unchanged.
     """
     x, y, bw, bh = blob.box
-    pad = CROP_PAD
     h, w = gray.shape
+    m = max(bw, bh) // 2 + 2
+    x0, y0 = max(0, x - m), max(0, y - m)
+    x1, y1 = min(w, x + bw + m), min(h, y + bh + m)
+    c = contrast(gray[y0:y1, x0:x1], paper.roi(x0, y0, x1 - x0, y1 - y0))
+    own = np.zeros(c.shape, np.uint8)
+    own[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
+    if not own.any():
+        return blob
+    level = float(np.percentile(c[own > 0], INK_PERCENTILE))
+    soft = above(c, max(params.low * 0.5, GROW_SHARE * level)) | own
+    _, labels = cv2.connectedComponents(soft)
+    keep = np.unique(labels[own > 0])
+    region = np.isin(labels, keep[keep > 0]).astype(np.uint8) * 255
+    gx, gy, gw, gh = cv2.boundingRect(region)
+    rh, rw = c.shape
+    touches = (gx == 0 and x0 > 0) or (gy == 0 and y0 > 0) or \
+        (gx + gw == rw and x1 < w) or (gy + gh == rh and y1 < h)
+    if touches or gw > GROW_MAX_ASPECT * gh or gh > GROW_MAX_HEIGHT * bh + 2 \
+            or (gw, gh) == (bw, bh):
+        return blob
+    return Blob((x0 + gx, y0 + gy, gw, gh), np.ascontiguousarray(region[gy:gy + gh, gx:gx + gw]))
+
+
+def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEFAULT_PARAMS,
+              grow: bool = True) -> np.ndarray | None:
+    """The MNIST crop of one blob (grown by its soft ink unless ``grow`` is False: a part cut
+    from touching digits would grow back into the whole), or None if too faint to be writing.
+
+    Hysteresis: the blob's pixels passed the ``low`` threshold; somewhere its ink must also
+    reach ``SOFT_HIGH`` relative darkness (and ``MIN_SOFT_LEVELS`` grey levels, so sensor noise
+    on a dark table is not ink). A blob thinner than ``THIN_GATE`` of its height must still
+    reach ``params.high``: faint thin blobs are pieces of a box's edge far more often than a
+    soft "1" (the lower gate alone quadrupled such extra reports on grid photos).
+    """
+    if grow:
+        blob = grown(gray, paper, blob, params)
+    x, y, bw, bh = blob.box
+    h, w = gray.shape
+    pad = max(CROP_PAD, int(CROP_MARGIN * max(bw, bh)))
     x0, y0 = max(0, x - pad), max(0, y - pad)
     x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
     roi = gray[y0:y1, x0:x1]
     shrink = CROP_WORK_SIDE / max(bw, bh)
+    side = float(max(bw, bh))
     if shrink < SHRINK_BELOW:  # a big digit: work on a smaller copy, the crop ends at 20 px
         size = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
         roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
         mask = above(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), 63)
         bg = paper.roi(x0, y0, x1 - x0, y1 - y0, size)
+        side *= shrink
     else:
         bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
+    if not mask.any():
+        return None
     c = contrast(roi, bg)
     peak = cv2.minMaxLoc(c, mask)[1]
     paper_level = cv2.minMaxLoc(bg, mask)[1]
-    if peak < params.high or peak * paper_level < MIN_INK_LEVELS:
+    if peak < min(params.high, SOFT_HIGH) or peak * paper_level < MIN_SOFT_LEVELS:
         return None
+    if peak < params.high and bw < THIN_GATE * bh:
+        return None  # faint and thin: a piece of a box's edge far more often than a soft "1"
     if bw < THIN_BLOB * bh and _walled(gray, blob.box, cv2.mean(bg)[0] * (1.0 - params.low)):
         return None
-    level = min(1.0, INK_LEVEL_GAIN * cv2.mean(c, mask)[0])  # about the 75th percentile
-    floor = params.low * INK_ZERO
-    ink = clip01((c - floor) * (1.0 / max(level - floor, 1e-3)))
-    return mnist_crop(ink, mask)
+    return mnist_crop(soft_ink(c, mask, side), mask, grow_mask=grow)
+
+
+def soft_ink(c: np.ndarray, mask: np.ndarray, side: float) -> np.ndarray:
+    """Relative darkness ``c`` -> ink in [0, 1] keeping grey levels and holes.
+
+    An unsharp mask at the digit's scale (``side``: its box's longest side in ``c``'s pixels)
+    deepens a blurred hole between two ridges; the result is stretched between
+    ``FLOOR_SHARE`` of the stroke's level and the level itself.
+    """
+    sigma = max(0.8, SHARPEN_SIGMA * side)
+    sharp = c + SHARPEN * (c - cv2.GaussianBlur(c, (0, 0), sigma))
+    values = sharp[mask > 0]
+    level = max(float(np.percentile(values, INK_PERCENTILE)) if values.size
+                else float(sharp.max()), 1e-3)
+    floor = FLOOR_SHARE * level
+    return clip01((sharp - floor) * (1.0 / max(level - floor, 1e-3)))
 
 
 def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bool:
@@ -102,7 +177,8 @@ def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bo
     return any(s.size and cv2.mean(s)[0] < dark for s in strips)
 
 
-def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None, grow_mask: bool = True
+               ) -> np.ndarray:
     """An MNIST-style 28x28 uint8 crop (white ink on black) of one digit.
 
     ``ink``: the digit's darkness map (float in [0, 1] or uint8 0..255, ink bright), any size;
@@ -112,8 +188,9 @@ def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """
     a = ink.astype(np.float32) / 255.0 if ink.dtype == np.uint8 else \
         ink.astype(np.float32, copy=False)
-    if mask is not None:
-        near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    if mask is not None:  # the digit's neighbourhood: grey edges and grey holes are kept
+        k = max(3, int(MASK_GROW * max(mask.shape)) | 1) if grow_mask else 3
+        near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((k, k), np.uint8))
         a = a * near
     box = _ink_box(a, INK_FLOOR)
     if box is None:
@@ -175,7 +252,11 @@ def _normalise_stroke(a: np.ndarray, scale: float) -> tuple[np.ndarray, bool]:
     ``scale`` maps ``a``'s pixels to the 4x-MNIST scale where the stroke targets are defined.
     A phone shot of a pen digit has strokes a few percent of its height; MNIST's are about 12%.
     Left alone, the 20 px crop of a pen digit is a faint hairline the model has never seen.
+    Only where the width can be measured (:func:`measurable`: a soft digit's "width" is its
+    blur), and a thickening that would close one of the digit's holes is not applied.
     """
+    if not measurable(a):
+        return a, False
     sw = stroke_width(a) * scale
     lo, hi = STROKE_RANGE
     if sw <= 0 or lo <= sw <= hi:
@@ -184,11 +265,28 @@ def _normalise_stroke(a: np.ndarray, scale: float) -> tuple[np.ndarray, bool]:
     if n < 2:
         return a, False
     kernel = _disc(n)
-    a = cv2.copyMakeBorder(a, n, n, n, n, cv2.BORDER_CONSTANT, value=0)
+    padded = cv2.copyMakeBorder(a, n, n, n, n, cv2.BORDER_CONSTANT, value=0)
     if sw < lo:
-        return cv2.dilate(a, kernel), True
-    thinner = cv2.erode(a, kernel)
-    return (thinner, True) if (thinner > 0.5).any() else (a, True)
+        thicker = cv2.dilate(padded, kernel)
+        return (a, False) if holes(thicker) < holes(padded) else (thicker, True)
+    thinner = cv2.erode(padded, kernel)
+    return (thinner, True) if (thinner > 0.5).any() else (padded, True)
+
+
+def measurable(a: np.ndarray) -> bool:
+    """Whether ``a``'s strokes have a width to measure: enough of the ink in saturated cores
+    (a blurred stroke is a soft ridge; its width at 0.5 is the blur's, not the pen's)."""
+    total = float(a.sum())
+    return total > 0 and float(a[a > 0.9].sum()) >= MEASURABLE_CORE * total
+
+
+def holes(a: np.ndarray, threshold: float = 0.5) -> int:
+    """Number of holes (enclosed background regions) of the ink ``a > threshold``."""
+    b = above(a, threshold)
+    if not b.any():
+        return 0
+    _, hierarchy = cv2.findContours(b, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return 0 if hierarchy is None else int((hierarchy[0][:, 3] >= 0).sum())
 
 
 def _place_by_mass(patch: np.ndarray) -> np.ndarray:

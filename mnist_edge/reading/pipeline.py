@@ -128,7 +128,8 @@ class _Collector:
             self.readings.append(alternatives)
 
     def _crop_all(self, parts: list[Blob]) -> list[int] | None:
-        crops = [blob_crop(self.work, self.paper, p, self.params) for p in parts]
+        whole = len(parts) == 1
+        crops = [blob_crop(self.work, self.paper, p, self.params, grow=whole) for p in parts]
         if any(c is None for c in crops):
             return None
         first = len(self.crops)
