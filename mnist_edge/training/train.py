@@ -1,11 +1,17 @@
-"""Train a model on MNIST, evaluate it on the test set, and save ``.h5`` plus a metrics JSON.
+"""Train a model, evaluate it on the MNIST test set, and save ``.h5`` plus a metrics JSON.
 
-Two recipes:
+Three recipes:
 
 * ``seed``: the classic Keras script exactly (Adam at its default rate, categorical
   cross-entropy, 10 epochs, batch 200, test set as validation, no augmentation);
-* ``edge`` (default): the edge model with augmentation and a warm-up + cosine learning-rate
-  schedule, which is what lifts it past 99.5% in a few minutes on 2 CPU cores.
+* ``edge-mnist``: the edge model on MNIST alone, with augmentation and a warm-up + cosine
+  learning-rate schedule (99.5% in about 10 minutes on 2 shared CPU cores); the starting point
+  of ``edge``;
+* ``edge`` (default): ``edge-mnist``'s model (``models/edge_mnist.h5``, or trained first when
+  that file is not there) fine-tuned on a mix of MNIST, printed digits in the training font
+  families and MNIST digits photographed on paper, all through the reader's own crop
+  (:mod:`mnist_edge.training.crops`); EMA weights; then a temperature fitted on held-out
+  crops and MNIST images is folded into the last layer (:mod:`mnist_edge.training.calibrate`).
 """
 
 from __future__ import annotations
@@ -43,12 +49,26 @@ class Recipe:
     batch_size: int
     augment: bool
     peak_lr: float | None  # None: Adam's default rate, constant (the seed script)
+    # the mixed recipe only (``edge``): share of each batch per source, the architecture's
+    # recipe whose model it starts from, EMA momentum of the weights, and the final learning
+    # rate as a share of the peak
+    mix: dict[str, float] | None = None
+    warm_start: str | None = None
+    ema: float = 0.0
+    lr_alpha: float = 0.002
+    warmup_share: float = 0.1
 
 
+# share of each batch per source (edge): print's 1 vs 7 ("fonts_17") gets its own share
+EDGE_MIX = {"mnist": 0.50, "fonts": 0.26, "fonts_17": 0.06, "mnist_paper": 0.18}
 RECIPES = {
     "seed": Recipe(epochs=10, batch_size=200, augment=False, peak_lr=None),
-    "edge": Recipe(epochs=10, batch_size=128, augment=True, peak_lr=3e-3),
+    "edge-mnist": Recipe(epochs=10, batch_size=128, augment=True, peak_lr=3e-3),
+    "edge": Recipe(epochs=6, batch_size=128, augment=True, peak_lr=5e-4, mix=EDGE_MIX,
+                   warm_start="edge-mnist", ema=0.999, lr_alpha=0.01, warmup_share=0.05),
 }
+ARCH_OF = {"seed": "seed", "edge-mnist": "edge", "edge": "edge"}  # recipe -> architecture
+WARM_START_FILE = "edge_mnist.h5"  # the shipped edge-mnist model, in models/
 
 
 @dataclass
@@ -75,8 +95,13 @@ def train(
     seed: int = 0,
     progress: keras.callbacks.Callback | None = None,
     command: str | None = None,
+    init: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics.
+
+    ``arch`` names a recipe (:data:`RECIPES`). The mixed recipe (``edge``) starts from
+    ``init`` (a ``.h5``) if given, else from the shipped ``models/edge_mnist.h5``, else from
+    an ``edge-mnist`` model it trains first.
 
     One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
     up, each part would only hand them on to the next."""
@@ -84,20 +109,27 @@ def train(
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
     _make_deterministic(seed)
+    called = time.perf_counter()
 
-    model = build(arch)
-    steps_per_epoch = -(-len(data.x_train) // batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch)
-        ),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
     x_test = to_model_input(data.x_test)
     y_test = keras.utils.to_categorical(data.y_test, NUM_CLASSES)
-    train_ds = _dataset(data, batch_size, seed, recipe.augment)
+    extra: dict[str, Any] = {}
+    if recipe.mix is None:
+        model = build(ARCH_OF[arch])
+        steps_per_epoch = -(-len(data.x_train) // batch_size)
+        optimizer = keras.optimizers.Adam(
+            learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch))
+        train_ds = _dataset(data, batch_size, seed, recipe.augment)
+    else:
+        model, mixed, extra = _mixed_start(data, recipe, seed, init, progress)
+        steps_per_epoch = mixed_steps_per_epoch(len(data.x_train), batch_size)
+        optimizer = keras.optimizers.Adam(
+            learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch),
+            use_ema=recipe.ema > 0, ema_momentum=recipe.ema or 0.99)
+        train_ds = _mixed_dataset(mixed, recipe.mix, batch_size, seed)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
 
+    load_before = os.getloadavg()
     started = time.perf_counter()
     model.fit(
         train_ds,
@@ -109,6 +141,12 @@ def train(
         callbacks=[progress] if progress else [],
     )
     train_seconds = time.perf_counter() - started
+    if recipe.mix is not None:
+        # (Keras has already swapped the EMA weights in at the end of fit)
+        extra.update(_calibrated(model, extra.pop("_validation")))
+        extra["load_average_1min"] = {"before": round(load_before[0], 2),
+                                      "after": round(os.getloadavg()[0], 2)}
+        extra["wall_seconds"] = round(time.perf_counter() - called, 1)  # crop sets included
 
     probs = model.predict(x_test, batch_size=1000, verbose=0)
     metrics = classification_metrics(data.y_test, probs.argmax(axis=1))
@@ -119,6 +157,7 @@ def train(
         test_examples=len(data.x_test), data_source=data.source, data_sha256=data.sha256,
         versions=package_versions(), machine=machine_description(), command=command,
     )
+    metrics.update(extra)
     model_path = Path(out)
 
     def _save_model(tmp: Path) -> None:
@@ -141,11 +180,171 @@ def _make_deterministic(seed: int) -> None:
 def _learning_rate(recipe: Recipe, total_steps: int, steps_per_epoch: int):
     if recipe.peak_lr is None:
         return 0.001  # Adam's default, as the seed script used
-    warmup = min(steps_per_epoch, max(total_steps // 10, 1))
+    if recipe.mix is None:
+        warmup = min(steps_per_epoch, max(total_steps // 10, 1))
+    else:
+        warmup = max(int(total_steps * recipe.warmup_share), 1)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=recipe.peak_lr / 20, decay_steps=max(total_steps - warmup, 1),
-        alpha=0.002, warmup_target=recipe.peak_lr, warmup_steps=warmup,
+        alpha=recipe.lr_alpha, warmup_target=recipe.peak_lr, warmup_steps=warmup,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the mixed recipe (edge)
+
+CALIBRATION_HOLDOUT = 5000  # last MNIST training images kept for the temperature (and its ECE)
+FULL_MNIST_TRAIN = 55000  # the crop set sizes below are for this many MNIST training images
+MIX_SIZES = {"fonts": 40000, "fonts_17": 8000, "mnist_paper": 20000,
+             "fonts_val": 3000, "mnist_paper_val": 2000}
+MIX_SEEDS = {"fonts": 1, "mnist_paper": 2, "fonts_val": 3, "mnist_paper_val": 4, "fonts_17": 11}
+
+
+def _holdout(n_train: int) -> int:
+    return CALIBRATION_HOLDOUT if n_train >= 4 * CALIBRATION_HOLDOUT else max(1, n_train // 12)
+
+
+def mixed_steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Steps of one epoch of the mixed recipe: one pass over its MNIST training images (the
+    other sources are sampled alongside)."""
+    return -(-(n_train - _holdout(n_train)) // batch_size)
+
+
+def mixed_sources(data: MnistData, seed: int = 0, progress=None
+                  ) -> tuple[dict[str, tuple[Any, Any]], dict[str, Any]]:
+    """Every source of the mixed recipe as (images uint8 (N, 28, 28), labels), plus what went
+    into them (for the metrics). Crop sets are rendered once, then cached
+    (:func:`mnist_edge.training.crops.cached`); their size scales with ``data``'s training
+    images (a 600-image test run renders 1% of them)."""
+    import numpy as np
+
+    from mnist_edge.training import crops, fonts
+
+    n_train = len(data.x_train) - _holdout(len(data.x_train))
+    scale = min(1.0, n_train / FULL_MNIST_TRAIN)
+    sizes = {k: max(10, round(v * scale)) for k, v in MIX_SIZES.items()}
+    train_faces, _ = fonts.split()
+    faces_key = crops.faces_key(train_faces)
+    xm, ym = data.x_train[:n_train], data.y_train[:n_train]
+    xv, yv = data.x_train[n_train:], data.y_train[n_train:]
+    seeds = {k: v + 1000 * seed for k, v in MIX_SEEDS.items()}
+    makers = {
+        "fonts": lambda: crops.font_crops(train_faces, sizes["fonts"], seeds["fonts"]),
+        "fonts_17": lambda: crops.font_crops(train_faces, sizes["fonts_17"], seeds["fonts_17"],
+                                             labels=(1, 7)),
+        "mnist_paper": lambda: crops.mnist_paper_crops(xm, ym, sizes["mnist_paper"],
+                                                       seeds["mnist_paper"]),
+        "fonts_val": lambda: crops.font_crops(train_faces, sizes["fonts_val"],
+                                              seeds["fonts_val"]),
+        "mnist_paper_val": lambda: crops.mnist_paper_crops(xv, yv, sizes["mnist_paper_val"],
+                                                           seeds["mnist_paper_val"]),
+    }
+    sets, info = {}, {}
+    for name, make in makers.items():
+        if progress is not None and hasattr(progress, "note"):
+            progress.note(f"crops: {name}")
+        uses = xm if name == "mnist_paper" else xv if name == "mnist_paper_val" else None
+        started = time.perf_counter()
+        s = crops.cached(name, make, n=sizes[name], seed=seeds[name], faces=faces_key,
+                         mnist=data.sha256 if uses is not None else None,
+                         mnist_count=None if uses is None else len(uses))
+        sets[name] = s
+        info[name] = {"crops": int(len(s.y)), "dropped": int(s.dropped),
+                      "render_seconds": round(s.seconds, 1),
+                      "load_seconds": round(time.perf_counter() - started, 1)}
+    sources = {"mnist": (xm, ym), "fonts": (sets["fonts"].x, sets["fonts"].y),
+               "fonts_17": (sets["fonts_17"].x, sets["fonts_17"].y),
+               "mnist_paper": (sets["mnist_paper"].x, sets["mnist_paper"].y)}
+    validation = (np.concatenate([xv, sets["fonts_val"].x, sets["mnist_paper_val"].x]),
+                  np.concatenate([yv, sets["fonts_val"].y, sets["mnist_paper_val"].y]))
+    sources["_validation"] = validation
+    info["training_font_files"] = len(train_faces)
+    return sources, info
+
+
+def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
+    """(starting model, sources, metrics so far) of the mixed recipe."""
+    from mnist_edge.common.paths import models_dir
+
+    path = Path(init) if init else models_dir() / WARM_START_FILE
+    started_from: dict[str, Any]
+    if path.is_file():
+        with absl_errors_only():
+            model = keras.models.load_model(path, compile=False)
+        started_from = {"file": _portable(path), "sha256": _sha256(path)}
+    elif init:
+        raise FileNotFoundError(f"--init {init}: no such file")
+    else:  # no shipped starting point (an installed wheel): train it first, same data
+        first = train(data, arch=recipe.warm_start or "edge-mnist",
+                      out=Path(os.environ.get("TMPDIR", "/tmp")) / f"edge_mnist_{os.getpid()}.h5",
+                      seed=seed)
+        model = first.model
+        started_from = {"recipe": recipe.warm_start, "test_accuracy":
+                        first.metrics["test_accuracy"]}
+    _make_deterministic(seed)  # loading (or training) the start must not shift the seed
+    sources, info = mixed_sources(data, seed, progress)
+    extra = {"recipe": "mixed", "warm_start": started_from, "mix": dict(recipe.mix or {}),
+             "peak_lr": recipe.peak_lr, "ema": recipe.ema, "sources": info,
+             "training_data": "MNIST training images x_train[:-5000], printed digits rendered "
+                              "from the training font families (mnist_edge.training.fonts), "
+                              "MNIST digits rendered on photographed-paper cells; all through "
+                              "the reader's crop",
+             "_validation": sources.pop("_validation")}
+    return model, sources, extra
+
+
+def _mixed_dataset(sources: dict, weights: dict[str, float], batch_size: int, seed: int
+                   ) -> tf.data.Dataset:
+    """Endless augmented batches drawing each example from a source chosen by ``weights``."""
+    import numpy as np
+
+    parts = []
+    for i, name in enumerate(weights):
+        x, y = sources[name]
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        parts.append(ds.shuffle(len(x), seed=seed + i, reshuffle_each_iteration=True).repeat())
+    w = np.array([weights[n] for n in weights], np.float64)
+    ds = tf.data.Dataset.sample_from_datasets(parts, weights=list(w / w.sum()), seed=seed)
+    ds = ds.batch(batch_size)
+
+    def prepare(step, batch):
+        images, labels = batch
+        x = tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
+        x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), step]))
+        return x, tf.one_hot(tf.cast(labels, tf.int32), NUM_CLASSES)
+
+    return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def _calibrated(model: keras.Model, validation) -> dict[str, Any]:
+    """Fit the temperature on ``validation``, fold it into ``model``; what to record."""
+    from mnist_edge.training.calibrate import ece, fit_temperature, fold_temperature, scaled
+
+    x, y = validation
+    probs = model.predict(to_model_input(x), batch_size=1000, verbose=0)
+    t = fit_temperature(probs, y)
+    before, after = ece(probs, y), ece(scaled(probs, t), y)
+    fold_temperature(model, t)
+    return {"temperature": round(t, 4), "calibration": {
+        "examples": int(len(y)), "accuracy": round(float((probs.argmax(1) == y).mean()), 5),
+        "ece_before": round(before, 4), "ece_after": round(after, 4),
+        "split": "MNIST x_train[-5000:] + held-back training-font and MNIST-on-paper crops"}}
+
+
+def _portable(path: Path) -> str:
+    """``path`` relative to the repo (or its file name): no machine's folders in a sidecar."""
+    from mnist_edge.common.paths import PACKAGE_DIR
+
+    try:
+        return str(path.resolve().relative_to(PACKAGE_DIR.parent))
+    except ValueError:
+        return path.name
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _dataset(data: MnistData, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
