@@ -95,3 +95,19 @@ def test_truth_crop_of_a_rendered_cell(sans):
     assert c is not None and c.shape == (28, 28) and c.max() > 200
     r = crops.reader_crop(cell)  # the reader finds the same digit in the cell
     assert r is not None and np.corrcoef(r.ravel(), c.ravel())[0, 1] > 0.8
+
+
+def test_faint_blob_of_grain_is_dropped_but_faint_ink_on_clean_paper_is_kept():
+    """A faint blob no darker than the grain around it (noise and JPEG on a dark table; the
+    false "4" of test_reader's noisy scene) is not ink; the same level on clean paper is."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((40, 40), np.uint8)
+    cv2.circle(mask, (20, 20), 12, 255, 6)
+
+    def stands_out(noise: float) -> bool:
+        c = np.abs(rng.normal(0, noise, (40, 40))).astype(np.float32)
+        c[mask > 0] = 0.33
+        return crop._stands_out(c, mask, 32.0)
+
+    assert stands_out(0.01)
+    assert not stands_out(0.12)  # spread 0.072: the ring is 4.6 times it

@@ -53,6 +53,7 @@ GROW_SHARE = 0.45  # soft ink darker than this share of the blob's own level joi
 GROW_MAX_ASPECT = 1.2  # a grown blob wider than this times its height is not one digit...
 GROW_MAX_HEIGHT = 2.0  # ...nor one more than this times taller than the blob was
 THIN_GATE = 0.4  # a blob thinner than this times its height needs ``params.high`` (not SOFT_HIGH)
+FAINT_SNR = 6.5  # a faint blob's level must be this many times the paper's noise around it
 
 
 def crop_blobs(work: np.ndarray, paper: Paper, blobs: list[Blob],
@@ -141,9 +142,26 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
         return None
     if peak < params.high and bw < THIN_GATE * bh:
         return None  # faint and thin: a piece of a box's edge far more often than a soft "1"
+    if peak < params.high and not _stands_out(c, mask, side):
+        return None  # faint and no darker than the grain around it: texture, not ink
     if bw < THIN_BLOB * bh and _walled(gray, blob.box, cv2.mean(bg)[0] * (1.0 - params.low)):
         return None
     return mnist_crop(soft_ink(c, mask, side), mask, grow_mask=grow)
+
+
+def _stands_out(c: np.ndarray, mask: np.ndarray, side: float) -> bool:
+    """Whether the blob's ink level (90th percentile of ``c`` in ``mask``) is at least
+    ``FAINT_SNR`` times the spread of ``c`` on the paper around it (outside the dilated mask):
+    faint ink on clean paper stands out; a blob of sensor noise and JPEG grain on a dark table
+    is as dark as its surroundings."""
+    if FAINT_SNR <= 0:
+        return True
+    k = max(3, int(CROP_MARGIN * side) | 1)
+    around = c[cv2.dilate(mask, np.ones((k, k), np.uint8)) == 0]
+    if around.size < 16:
+        return True  # no paper around to compare with
+    level = float(np.percentile(c[mask > 0], INK_PERCENTILE))
+    return level >= FAINT_SNR * float(np.std(around))
 
 
 def soft_ink(c: np.ndarray, mask: np.ndarray, side: float) -> np.ndarray:
