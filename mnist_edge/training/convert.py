@@ -322,7 +322,26 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
                      "ai_edge_litert": dist_version("ai-edge-litert")},
         "command": command,
     }
+    training = _training_summary(Path(model_path))
+    if training:
+        info["training"] = training
     return info
+
+
+def _training_summary(model_path: Path) -> dict[str, Any] | None:
+    """What the model's own metrics JSON says about its training data and calibration (the
+    mixed recipe's models): so the file a device runs says what it learned from."""
+    import json
+
+    metrics = model_path.with_suffix(".json")
+    try:
+        m = json.loads(metrics.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or "training_data" not in m:
+        return None
+    return {k: m[k] for k in ("arch", "training_data", "mix", "warm_start", "temperature",
+                              "calibration") if k in m}
 
 
 def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:

@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mnist_edge.common.errors import UserError
+
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 FONT_SUFFIXES = (".ttf", ".otf")
 
@@ -68,8 +70,9 @@ PACKAGES = ("fonts-urw-base35 fonts-freefont-ttf fonts-dejavu fonts-dejavu-extra
 DOT_MATRIX = "dot-matrix"  # pseudo-family: digits drawn from a face's 5x7 raster
 
 
-class FontsMissing(RuntimeError):
-    """Too few font files: the message names the Debian packages to install."""
+class FontsMissing(UserError):
+    """Too few font files: the message names the Debian packages to install (``train`` shows
+    it as one error line)."""
 
 
 @dataclass(frozen=True)

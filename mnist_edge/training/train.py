@@ -287,8 +287,8 @@ def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
              "peak_lr": recipe.peak_lr, "ema": recipe.ema, "sources": info,
              "training_data": "MNIST training images x_train[:-5000], printed digits rendered "
                               "from the training font families (mnist_edge.training.fonts), "
-                              "MNIST digits rendered on photographed-paper cells; all through "
-                              "the reader's crop",
+                              "MNIST digits drawn on rendered cells of tinted, blurred, "
+                              "JPEG-compressed paper; all through the reader's crop",
              "_validation": sources.pop("_validation")}
     return model, sources, extra
 
@@ -307,13 +307,13 @@ def _mixed_dataset(sources: dict, weights: dict[str, float], batch_size: int, se
     ds = tf.data.Dataset.sample_from_datasets(parts, weights=list(w / w.sum()), seed=seed)
     ds = ds.batch(batch_size)
 
-    def prepare(step, batch):
+    def prepare_mixed(step, batch):
         images, labels = batch
         x = tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
         x = augment_batch(x, tf.stack([tf.constant(seed, tf.int64), step]))
         return x, tf.one_hot(tf.cast(labels, tf.int32), NUM_CLASSES)
 
-    return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return ds.enumerate().map(prepare_mixed, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def _calibrated(model: keras.Model, validation) -> dict[str, Any]:
