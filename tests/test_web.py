@@ -138,9 +138,41 @@ def test_decode_upload_lays_transparency_on_white():
     rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent black: an untouched canvas
     rgba[5:15, 9:11] = (0, 0, 0, 255)  # one opaque black stroke
     image = uploads.decode_upload(png(rgba))
-    assert image.shape == (20, 20, 3)
-    assert image[0, 0].tolist() == [255, 255, 255]
-    assert image[10, 10].tolist() == [0, 0, 0]
+    assert image.shape == (20, 20) and image.dtype == np.uint8  # decoded to grey
+    assert image[0, 0] == 255
+    assert image[10, 10] == 0
+    half = np.zeros((4, 4, 4), np.uint16)
+    half[..., 3] = 32768  # 16-bit, half transparent black: mid grey
+    assert abs(int(uploads.decode_upload(png(half))[0, 0]) - 128) <= 1
+
+
+def test_decode_memory_is_bounded_by_depth_and_channels(reader):
+    """Issue 13.1: a 138 KB 16-bit RGBA 4096x4096 PNG decodes to 128 MB: refused by its header."""
+    bomb = cv2.imencode(".png", np.full((4096, 4096, 4), 65535, np.uint16),
+                        [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
+    assert len(bomb) < 200_000
+    with pytest.raises(uploads.BadUpload) as info:
+        uploads.Predictor(reader).predict(bomb)
+    assert info.value.status == 413 and "MB" in str(info.value)
+    # Without transparency the same pixels cost 1 byte each (decoded straight to 8-bit grey).
+    grey16 = png(np.full((64, 64, 3), 65535, np.uint16))
+    assert uploads.decode_cost(grey16) == 64 * 64
+    assert uploads.decode_cost(png(np.zeros((64, 64, 4), np.uint16))) == 64 * 64 * 9
+    assert uploads.decode_cost(png(np.zeros((64, 64, 4), np.uint8))) == 64 * 64 * 5
+
+
+def test_concurrent_decodes_beyond_the_budget_get_503_with_retry_after(reader):
+    with web.build_server("127.0.0.1:0", reader=reader).start() as server:
+        budget = uploads.DecodeBudget(capacity=10 * 2**20, wait_s=0.2)
+        server.app.predictor.budget = budget
+        body = png(draw_digit(7))
+        with budget.hold(budget.capacity):  # other uploads are being decoded
+            status, headers, answer = get(server, "/predict", "POST", body)
+            assert status == 503 and headers.get("Retry-After") == "1"
+            assert "busy" in json.loads(answer)["error"]
+        assert budget.used == 0
+        status, _, answer = get(server, "/predict", "POST", body)
+        assert status == 200 and json.loads(answer)["digits"][0]["label"] == 7
 
 
 def test_hub_camera_state_follows_frames_not_status_text():

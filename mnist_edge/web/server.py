@@ -161,7 +161,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             answer = self.app.predictor.predict(body)
         except BadUpload as exc:
-            self._json(exc.status, {"error": str(exc)})
+            self._json(exc.status, {"error": str(exc)}, extra=exc.headers)
             return
         except Exception as exc:  # a bug, not the client's fault: log it, answer, keep serving
             traceback.print_exc(file=sys.stderr)
