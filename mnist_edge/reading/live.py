@@ -4,14 +4,16 @@
 :class:`~mnist_edge.reading.reader.DigitReader`, and for every processed frame:
 
 * writes one JSON line ``{"frame": n, "time": s, "digits": [...]}`` to ``jsonl`` (a file,
-  written atomically when the run ends, or ``"-"`` for stdout, flushed per line);
+  appended to and flushed line by line, so a reader - or ``deploy --status`` - sees each
+  reading as it comes and a kill loses none; or ``"-"`` for stdout, flushed per line);
 * calls ``on_frame(annotated_bgr, reading)`` with the same dict (the web view hooks in here);
 * shows the annotated frame in a window when a display exists (``q``/Esc quits, ``s`` saves a
   snapshot); without one (no ``$DISPLAY``/``$WAYLAND_DISPLAY``, or an OpenCV built without GUI)
   it runs headless, and a window that fails to open switches it to headless instead of crashing.
 
-Ctrl-C, the end of a file, ``max_frames``, the quit key or ``stop.set()`` end the run cleanly
-with a :class:`RunSummary` (frames, mean FPS, the readings seen most).
+Ctrl-C, SIGTERM (systemd's stop), the end of a file, ``max_frames``, the quit key or
+``stop.set()`` end the run cleanly with a :class:`RunSummary` (frames, mean FPS, the readings
+seen most, and what stopped it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,6 +35,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import FrameSource, open_source
 from mnist_edge.reading.reader import Digit, DigitReader
 
@@ -224,8 +228,9 @@ class _Window:
 
 @contextlib.contextmanager
 def _jsonl_writer(target: str | os.PathLike[str] | IO[str] | None) -> Iterator[IO[str] | None]:
-    """Where readings go: nowhere, stdout (``"-"``), an open stream, or a file written to a
-    temporary name and moved into place when the run ends (never a half-written log)."""
+    """Where readings go: nowhere, stdout (``"-"``), an open stream, or a file appended to, one
+    whole line per write, flushed (opened before the first frame: an unwritable path is one
+    :class:`UserError`, and a run that is killed keeps every line it wrote)."""
     if target is None:
         yield None
     elif isinstance(target, str) and target == "-":
@@ -233,8 +238,35 @@ def _jsonl_writer(target: str | os.PathLike[str] | IO[str] | None) -> Iterator[I
     elif hasattr(target, "write"):
         yield target  # type: ignore[misc]
     else:
-        with atomic.atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed below, errors mapped)
+        except OSError as exc:
+            raise UserError(f"cannot write the readings to {path}: "
+                            f"{exc.strerror or exc}") from None
+        with fh:
             yield fh
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it takes Ctrl-C's clean path."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(
@@ -264,7 +296,7 @@ def run(
         source, realtime=realtime, loop=loop, stop=stop, on_status=status)
     show = not headless if headless is not None else display_available()
     summary = RunSummary(source=src.description)
-    with contextlib.closing(src), _jsonl_writer(jsonl) as out:
+    with contextlib.closing(src), _jsonl_writer(jsonl) as out, _sigterm_stops():
         window = _Window(window_title, status) if show else None
         try:
             _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
@@ -315,8 +347,8 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
         else:
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
-    except KeyboardInterrupt:
-        summary.stopped_by = "Ctrl-C"
+    except KeyboardInterrupt as exc:
+        summary.stopped_by = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
     except BrokenPipeError:  # `mnist-edge webcam --jsonl - | head`: the reader went away
         summary.stopped_by = "output closed"
         if out is sys.stdout:  # point fd 1 at /dev/null so the exit-time flush is quiet
