@@ -245,3 +245,16 @@ def test_selftest_bad_input_is_one_error_line(args, message, monkeypatch):
     assert len(proc.stderr.strip().splitlines()) == 1
     result = CliRunner().invoke(app, ["selftest", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_bundle_onto_a_folder_or_under_a_file_is_one_line_before_building(deploy_models,
+                                                                           tmp_path):
+    """Issue 13.4: an unwritable output is refused before the wheel is built."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (tmp_path, blocker / "b.tar.gz"):
+        proc = _cli("bundle", "-o", str(out), "--model", str(deploy_models["float"]))
+        assert proc.returncode == 2 and proc.stderr.startswith("error: cannot write"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+        assert "building" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

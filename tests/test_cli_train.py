@@ -80,3 +80,25 @@ def test_help_teaches():
     assert proc.returncode == 0
     for word in ("--arch", "--epochs", "--batch-size", "--seed", "--out", "--data"):
         assert word in proc.stdout
+
+
+def test_unwritable_output_is_one_line_before_training(mnist_file, tmp_path):
+    """Issue 13.4: a parent that is a file or a target that is a folder failed with a traceback,
+    and only after training."""
+    import time
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker / "m.h5", tmp_path / "folder.h5"):
+        if out.name == "folder.h5":
+            out.mkdir()
+        started = time.monotonic()
+        proc = run_cli("train", "--arch", "seed", "--train-samples", "2000", "--epochs", "3",
+                       "--data", str(mnist_file), "--out", str(out))
+        assert proc.returncode == 2, proc.stderr
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "cannot write" in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "Epoch" not in proc.stdout + proc.stderr
+        assert time.monotonic() - started < 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.h5"]
+    assert list((tmp_path / "folder.h5").iterdir()) == []

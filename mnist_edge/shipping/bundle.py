@@ -340,6 +340,7 @@ def build_bundle(
         raise UserError(f"service name {service!r}: use letters, digits and _.@-")
     runner = runner or RunnerOptions()
     runner.args()  # validate early
+    atomic.check_writable(out)
     with tempfile.TemporaryDirectory(prefix="mnist-edge-bundle.") as tmp:
         stage = Path(tmp) / BUNDLE_ROOT
         if wheel:

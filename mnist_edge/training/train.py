@@ -76,6 +76,7 @@ def train(
     command: str | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics."""
+    atomic.check_writable(out, metrics_path_for(Path(out)))  # before minutes of training
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
