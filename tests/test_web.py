@@ -467,7 +467,10 @@ def test_a_failing_reader_is_a_500_not_a_dead_server(capfd):
     with web.build_server("127.0.0.1:0", reader=BrokenReader()).start() as server:
         status, _, body = get(server, "/predict", "POST", png(draw_digit(7)))
         assert status == 500 and json.loads(body) == {"error": "internal error: RuntimeError"}
-        assert get(server, "/healthz")[0] == 200
+        status, _, body = get(server, "/healthz")  # issue 13.6: not "ok" while reads fail
+        assert status == 503 and json.loads(body)["status"] == "failing"
+        assert "RuntimeError: boom" in json.loads(body)["error"]
+        assert get(server, "/status")[0] == 200  # still serving
     assert "RuntimeError: boom" in capfd.readouterr().err  # logged for whoever runs it
 
 

@@ -126,7 +126,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/static/"):
             self._static(path[len("/static/"):], head)
         elif path == "/healthz":
-            self._json(200, self._health(), head)
+            health = self._health()
+            self._json(200 if health["status"] == "ok" else 503, health, head)
         elif path == "/status":
             self._json(200, self._status(), head)
         elif path in ("/reading", "/stream.mjpg") and hub is None:
@@ -275,6 +276,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         }
         if self.app.hub is not None:
             health["camera"] = self.app.hub.camera_state()["state"]
+        failing = self.app.predictor.failing if self.app.predictor is not None else None
+        if failing:  # every /predict is a 500: a service manager should see it
+            health["status"] = "failing"
+            health["error"] = f"the last read failed: {failing}"
         return health
 
     def _status(self) -> dict[str, Any]:

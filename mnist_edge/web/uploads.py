@@ -213,6 +213,7 @@ class Predictor:
         self.reader = reader
         self.max_pixels = max_pixels
         self.budget = budget or DecodeBudget()
+        self.failing: str | None = None  # why the last read failed (a bug or a broken model)
         self._lock = threading.Lock()
 
     def predict(self, data: bytes) -> dict[str, Any]:
@@ -222,7 +223,13 @@ class Predictor:
         with self.budget.hold(cost):
             image = _decode(data)
         with self._lock:
-            digits = self.reader.read(image)
+            try:
+                digits = self.reader.read(image)
+            except Exception as exc:
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                self.failing = f"{type(exc).__name__}: {first}"
+                raise
+            self.failing = None
         return {"digits": [d.to_dict(probabilities=True) for d in digits]}
 
 
