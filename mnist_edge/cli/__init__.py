@@ -729,7 +729,7 @@ def predict(
             typer.echo(json.dumps(result.to_dict(probabilities)))
         else:
             results.append(result)
-    if not as_json:
+    if not as_json and (results or not failed):
         _print_predictions(results)
     if failed:
         raise typer.Exit(EXIT_USER_ERROR)
@@ -820,6 +820,8 @@ def webcam(
             summary = run(on_status=status, on_frame=hub.publish, realtime=True)
     for line in summary.lines():
         say(line)
+    if summary.skipped:  # bad files were reported one per line; the good ones were read
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.callback(invoke_without_command=True)

@@ -60,6 +60,7 @@ class RunSummary:
     readings: Counter[str] = field(default_factory=Counter)
     stopped_by: str = "end of input"
     snapshots: list[str] = field(default_factory=list)
+    skipped: int = 0  # files of a folder source that could not be read
 
     @property
     def fps(self) -> float:
@@ -72,7 +73,7 @@ class RunSummary:
             "fps": round(self.fps, 1), "digits": self.digits,
             "frames_with_digits": self.frames_with_digits,
             "readings": dict(self.readings.most_common(10)), "stopped_by": self.stopped_by,
-            "snapshots": self.snapshots,
+            "snapshots": self.snapshots, "skipped": self.skipped,
         }
 
     def lines(self) -> list[str]:
@@ -83,7 +84,8 @@ class RunSummary:
             f"({self.fps:.1f} FPS), stopped by {self.stopped_by}",
             f"{self.digits} digits read in {self.frames_with_digits} frames; "
             f"most seen readings: {common}",
-        ]
+        ] + ([f"{self.skipped} file(s) could not be read (see the 'skipped:' lines)"]
+             if self.skipped else [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +306,7 @@ def run(
         finally:
             if window is not None:
                 window.close()
+            summary.skipped = src.skipped
     return summary
 
 

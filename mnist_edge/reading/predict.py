@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.camera import IMAGE_EXTS, folder_images
+from mnist_edge.reading.camera import folder_images, read_image_file
 from mnist_edge.reading.reader import Digit, DigitReader
 
 
@@ -42,33 +41,23 @@ class ImageResult:
 def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files to read: each file as given, each folder's images sorted by name.
 
-    UserError for a path that does not exist or a folder without images: nothing to do is a
-    mistake worth saying, not an empty result.
+    A path that does not exist stays in the list (reading it gives its own error line, and the
+    others are still read); a folder without images is a UserError.
     """
     files: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
             files.extend(folder_images(p))
-        elif p.exists():
-            files.append(p)
         else:
-            raise UserError(f"no such file or folder: {raw}")
+            files.append(p)
     return files
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if unreadable."""
-    p = Path(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)
-    except OSError as exc:
-        raise UserError(f"cannot read {p}: {exc.strerror or exc}")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
-        raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
-    return image
+    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if missing,
+    unreadable, damaged or too large to decode."""
+    return read_image_file(path)
 
 
 def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageResult]:
