@@ -102,3 +102,26 @@ def test_unwritable_output_is_one_line_before_training(mnist_file, tmp_path):
         assert time.monotonic() - started < 120
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.h5"]
     assert list((tmp_path / "folder.h5").iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--epochs", "100000000"], "--epochs"),
+])
+def test_bad_seed_and_absurd_epochs_are_one_line(args, message):
+    """Issue 13.5: these gave tracebacks (or hours of training)."""
+    proc = run_cli("train", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_library_refuses_bad_seed_and_epochs(mnist, tmp_path):
+    from mnist_edge.common.errors import UserError
+    from mnist_edge.training.train import train
+
+    with pytest.raises(UserError, match="seed"):
+        train(mnist, out=tmp_path / "m.h5", seed=-1)
+    with pytest.raises(UserError, match="epochs"):
+        train(mnist, out=tmp_path / "m.h5", epochs=10**6)

@@ -107,14 +107,15 @@ def train(
                                 "MNIST script, exactly.")
     ] = Arch.edge,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs [default: 10 for both recipes].",
+        int | None, typer.Option(min=1, max=1000, help="Epochs [default: 10 for both recipes].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128].",
                                  show_default=False)
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, max=2**32 - 1, help="Random seed: the same seed gives the same model.")] = 0,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to save the Keras model (.h5); the metrics "
                                                 "JSON goes next to it.")
@@ -539,7 +540,8 @@ def convert(
     calibration: Annotated[int, typer.Option(
         min=1, help="int8 only: training images used to calibrate, balanced across the 10 "
                     "classes.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed for drawing the calibration images.")] = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, max=2**32 - 1, help="Seed for drawing the calibration images.")] = 0,
     out_dir: Annotated[Path | None, typer.Option(
         "--out-dir", "-o", help="Where to write <name>_<quant>.tflite and .json [default: next "
                                 "to MODEL].", show_default=False)] = None,

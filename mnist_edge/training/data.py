@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def read_idx(p: Path) -> np.ndarray:
     if len(raw) < header:
         raise UserError(f"{p}: truncated idx header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python ints: a header of huge dimensions cannot overflow
     if len(raw) - header != expected:
         raise UserError(f"{p}: expected {expected} bytes of data for shape {shape}, "
                         f"found {len(raw) - header} (truncated?)")
@@ -129,6 +130,10 @@ def _validated(arrays: dict[str, np.ndarray], source: str, sha256: str) -> Mnist
             raise UserError(f"{source}: x_{split} is empty")
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
             raise UserError(f"{source}: y_{split} must hold integer labels 0..9")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            bad = int(np.count_nonzero(~np.isfinite(x)))
+            raise UserError(f"{source}: x_{split} holds {bad:,} non-finite values (NaN or "
+                            "infinity); fix the data")
         if np.issubdtype(x.dtype, np.floating) and x.max() <= 1.0:
             arrays[f"x_{split}"] = np.round(x * 255)  # accept images already scaled to [0, 1]
         elif x.min() < 0 or x.max() > 255:

@@ -24,6 +24,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.errors import UserError  # noqa: E402
 from mnist_edge.common.metrics import (  # noqa: E402, F401  (re-exported for callers)
     classification_metrics,
     machine_description,
@@ -60,6 +61,10 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_SEED = 2**32 - 1  # what numpy's and TensorFlow's seeding accept
+MAX_EPOCHS = 1000
+
+
 def metrics_path_for(model_path: Path) -> Path:
     """``mnist_model.h5`` -> ``mnist_model.json``: the metrics live next to the model."""
     return model_path.with_suffix(".json")
@@ -76,6 +81,10 @@ def train(
     command: str | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics."""
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed must be 0..{MAX_SEED}, got {seed}")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise UserError(f"epochs must be 1..{MAX_EPOCHS}, got {epochs}")
     atomic.check_writable(out, metrics_path_for(Path(out)))  # before minutes of training
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
