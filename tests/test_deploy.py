@@ -8,6 +8,7 @@ the model misreads, and a TCP proxy that resets the connection in the middle of 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -163,10 +164,11 @@ def test_first_deploy_provisions_a_venv_without_tensorflow(lab, pi, first, venv)
     log = (pi.home / "mnist-edge" / "logs" / f"{first['release']}.log").read_text()
     assert "creating venv" in log and "dependencies installed (litert)" in log
     assert "manifest verified" in log and "systemd is not running here" in log
-    probe = lab.ssh(pi, f"{venv}/bin/python -c 'import importlib.util as u; "
+    vpy = "$(readlink ~/mnist-edge/current/bin/python)"  # the venv of this dependency set
+    probe = lab.ssh(pi, f"{vpy} -c 'import importlib.util as u; "
                         "print([bool(u.find_spec(m)) for m in "
                         "(\"tensorflow\", \"keras\", \"ai_edge_litert\", \"cv2\", \"numpy\")])'; "
-                        f"{venv}/bin/python -m pip list --format=freeze")
+                        f"{vpy} -m pip list --format=freeze")
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[0] == "[False, False, True, True, True]"
     assert "opencv-python-headless==" in probe.stdout and "opencv-python==" not in probe.stdout
@@ -258,6 +260,68 @@ def test_failing_selftest_leaves_the_previous_release_current(lab, pi, first, de
     logs = sorted((pi.home / "mnist-edge" / "logs").iterdir(), key=os.path.getmtime)
     assert "self-test FAILED: 0/10" in logs[-1].read_text()
     assert logs[-1].stem not in releases  # the failed release was removed again
+
+
+def _fake_wheel(folder: Path, name: str, version: str, init: str) -> Path:
+    """A minimal installable wheel whose package runs ``init`` on import."""
+    import zipfile
+
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": init,
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+        zf.writestr(f"{info}/RECORD", "".join(f"{p},,\n" for p in [*files, f"{info}/RECORD"]))
+    return wheel
+
+
+def test_a_dependency_pin_that_cannot_import_never_breaks_the_running_release(
+        lab, pi, first, bundles, venv, wheelhouse, tmp_path):
+    """Issue 13.2: install.sh put new dependencies into the venv every release shared, before
+    the self-test; when that failed, the running release ran on them (ImportError)."""
+    before = _links(pi.home)
+    assert _selftest_on_device(lab, pi)["ok"]
+    house = tmp_path / "house"
+    house.mkdir()
+    for wheel in wheelhouse.glob("*.whl"):
+        (house / wheel.name).symlink_to(wheel)
+    _fake_wheel(house, "typer", "999.0", "raise ImportError('typer 999 is broken')\n")
+
+    def pin(name, data):
+        if name.endswith("/requirements.txt"):
+            return data.replace(b"typer>=0.12", b"typer==999.0")
+        return data
+
+    bad = _rewrite_bundle(bundles["a"].path, tmp_path / "pinned.tar.gz", pin)
+    with tarfile.open(bad) as tar:
+        pinned = tar.extractfile("mnist-edge-bundle/requirements.txt").read()
+    assert b"typer==999.0" in pinned
+    new_sum = hashlib.sha256(pinned).hexdigest()
+
+    def sums(name, data):
+        if name.endswith("/SHA256SUMS"):
+            return b"".join(f"{new_sum}  requirements.txt\n".encode()
+                            if line.endswith(b"  requirements.txt\n") else line
+                            for line in data.splitlines(keepends=True))
+        return data
+
+    bad = _rewrite_bundle(bad, tmp_path / "pinned2.tar.gz", sums)
+    proc = _deploy(lab, pi.host, "--bundle", str(bad), "--venv", str(venv),
+                   "--wheelhouse", str(house))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "self-test failed" in proc.stdout, proc.stdout
+    assert _links(pi.home) == before
+    assert _selftest_on_device(lab, pi)["ok"]  # still runs on the venv it was tested with
+    assert not list(venv.glob(".*.tmp.*"))  # no half-built venv left behind
+    # and a rollback, too, runs each release on its own venv
+    proc = _deploy(lab, pi.host, "--rollback", "--venv", str(venv))
+    assert proc.returncode == 0 and _selftest_on_device(lab, pi)["ok"], proc.stdout
+    proc = _deploy(lab, pi.host, "--rollback", "--venv", str(venv))
+    assert proc.returncode == 0 and _links(pi.home) == before
 
 
 def test_connection_dropped_mid_upload_leaves_the_previous_release_current(
