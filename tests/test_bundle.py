@@ -258,3 +258,13 @@ def test_bundle_onto_a_folder_or_under_a_file_is_one_line_before_building(deploy
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
         assert "building" not in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_service_carries_the_auth_file_of_the_live_view():
+    """Issue 13.10: bundle/deploy carry the login into the service's webcam command."""
+    from mnist_edge.shipping.bundle import RunnerOptions
+
+    args = RunnerOptions(serve="0.0.0.0:8080", auth_file="/etc/mnist-edge/auth").args()
+    assert args[-2:] == ["--auth-file", "/etc/mnist-edge/auth"] and "--serve" in args
+    with pytest.raises(UserError, match="--serve"):
+        RunnerOptions(auth_file="auth").args()

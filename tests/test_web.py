@@ -676,3 +676,59 @@ def test_webcam_serve_bad_address_is_one_line(tflite_model, clip):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: bad address")
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 13.10: an optional login
+
+
+def test_auth_asks_for_a_login_except_on_healthz(reader):
+    import base64
+
+    def basic(text: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(text.encode()).decode()}
+
+    with web.build_server("127.0.0.1:0", reader=reader, auth="ann:s3cret").start() as server:
+        status, headers, _ = get(server, "/")
+        assert status == 401 and headers["WWW-Authenticate"].startswith('Basic realm="mnist-edge"')
+        assert get(server, "/healthz")[0] == 200  # service managers need no password
+        assert get(server, "/status", headers=basic("ann:wrong"))[0] == 401
+        assert get(server, "/status", headers=basic("ann"))[0] == 401
+        assert get(server, "/status", headers={"Authorization": "Basic %%%"})[0] == 401
+        assert get(server, "/status", headers=basic("ann:s3cret"))[0] == 200
+        body = png(draw_digit(7))
+        assert get(server, "/predict", "POST", body)[0] == 401
+        status, _, answer = get(server, "/predict", "POST", body, basic("ann:s3cret"))
+        assert status == 200 and json.loads(answer)["digits"][0]["label"] == 7
+
+
+def test_auth_options_and_the_open_network_warning(tmp_path):
+    assert web.resolve_auth(None, None) is None
+    assert web.resolve_auth("a:b:c", None) == "a:b:c"  # a password may hold colons
+    token = tmp_path / "auth"
+    token.write_text("pi:from-a-file\n")
+    assert web.resolve_auth(None, token) == "pi:from-a-file"
+    for bad in (("nocolon", None), (":pw", None), ("user:", None), ("a:b", token)):
+        with pytest.raises(UserError):
+            web.resolve_auth(*bad)
+    with pytest.raises(UserError, match="cannot read the auth file"):
+        web.resolve_auth(None, tmp_path / "missing")
+    assert "without --auth" in web.open_warning("0.0.0.0", None)
+    assert web.open_warning("0.0.0.0", "a:b") is None
+    assert web.open_warning("127.0.0.1", None) is None and web.open_warning("::1", None) is None
+
+
+def test_serve_on_all_interfaces_without_auth_warns(tflite_model):
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "serve", "0.0.0.0:0",
+                             "--model", str(tflite_model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("serving the draw pad" in ln for ln in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    assert any(ln.startswith("warning: listening on 0.0.0.0 without --auth") for ln in lines)

@@ -81,6 +81,15 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+AuthOption = Annotated[str | None, typer.Option(
+    "--auth", metavar="USER:PASSWORD", help="Ask browsers and scripts for this login (HTTP "
+    "basic; /healthz stays open). Use on any network you do not fully trust.",
+    show_default=False)]
+AuthFileOption = Annotated[Path | None, typer.Option(
+    "--auth-file", metavar="FILE", help="Like --auth, read from the first line of FILE (keeps "
+    "the password out of the process list).", show_default=False)]
+
+
 class Arch(str, Enum):
     """Architectures ``train`` knows (kept here so parsing options needs no TensorFlow)."""
 
@@ -213,6 +222,11 @@ JsonlOption = Annotated[
     str | None, typer.Option("--jsonl", help="Service: webcam --jsonl FILE (relative paths are "
                                              "inside the deploy folder).", show_default=False),
 ]
+ServiceAuthFileOption = Annotated[
+    str | None, typer.Option("--auth-file", help="Service: webcam --auth-file FILE, a "
+                             "USER:PASSWORD file on the device that the --serve view asks for "
+                             "(relative paths are inside the deploy folder).", show_default=False),
+]
 ServiceNameOption = Annotated[
     str, typer.Option("--service-name", help="systemd unit name on the device."),
 ]
@@ -222,14 +236,14 @@ NoVerifyOption = Annotated[
 
 
 def _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
-                 no_verify, console):
+                 no_verify, console, auth_file=None):
     """Build a bundle with a spinner on stderr; shared by ``bundle`` and ``deploy``."""
     from mnist_edge.shipping.bundle import RunnerOptions, build_bundle
 
     with console.status("bundling") as spinner:
         return build_bundle(
             out, model=model, wheel=wheel, samples=samples, data=data,
-            runner=RunnerOptions(serve=serve, source=source, jsonl=jsonl),
+            runner=RunnerOptions(serve=serve, source=source, jsonl=jsonl, auth_file=auth_file),
             service=service_name, verify=not no_verify,
             progress=lambda msg: spinner.update(f"bundle: {msg}"),
         )
@@ -247,6 +261,7 @@ def bundle(
     serve: ServeOption = None,
     source: SourceOption = None,
     jsonl: JsonlOption = None,
+    auth_file: ServiceAuthFileOption = None,
     service_name: ServiceNameOption = "mnist-edge",
     no_verify: NoVerifyOption = False,
 ) -> None:
@@ -266,7 +281,7 @@ def bundle(
     from rich.console import Console
 
     info = _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
-                        no_verify, Console(stderr=True))
+                        no_verify, Console(stderr=True), auth_file)
     m = info.manifest
     typer.echo(f"{info.path}  {info.size / 1024:.0f} KiB  sha256 {info.sha256[:16]}...  "
                f"id {m['id']}")
@@ -295,10 +310,12 @@ def deploy(
     serve: ServeOption = None,
     source: SourceOption = None,
     jsonl: JsonlOption = None,
+    auth_file: ServiceAuthFileOption = None,
     service_name: ServiceNameOption = "mnist-edge",
     no_verify: NoVerifyOption = False,
-    venv: Annotated[str | None, typer.Option(help="venv on the device [default: REMOTE_DIR/"
-                                                  "venv].", show_default=False)] = None,
+    venv: Annotated[str | None, typer.Option(help="Folder of venvs on the device, one per "
+                                                  "dependency set [default: REMOTE_DIR/venvs].",
+                                             show_default=False)] = None,
     python: Annotated[str | None, typer.Option(help="Python on the device [default: python3].",
                                                show_default=False)] = None,
     wheelhouse: Annotated[str | None, typer.Option(
@@ -358,7 +375,8 @@ def deploy(
         _report(results, Console())
         return
     if bundle_file is not None:
-        if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl)):
+        if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl,
+                                       auth_file)):
             raise fail("--bundle already holds the model, samples and service options; "
                        "pass those to 'mnist-edge bundle' instead")
         from mnist_edge.shipping.bundle import read_manifest, sha256_file
@@ -371,7 +389,7 @@ def deploy(
 
     with tempfile.TemporaryDirectory(prefix="mnist-edge-deploy.") as tmp:
         info = _make_bundle(Path(tmp) / "bundle.tar.gz", model, samples, data, wheel, serve,
-                            source, jsonl, service_name, no_verify, console)
+                            source, jsonl, service_name, no_verify, console, auth_file)
         _deploy_or_plan(dp, targets, info.path, info.sha256, opts, jobs, dry_run, console)
 
 
@@ -478,6 +496,8 @@ def serve(
     threads: Annotated[int | None, typer.Option(min=1, help="Interpreter threads (default: "
                                                 "the runtime's choice).", show_default=False)
                        ] = None,
+    auth: AuthOption = None,
+    auth_file: AuthFileOption = None,
 ) -> None:
     """Serve the draw-a-digit page, POST /predict and /healthz (no camera needed).
 
@@ -492,10 +512,12 @@ def serve(
 
       curl --data-binary @digit.png http://127.0.0.1:8080/predict
     """
+    from mnist_edge.web.server import resolve_auth
     from mnist_edge.web.server import serve as serve_web
 
     serve_web(address, model, runtime=runtime, threads=threads,
-              echo=lambda text: typer.echo(text, err=True))
+              echo=lambda text: typer.echo(text, err=True),
+              auth=resolve_auth(auth, auth_file))
 
 
 class Quant(str, Enum):
@@ -783,6 +805,8 @@ def webcam(
     loop: Annotated[bool, typer.Option(
         "--loop", help="Replay a file source from the start when it ends (a demo clip).")
     ] = False,
+    auth: AuthOption = None,
+    auth_file: AuthFileOption = None,
 ) -> None:
     """Read digits live from a camera, a video, images or a stream.
 
@@ -803,7 +827,11 @@ def webcam(
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
     """
     from mnist_edge.reading import live
+    from mnist_edge.web.server import resolve_auth
 
+    login = resolve_auth(auth, auth_file)  # before the camera opens
+    if login is not None and serve is None:
+        raise fail("--auth/--auth-file protect the --serve view: add --serve [HOST:]PORT")
     reader = _digit_reader(model, runtime, threads, invert, min_confidence)
     say = functools.partial(typer.echo, err=True)
     run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
@@ -813,7 +841,8 @@ def webcam(
     else:
         from mnist_edge.web.server import live_server
 
-        with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
+        with live_server(serve, model, runtime=runtime, threads=threads, echo=say,
+                         auth=login) as hub:
             def status(text: str) -> None:
                 say(text)
                 hub.set_status(text)

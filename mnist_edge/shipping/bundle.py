@@ -62,13 +62,16 @@ class RunnerOptions:
     serve: str | None = None
     source: str | None = None
     jsonl: str | None = None
+    auth_file: str | None = None  # a USER:PASSWORD file on the device, for --serve
 
     def args(self) -> list[str]:
         """The webcam options, in order (relative ``--jsonl`` paths are kept relative: the unit
         runs in the deploy folder, so the file survives releases)."""
         out: list[str] = []
+        if self.auth_file is not None and self.serve is None:
+            raise UserError("--auth-file protects the --serve view: add --serve [HOST:]PORT")
         for flag, value in (("--source", self.source), ("--serve", self.serve),
-                            ("--jsonl", self.jsonl)):
+                            ("--jsonl", self.jsonl), ("--auth-file", self.auth_file)):
             if value is not None:
                 if not value or "\n" in value or "\r" in value:
                     raise UserError(f"{flag} must be a non-empty single line, got {value!r}")
