@@ -358,6 +358,19 @@ def test_rollback_switches_back_and_forth(lab, pi, first, venv):
     assert _links(pi.home) == (current, previous)
 
 
+def test_a_device_without_sftp_gets_the_bundle_by_scp_legacy(lab, first, bundles, venv,
+                                                             wheelhouse):
+    """Issue 13.9: scp needs the device's SFTP subsystem; without one the upload failed with
+    'scp: Connection closed'."""
+    bare = lab.start(sftp=False)
+    opts = dp.DeployOptions(ssh=dp.Ssh(lab.config), install_args=dp.install_args(
+        venv=str(venv), wheelhouse=str(wheelhouse)))
+    result = dp.deploy([dp.parse_host(bare.host)], bundles["b"].path, opts)[0]
+    assert result.ok, result.message + result.output
+    assert result.upload == "scp -O" and "uploaded with scp -O" in result.message
+    assert _selftest_on_device(lab, bare)["ok"]
+
+
 def test_rollback_without_previous_fails_clearly(lab, tmp_path):
     fresh = lab.start()
     result = dp.rollback_host(dp.parse_host(fresh.host), _opts(lab))

@@ -119,10 +119,19 @@ class Ssh:
         command = shlex.join(["sh", "-s", "--", *remote_args])
         return ["ssh", *self._common(), *port, "--", host.destination, command]
 
-    def scp_argv(self, host: Host, local: Path, remote_path: str) -> list[str]:
+    def scp_argv(self, host: Host, local: Path, remote_path: str,
+                 legacy: bool = False) -> list[str]:
+        """scp over SFTP (OpenSSH's default), or ``legacy``: ``scp -O``, the old protocol that
+        needs no SFTP subsystem on the device."""
         port = ["-P", str(host.port)] if host.port else []
-        return ["scp", "-q", *self._common(), *port, "--", str(local),
-                host.scp_prefix + remote_path]
+        return ["scp", "-q", *(["-O"] if legacy else []), *self._common(), *port, "--",
+                str(local), host.scp_prefix + remote_path]
+
+    def cat_argv(self, host: Host, remote_path: str) -> list[str]:
+        """``ssh host sh -c 'cat > PATH'``: the upload of last resort (stdin is the file)."""
+        port = ["-p", str(host.port)] if host.port else []
+        command = shlex.join(["sh", "-c", 'cat > "$1"', "sh", remote_path])
+        return ["ssh", *self._common(), *port, "--", host.destination, command]
 
 
 def remote_script() -> str:
@@ -186,6 +195,7 @@ class HostResult:
     output: str = ""
     values: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    upload: str = ""  # how the bundle went up: "scp", "scp -O" or "ssh cat"
 
 
 @dataclass(frozen=True)
@@ -301,15 +311,15 @@ def _deploy_steps(
         return done(False, "connect", f"device did not report its deploy folder: {prep.stdout!r}")
 
     note(host.spec, "uploading")
-    upload = opts.ssh.scp_argv(host, bundle, f"{remote_dir}/incoming/{rid}.tar.gz")
     mark = time.time()
     try:
-        proc = subprocess.run(upload, capture_output=True, text=True, timeout=opts.timeout)
+        method, reason = upload_bundle(opts, host, bundle, f"{remote_dir}/incoming/{rid}.tar.gz",
+                                       lambda text: note(host.spec, text))
     except subprocess.TimeoutExpired:
         return done(False, "upload", f"upload took longer than {opts.timeout:.0f} s")
     result.timings["upload"] = time.time() - mark
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or [f"scp exit status {proc.returncode}"])[-1]
+    result.upload = method
+    if reason:
         return done(False, "upload", f"upload failed: {reason}")
 
     note(host.spec, "installing + self-test")
@@ -319,7 +329,42 @@ def _deploy_steps(
     result.timings["install"] = time.time() - mark
     if inst.returncode != 0:
         return done(False, "install", inst.error, inst)
-    return done(True, "done", _self_test_line(inst.stdout) or "installed", inst)
+    via = "" if method == "scp" else f" (uploaded with {method}: the device has no SFTP)"
+    return done(True, "done", (_self_test_line(inst.stdout) or "installed") + via, inst)
+
+
+def _no_sftp(stderr: str) -> bool:
+    """scp's words when the device has no SFTP subsystem (minimal images, some embedded sshd)."""
+    text = stderr.lower()
+    return "subsystem request failed" in text or "connection closed" in text or "sftp" in text
+
+
+def upload_bundle(opts: DeployOptions, host: Host, bundle: Path, remote_path: str,
+                  say: Callable[[str], None]) -> tuple[str, str]:
+    """Upload ``bundle``: scp (SFTP), else ``scp -O`` where the device has no SFTP, else
+    ``ssh ... cat >``. Returns (the method used, "" or the failure's last line)."""
+    def last_line(proc: subprocess.CompletedProcess, what: str) -> str:
+        return (proc.stderr.strip().splitlines() or [f"{what} exit status {proc.returncode}"])[-1]
+
+    proc = subprocess.run(opts.ssh.scp_argv(host, bundle, remote_path), capture_output=True,
+                          text=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "scp", ""
+    if not _no_sftp(proc.stderr):
+        return "scp", last_line(proc, "scp")
+    say("no SFTP on the device: uploading with scp -O (the legacy scp protocol)")
+    proc = subprocess.run(opts.ssh.scp_argv(host, bundle, remote_path, legacy=True),
+                          capture_output=True, text=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "scp -O", ""
+    say("scp -O failed too: streaming the bundle over ssh (cat >)")
+    with open(bundle, "rb") as fh:
+        proc = subprocess.run(opts.ssh.cat_argv(host, remote_path), stdin=fh,
+                              capture_output=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "ssh cat", ""
+    err = proc.stderr.decode(errors="replace").strip().splitlines()
+    return "ssh cat", err[-1] if err else f"ssh exit status {proc.returncode}"
 
 
 def rollback_host(host: Host, opts: DeployOptions, step: Step | None = None) -> HostResult:
