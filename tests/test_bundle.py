@@ -268,3 +268,25 @@ def test_service_carries_the_auth_file_of_the_live_view():
     assert args[-2:] == ["--auth-file", "/etc/mnist-edge/auth"] and "--serve" in args
     with pytest.raises(UserError, match="--serve"):
         RunnerOptions(auth_file="auth").args()
+
+
+def test_install_sh_help_says_what_keep_does_and_the_exit_codes():
+    """Issue 13.11: --keep was documented as 'besides current and previous'; the script keeps
+    the N newest (current, previous and the new one always)."""
+    install = REPO / "mnist_edge" / "shipping" / "files" / "install.sh"
+    text = subprocess.run(["sh", str(install), "--help"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "keep the N newest releases" in text and "besides" not in text
+    assert "Exit status: 0 ok" in text and "6 switch or service failed." in text
+    assert "set -eu" not in text
+
+
+def test_quick_start_outputs_are_ignored_by_git():
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = ["mnist_model.h5", "mnist_model.json", "mnist_model_int8.tflite",
+             "mnist_model_int8.json", "mnist_model_int8_eval.json", "mnist_model_confusion.png",
+             "readings.jsonl"]
+    done = subprocess.run(["git", "check-ignore", *names], cwd=REPO, capture_output=True,
+                          text=True)
+    assert sorted(done.stdout.split()) == sorted(names)

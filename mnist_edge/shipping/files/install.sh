@@ -29,7 +29,8 @@
 #   --service-only    only (re)install and restart the service of this release (rollback)
 #   --print-unit      print the systemd unit this would install, and exit
 #   --reinstall       reinstall dependencies and the wheel even if they look up to date
-#   --keep N          releases to keep besides current and previous (default 3)
+#   --keep N          keep the N newest releases (default 3); current, previous and this one
+#                     are never removed, whatever their age
 #
 # Exit status: 0 ok, 2 usage, 3 bundle damaged, 4 Python/venv/dependencies, 5 self-test
 # failed, 6 switch or service failed.
@@ -38,7 +39,7 @@ set -eu
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'error: %s\n' "$1" >&2; exit "${2:-1}"; }
 need() { [ "$2" -ge 2 ] || die "$1 needs a value" 2; }
-usage() { sed -n '3,32s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '3,/^set -eu/s/^# \{0,1\}//p' "$0"; }
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 prefix=${HOME:-/root}/mnist-edge
