@@ -350,3 +350,20 @@ def test_camera_that_does_not_exist_says_what_to_try():
     with pytest.raises(UserError) as err:
         camera.open_source(97)
     assert "cannot open camera 97" in str(err.value) and "--source" in str(err.value)
+
+
+def test_headless_run_says_a_reading_now_and_then(clip, reader):
+    """Issue 13.11: a headless webcam printed nothing until it stopped."""
+    lines: list[str] = []
+    webcam.run(clip.path, reader, headless=True, on_progress=lines.append, progress_every=0.0)
+    assert len(lines) == clip.frames
+    assert lines[0].startswith("frame 0: ") and "FPS" in lines[0]
+    quiet: list[str] = []
+    webcam.run(clip.path, reader, headless=True, on_progress=quiet.append, progress_every=3600)
+    assert len(quiet) == 1  # the first frame, then one line per interval
+
+
+def test_headless_cli_prints_a_first_reading(clip, env):
+    result = run_cli("webcam", "--source", str(clip.path), "--headless", env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^frame 0: \d+", result.stderr, re.M), result.stderr

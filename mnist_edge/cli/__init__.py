@@ -834,8 +834,10 @@ def webcam(
         raise fail("--auth/--auth-file protect the --serve view: add --serve [HOST:]PORT")
     reader = _digit_reader(model, runtime, threads, invert, min_confidence)
     say = functools.partial(typer.echo, err=True)
+    # headless: a reading line now and then on stderr (unless stdout carries --jsonl -)
     run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
-                            smoothing=smooth, max_frames=max_frames, loop=loop)
+                            smoothing=smooth, max_frames=max_frames, loop=loop,
+                            on_progress=None if jsonl == "-" else say)
     if serve is None:
         summary = run(on_status=say)
     else:

@@ -286,12 +286,16 @@ def run(
     stop: threading.Event | None = None,
     snapshot_dir: str | os.PathLike[str] = ".",
     window_title: str = "mnist-edge",
+    on_progress: StatusCallback | None = None,
+    progress_every: float = 10.0,
 ) -> RunSummary:
     """Read digits from every frame of ``source`` until it ends or the run is stopped.
 
     ``headless=None`` detects whether a window can be shown. ``smoothing`` > 1 averages each
     digit's probabilities over about that many frames. For a file source every frame is
     processed, in order (``realtime=True`` paces it at its FPS, ``loop=True`` repeats it).
+    Without a window, ``on_progress`` gets a line with the latest reading every
+    ``progress_every`` seconds (and after the first frame), so a headless run is never silent.
     """
     status = on_status or (lambda _text: None)
     src = source if isinstance(source, FrameSource) else open_source(
@@ -301,8 +305,9 @@ def run(
     with contextlib.closing(src), _jsonl_writer(jsonl) as out, _sigterm_stops():
         window = _Window(window_title, status) if show else None
         try:
+            progress = None if show else on_progress
             _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
-                  stop, Path(snapshot_dir))
+                  stop, Path(snapshot_dir), progress, progress_every)
         finally:
             if window is not None:
                 window.close()
@@ -313,9 +318,11 @@ def run(
 def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[str] | None,
           window: _Window | None, smoothing: int, max_frames: int | None,
           on_frame: FrameCallback | None, status: StatusCallback,
-          stop: threading.Event | None, snapshot_dir: Path) -> None:
+          stop: threading.Event | None, snapshot_dir: Path,
+          progress: StatusCallback | None = None, progress_every: float = 10.0) -> None:
     smoother = Smoother(smoothing) if smoothing > 1 else None
     started = last = time.monotonic()
+    next_progress = started
     fps: float | None = None
     try:
         for frame in src:
@@ -332,6 +339,11 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             reading = {"frame": frame.index, "time": round(frame.time, 3),
                        "digits": [d.to_dict() for d in digits]}
             _tally(summary, digits)
+            if progress is not None and now >= next_progress:
+                next_progress = now + progress_every
+                shown = "".join(str(d.label) for d in digits) or "no digits"
+                progress(f"frame {frame.index}: {shown}  ({summary.frames} frames, "
+                         f"{summary.frames / max(now - started, 1e-6):.1f} FPS)")
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
                 out.flush()
