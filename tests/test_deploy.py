@@ -457,3 +457,42 @@ def test_deploy_bad_input_is_one_error_line(args, message):
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_killed_deploy_leaves_no_ssh_master_and_its_folder_is_swept(lab, pi, first, bundles,
+                                                                      venv, tmp_path):
+    """Issue 13.8: SIGKILL during a deploy left an orphan ssh ControlMaster and its folder."""
+    import shutil
+    import signal
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mx", dir="/tmp"))  # a unix socket path is short
+    code = (
+        "import sys, tempfile; tempfile.tempdir = sys.argv[1]\n"
+        "from pathlib import Path\n"
+        "from mnist_edge.shipping import deploy as dp\n"
+        "ssh = dp.Ssh(Path(sys.argv[2]), persist_s=2)\n"
+        "opts = dp.DeployOptions(ssh=ssh, install_args=dp.install_args(venv=sys.argv[4]))\n"
+        "dp.deploy([dp.parse_host(sys.argv[3])], Path(sys.argv[5]), opts)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(lab.config), pi.host,
+                             str(venv), str(bundles["b"].path)], cwd=REPO)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(root.glob("mnist-edge-ssh.*/master")):
+        time.sleep(0.05)
+    assert list(root.glob("mnist-edge-ssh.*/master")), "the deploy never connected"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    # The master goes once idle (persist_s), and the next deploy sweeps the folder.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and list(root.glob("mnist-edge-ssh.*/master")):
+        time.sleep(0.2)
+    assert not list(root.glob("mnist-edge-ssh.*/master"))
+    ps = subprocess.run(["pgrep", "-f", f"ControlPath={root}"], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", ps.stdout
+    removed = dp.sweep_stale_mux_dirs(str(root))
+    assert removed and not list(root.glob("mnist-edge-ssh.*"))
+    shutil.rmtree(root, ignore_errors=True)
+    # the device is left consistent: a later deploy works
+    assert _lib_deploy(lab, pi, bundles["a"].path, venv).ok

@@ -16,8 +16,10 @@ shell-quoted, and the device-side logic (``files/remote.sh``) comes in on standa
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -86,6 +88,9 @@ class Ssh:
     identity: Path | None = None
     connect_timeout: int = 10
     control_path: str | None = None  # set per host while a deploy holds a master connection
+    # The master exits by itself after this many idle seconds: a deploy that is SIGKILLed (no
+    # chance to close it) leaves no ssh process behind for long.
+    persist_s: int = 120
 
     def _common(self, master: bool = False) -> list[str]:
         opts: list[str] = []
@@ -107,7 +112,8 @@ class Ssh:
     def master_argv(self, host: Host) -> list[str]:
         """Open the shared connection and put it in the background (``-f -N``)."""
         port = ["-p", str(host.port)] if host.port else []
-        return ["ssh", *self._common(master=True), "-f", "-N", *port, "--", host.destination]
+        return ["ssh", *self._common(master=True), "-o", f"ControlPersist={self.persist_s}",
+                "-f", "-N", *port, "--", host.destination]
 
     def exit_argv(self, host: Host) -> list[str]:
         port = ["-p", str(host.port)] if host.port else []
@@ -254,12 +260,36 @@ def close_master(ssh: Ssh, host: Host) -> None:
                    stderr=subprocess.DEVNULL, timeout=30, check=False)
 
 
+MUX_PREFIX = "mnist-edge-ssh."
+
+
+def sweep_stale_mux_dirs(root: str | None = None) -> list[Path]:
+    """Remove the control-socket folders of deploys that were killed (their pid is gone and
+    their master has exited); returns what was removed."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{MUX_PREFIX}*.*"):
+        pid_text = folder.name[len(MUX_PREFIX):].split(".", 1)[0]
+        if not pid_text.isdigit() or not folder.is_dir() or (folder / "master").exists():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # that deploy is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 def deploy_host(
     host: Host, bundle: Path, bundle_sha: str, rid: str, opts: DeployOptions,
     step: Step | None = None,
 ) -> HostResult:
     """connect -> prepare -> upload -> install (self-test, switch, service) on one host."""
-    with tempfile.TemporaryDirectory(prefix="mnist-edge-ssh.") as mux:
+    sweep_stale_mux_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{MUX_PREFIX}{os.getpid()}.") as mux:
         ssh = replace(opts.ssh, control_path=str(Path(mux) / "master"))
         if step:
             step(host.spec, "connecting")
