@@ -23,7 +23,8 @@ MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, writing a model is refused befo
 def check_writable(*targets: str | os.PathLike[str], min_free: int = MIN_FREE_BYTES) -> None:
     """Refuse, as one :class:`UserError`, an output that cannot be written - before the work.
 
-    For each target: its folder is created (a parent that is a file fails here), the target
+    For each target: its folder is created for the check and removed again (a parent that is
+    a file fails here), the target
     must not be a folder, a temporary file is created and removed next to it (a read-only
     folder fails here), and the filesystem must have ``min_free`` bytes free (Keras' HDF5
     writer crashes the process on a full disk, so it must not get that far).
@@ -35,6 +36,7 @@ def check_writable(*targets: str | os.PathLike[str], min_free: int = MIN_FREE_BY
         blocker = next((p for p in path.parents if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             raise UserError(f"cannot write {path}: {blocker} is a file, not a folder")
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe",
@@ -44,6 +46,10 @@ def check_writable(*targets: str | os.PathLike[str], min_free: int = MIN_FREE_BY
             free = shutil.disk_usage(path.parent).free
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            for folder in missing:  # deepest first: a failed run leaves no empty folders
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         if free < min_free:
             raise UserError(f"cannot write {path}: only {free / 2**20:.1f} MB free on its disk "
                             f"(need {min_free / 2**20:.0f} MB)")
