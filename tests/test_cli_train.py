@@ -125,3 +125,20 @@ def test_library_refuses_bad_seed_and_epochs(mnist, tmp_path):
         train(mnist, out=tmp_path / "m.h5", seed=-1)
     with pytest.raises(UserError, match="epochs"):
         train(mnist, out=tmp_path / "m.h5", epochs=10**6)
+
+
+def test_the_readmes_quick_run_shows_a_working_model(mnist_file, tmp_path):
+    """Issue 13.11: the README's quick run printed 59% and looked broken."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("mnist-edge train")
+                and "quick" in ln)
+    args = shlex.split(line.split("#")[0])[1:]
+    proc = run_cli(*args, "--data", str(mnist_file), "--out", str(tmp_path / "q.h5"))
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(re.search(r"Test Accuracy: ([\d.]+)", proc.stdout)[1])
+    claimed = int(re.search(r"~(\d+)%", line)[1]) / 100
+    assert accuracy >= claimed - 0.03, (accuracy, line)
