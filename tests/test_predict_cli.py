@@ -13,7 +13,8 @@ from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge.cli import app
-from mnist_edge.reading.predict import image_files, predict_files, read_image
+from mnist_edge.reading.camera import read_image_file
+from mnist_edge.reading.predict import image_files, predict_files
 from mnist_edge.reading.reader import DigitReader
 from mnist_edge.testing import synth
 
@@ -155,11 +156,11 @@ def test_read_image_errors_are_user_errors(tmp_path):
 
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(UserError, match="cannot read"):
-        read_image(tmp_path / "empty.png")
+        read_image_file(tmp_path / "empty.png")
     with pytest.raises(UserError, match="cannot read"):
-        read_image(tmp_path)  # a folder is not an image
+        read_image_file(tmp_path)  # a folder is not an image
     with pytest.raises(UserError, match="more pixels"):
-        read_image(_claims_100000_squared(tmp_path / "bomb.png"))
+        read_image_file(_claims_100000_squared(tmp_path / "bomb.png"))
 
 
 def test_help_has_an_example():

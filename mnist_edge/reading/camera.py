@@ -17,7 +17,6 @@ OpenCV's own warnings (and FFmpeg's) are silenced: the messages here say what ha
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import sys
@@ -32,8 +31,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg: quiet (read when a file opens)
+from mnist_edge.common.quiet import quiet_opencv
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm",
                         ".ppm", ".pbm", ".pnm", ".jp2"})
@@ -41,18 +39,27 @@ VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
                         ".wmv", ".mjpeg", ".mjpg", ".gif", ".ts", ".flv"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                   "srt://")
+MAX_LAG_S = 0.25  # a live-paced file this far behind its schedule slips it (no catch-up burst)
 IMAGE_FPS = 5.0  # how fast images (and folders of images) play with realtime=True
 DEFAULT_FPS = 25.0  # when a video does not say
 BACKOFF = (0.5, 8.0)  # first and longest wait before reopening a dropped live source (s)
 
 
-def quiet_opencv() -> None:
-    """Silence OpenCV's C++ log lines ("[ WARN:0@0.04] global cap_v4l.cpp ...")."""
-    with contextlib.suppress(AttributeError):  # a build without the logging module
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
 quiet_opencv()
+
+
+def load_image(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """The image file at ``path`` as OpenCV decodes it with ``flags`` (default BGR: alpha
+    dropped, 16-bit scaled), or None when it is empty or not an image OpenCV can decode.
+
+    The one image-file decoder (:func:`read_image_file` words its errors for predict and
+    the image sources; selftest words its own). Raises OSError when the file cannot be read
+    at all (missing, a folder, no permission), cv2.error or MemoryError when its header claims
+    more pixels than can be decoded. The bytes are read by Python and decoded from memory,
+    so any path works.
+    """
+    data = np.fromfile(Path(path), dtype=np.uint8)
+    return cv2.imdecode(data, flags) if data.size else None
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,12 @@ class FrameSource:
 
 
 class _Pacer:
-    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start."""
+    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start.
+
+    A reader that fell behind (a busy machine, a slow first frame) slips the schedule instead
+    of catching up: a live-paced file plays like a camera, which never sends a burst of old
+    frames, so the FPS a viewer sees stays the file's own.
+    """
 
     def __init__(self, enabled: bool, stop: threading.Event | None) -> None:
         self.enabled = enabled
@@ -121,6 +133,9 @@ class _Pacer:
         if not self.enabled:
             return
         delay = self.start + t - time.monotonic()
+        if delay < -MAX_LAG_S:
+            self.start -= delay  # behind: restart the schedule from now
+            return
         if delay > 0:
             if self.stop is not None:
                 self.stop.wait(delay)
@@ -226,11 +241,9 @@ def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
     if not p.exists():
         raise UserError(f"no such file or folder: {path}")
     try:
-        data = np.fromfile(p, dtype=np.uint8)
+        image = load_image(p)
     except OSError as exc:
         raise UserError(f"cannot read {p}: {exc.strerror or exc}") from None
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except cv2.error as exc:
         too_big = "MAX_IMAGE_PIXELS" in str(exc) or "size" in str(exc).lower()
         raise UserError(f"cannot read {p}: " + ("its header claims more pixels than OpenCV "

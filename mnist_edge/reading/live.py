@@ -36,6 +36,7 @@ import numpy as np
 
 from mnist_edge.common import atomic
 from mnist_edge.common.errors import UserError
+from mnist_edge.common.quiet import stdout_to_devnull
 from mnist_edge.reading.camera import FrameSource, open_source
 from mnist_edge.reading.reader import Digit, DigitReader
 
@@ -108,9 +109,9 @@ class Smoother:
         out = []
         free = list(range(len(self._tracks)))
         for d in digits:
-            best = max(free, key=lambda i: _iou(self._tracks[i]["box"], d.box), default=None)
+            best = max(free, key=lambda i: iou(self._tracks[i]["box"], d.box), default=None)
             p = np.asarray(d.probabilities, dtype=np.float64)
-            if best is not None and _iou(self._tracks[best]["box"], d.box) >= 0.3:
+            if best is not None and iou(self._tracks[best]["box"], d.box) >= 0.3:
                 free.remove(best)
                 track = self._tracks[best]
                 track["p"] = (1 - self.alpha) * track["p"] + self.alpha * p
@@ -127,7 +128,8 @@ class Smoother:
         return out
 
 
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when both are empty."""
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0, x1 - x0) * max(0, y1 - y0)
@@ -305,9 +307,10 @@ def run(
     with contextlib.closing(src), _jsonl_writer(jsonl) as out, _sigterm_stops():
         window = _Window(window_title, status) if show else None
         try:
-            progress = None if show else on_progress
-            _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
-                  stop, Path(snapshot_dir), progress, progress_every)
+            _loop(src, summary, _LoopOptions(
+                reader, out, window, status, smoothing=smoothing, max_frames=max_frames,
+                on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir),
+                progress=None if show else on_progress, progress_every=progress_every))
         finally:
             if window is not None:
                 window.close()
@@ -315,12 +318,28 @@ def run(
     return summary
 
 
-def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[str] | None,
-          window: _Window | None, smoothing: int, max_frames: int | None,
-          on_frame: FrameCallback | None, status: StatusCallback,
-          stop: threading.Event | None, snapshot_dir: Path,
-          progress: StatusCallback | None = None, progress_every: float = 10.0) -> None:
-    smoother = Smoother(smoothing) if smoothing > 1 else None
+@dataclass(frozen=True)
+class _LoopOptions:
+    """What :func:`_loop` reads frames with and hands readings to (built by :func:`run`)."""
+
+    reader: DigitReader
+    out: IO[str] | None  # the JSONL stream, if any
+    window: _Window | None
+    status: StatusCallback
+    smoothing: int = 0
+    max_frames: int | None = None
+    on_frame: FrameCallback | None = None
+    stop: threading.Event | None = None
+    snapshot_dir: Path = Path(".")
+    progress: StatusCallback | None = None  # a line now and then when headless
+    progress_every: float = 10.0  # seconds
+
+
+def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
+    """Read every frame of ``src`` until it ends or the run is stopped; ``summary`` is filled
+    in as frames go (and says why the run stopped)."""
+    stop, out, window, on_frame = opts.stop, opts.out, opts.window, opts.on_frame
+    smoother = Smoother(opts.smoothing) if opts.smoothing > 1 else None
     started = last = time.monotonic()
     next_progress = started
     fps: float | None = None
@@ -329,7 +348,7 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
                 break
-            digits = reader.read(frame.image)
+            digits = opts.reader.read(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -339,10 +358,10 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             reading = {"frame": frame.index, "time": round(frame.time, 3),
                        "digits": [d.to_dict() for d in digits]}
             _tally(summary, digits)
-            if progress is not None and now >= next_progress:
-                next_progress = now + progress_every
+            if opts.progress is not None and now >= next_progress:
+                next_progress = now + opts.progress_every
                 shown = "".join(str(d.label) for d in digits) or "no digits"
-                progress(f"frame {frame.index}: {shown}  ({summary.frames} frames, "
+                opts.progress(f"frame {frame.index}: {shown}  ({summary.frames} frames, "
                          f"{summary.frames / max(now - started, 1e-6):.1f} FPS)")
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
@@ -352,11 +371,11 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
                 if on_frame is not None:
                     on_frame(annotated, reading)
                 if window is not None and _handle_key(window.show(annotated), annotated,
-                                                      frame.index, summary, snapshot_dir,
-                                                      status):
+                                                      frame.index, summary, opts.snapshot_dir,
+                                                      opts.status):
                     break
             summary.seconds = time.monotonic() - started
-            if max_frames is not None and summary.frames >= max_frames:
+            if opts.max_frames is not None and summary.frames >= opts.max_frames:
                 summary.stopped_by = "max frames"
                 break
         else:
@@ -366,9 +385,8 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
         summary.stopped_by = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
     except BrokenPipeError:  # `mnist-edge webcam --jsonl - | head`: the reader went away
         summary.stopped_by = "output closed"
-        if out is sys.stdout:  # point fd 1 at /dev/null so the exit-time flush is quiet
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if out is sys.stdout:
+            stdout_to_devnull()
     summary.seconds = time.monotonic() - started
 
 

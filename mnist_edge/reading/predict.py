@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import folder_images, read_image_file
 from mnist_edge.reading.reader import Digit, DigitReader
@@ -28,6 +26,7 @@ class ImageResult:
     path: str
     digits: list[Digit] = field(default_factory=list)
     error: str | None = None
+    grids: list[tuple[int, int]] = field(default_factory=list)  # (rows, columns) per grid
 
     @property
     def reading(self) -> str:
@@ -54,18 +53,13 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if missing,
-    unreadable, damaged or too large to decode."""
-    return read_image_file(path)
-
-
 def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageResult]:
     """Read every digit in each file, in order; an unreadable file yields an error result."""
     for f in files:
         try:
-            image = read_image(f)
+            image = read_image_file(f)
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
             continue
-        yield ImageResult(str(f), reader.read(image))
+        digits, grids = reader.read_grids(image)
+        yield ImageResult(str(f), digits, grids=grids)
