@@ -54,12 +54,10 @@ def predict(
 
     Examples:
 
+    \b
       mnist-edge predict samples/
-
       mnist-edge predict photo.jpg --json
-
       mnist-edge predict scoresheet.jpg --table scores.csv
-
       mnist-edge predict chalkboard.png --invert --min-confidence 0.8
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -153,14 +151,11 @@ def webcam(
 
     Examples:
 
+    \b
       mnist-edge webcam                                 # camera 0, window
-
       mnist-edge webcam --source samples/digits.mp4 --headless --jsonl -
-
       mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
-
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
-
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -219,10 +214,9 @@ def serve(
 
     Examples:
 
+    \b
       mnist-edge serve                       # http://127.0.0.1:8080/draw
-
       mnist-edge serve 0.0.0.0:8080 --model models/seed_int8.tflite
-
       curl --data-binary @digit.png http://127.0.0.1:8080/predict
     """
     from mnist_edge.web.server import resolve_auth

@@ -141,8 +141,8 @@ def bundle(
 
     Examples:
 
+    \b
       mnist-edge bundle
-
       mnist-edge bundle --model models/seed_int8.tflite --serve 0.0.0.0:8080 -o pi.tar.gz
     """
     from rich.console import Console
@@ -205,12 +205,10 @@ def deploy(
 
     Examples:
 
+    \b
       mnist-edge deploy pi@raspberrypi.local --serve 0.0.0.0:8080
-
       mnist-edge deploy pi@10.0.0.5 pi@10.0.0.6:2222 --model models/seed_int8.tflite
-
       mnist-edge deploy pi@raspberrypi.local --status
-
       mnist-edge deploy pi@raspberrypi.local --rollback
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -307,8 +305,8 @@ def selftest(
 
     Examples:
 
+    \b
       ~/mnist-edge/current/bin/mnist-edge selftest
-
       mnist-edge selftest --model models/edge_int8.tflite --samples samples/
     """
     import json

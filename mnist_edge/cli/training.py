@@ -66,8 +66,8 @@ def train(
 
     Examples:
 
+    \b
       mnist-edge train --data ../shared/data/mnist.npz
-
       mnist-edge train --arch seed --out models/seed.h5
     """
     if out.suffix not in (".h5", ".keras"):
@@ -156,8 +156,8 @@ def convert(
 
     Examples:
 
+    \b
       mnist-edge convert models/edge.h5 --data ../shared/data/mnist.npz
-
       mnist-edge convert models/seed.h5 --quant float16 --out-dir /tmp/models
     """
     from rich.console import Console
@@ -228,8 +228,8 @@ def evaluate(
 
     Examples:
 
+    \b
       mnist-edge evaluate models/edge_int8.tflite --data ../shared/data/mnist.npz
-
       mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
     """
     from rich.console import Console

@@ -146,19 +146,27 @@ def _validated(arrays: dict[str, np.ndarray], source: str, sha256: str) -> Mnist
 
 
 def _load_keras() -> MnistData:
-    try:
-        import keras
+    """Keras' cached ``mnist.npz`` if it is there (read with numpy, no TensorFlow), else Keras'
+    download with TensorFlow's start-up lines and the download's progress kept off the
+    terminal, so a machine without the file or a network gets the one ``error:`` line only."""
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if cache.is_file():
+        return _validated(_read_npz(cache), source="keras.datasets.mnist",
+                          sha256=_sha256_of(cache))
+    from mnist_edge.common import quiet
 
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    try:
+        keras = quiet.import_quietly("keras", tf_log_level="3")
+        with quiet.python_chatter_silenced(), quiet.native_output_silenced():
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except ImportError:
         raise UserError(f"no MNIST data: pass --data PATH or set {ENV_VAR} "
-                        "(the Keras download needs the [train] extra)")
+                        "(the Keras download needs the [train] extra)") from None
     except Exception as exc:  # network errors come in many types
         raise UserError(f"no MNIST data: pass --data PATH or set {ENV_VAR} "
-                        f"(Keras download failed: {first_line(exc)})")
-    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
-    sha = _sha256_of(cache) if cache.is_file() else "unknown"
+                        f"(Keras download failed: {first_line(exc)})") from None
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    sha = _sha256_of(cache) if cache.is_file() else "unknown"
     return _validated(arrays, source="keras.datasets.mnist", sha256=sha)
 
 
