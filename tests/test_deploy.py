@@ -496,3 +496,52 @@ def test_a_killed_deploy_leaves_no_ssh_master_and_its_folder_is_swept(lab, pi, f
     shutil.rmtree(root, ignore_errors=True)
     # the device is left consistent: a later deploy works
     assert _lib_deploy(lab, pi, bundles["a"].path, venv).ok
+
+
+_INTERRUPTED_DEPLOY = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from mnist_edge.shipping import deploy as dp\n"
+    "opts = dp.DeployOptions(ssh=dp.Ssh(Path(sys.argv[1])),\n"
+    "                        install_args=dp.install_args(venv=sys.argv[3]))\n"
+    "step = lambda host, what: print('step', what, flush=True)\n"
+    "r = dp.deploy([dp.parse_host(sys.argv[2])], Path(sys.argv[4]), opts, step=step)[0]\n"
+    "print('result', json.dumps({'ok': r.ok, 'step': r.step, 'release': r.release,\n"
+    "                            'message': r.message}), flush=True)\n"
+)
+
+
+def _ctrl_c_at(lab, pi, venv, bundle: Path, when: str) -> dict:
+    """A deploy in its own process group, sent SIGINT (what Ctrl-C sends the terminal's whole
+    foreground group) once it reports the step ``when``; returns its result."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_DEPLOY, str(lab.config),
+                             pi.host, str(venv), str(bundle)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    for line in proc.stdout:
+        if line.startswith(f"step {when}"):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    out, _ = proc.communicate(timeout=300)
+    result = [ln for ln in out.splitlines() if ln.startswith("result ")]
+    assert proc.returncode == 0 and result, out
+    return json.loads(result[0][len("result "):])
+
+
+def test_ctrl_c_during_the_install_reports_what_the_host_did(lab, pi, first, bundles, venv):
+    """Issue 13.8: Ctrl-C reported FAILED for a host that did switch. The install runs to its
+    end (its ssh is not killed) and the result is the host's."""
+    before = _links(pi.home)
+    result = _ctrl_c_at(lab, pi, venv, bundles["b"].path, "installing")
+    assert result["ok"], result
+    assert _links(pi.home) == (result["release"], before[0])
+
+
+def test_ctrl_c_before_the_install_changes_nothing_and_says_so(lab, pi, first, bundles, venv):
+    before = _links(pi.home)
+    result = _ctrl_c_at(lab, pi, venv, bundles["a"].path, "uploading")
+    assert not result["ok"]
+    assert result["step"] == "install" and "cancelled (Ctrl-C) before install" in \
+        result["message"] and f"it still runs {before[0]}" in result["message"]
+    assert _links(pi.home) == before

@@ -22,9 +22,10 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,16 @@ HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
 REMOTE_DIR_RE = re.compile(r"(~|~/[A-Za-z0-9._/+@,-]*|/[A-Za-z0-9._/+@,-]*|[A-Za-z0-9._+@,-]"
                            r"[A-Za-z0-9._/+@,-]*)")
 Step = Callable[[str, str], None]
+# Room a deploy needs on the device beyond the bundle's own size (x3: upload, unpacked copy,
+# installed code); a new dependency set needs far more (a venv), which install.sh reports.
+MIN_FREE_MB = 32
+
+
+def _run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for ssh and scp, each in its own session: a Ctrl-C in the terminal
+    reaches deploy, which decides what to stop, rather than killing an ssh that is in the middle
+    of an install (whose result the host would then know and deploy would not)."""
+    return subprocess.run(argv, start_new_session=True, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -174,7 +185,7 @@ def run_remote(ssh: Ssh, host: Host, args: Sequence[str], timeout: float) -> Rem
     """Run ``remote.sh ARGS`` on ``host``."""
     argv = ssh.ssh_argv(host, args)
     try:
-        proc = subprocess.run(argv, input=remote_script(), capture_output=True, text=True,
+        proc = _run(argv, input=remote_script(), capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return RemoteRun(124, {}, "", f"error: no answer within {timeout:.0f} s")
@@ -248,7 +259,7 @@ def open_master(ssh: Ssh, host: Host, timeout: float) -> str | None:
     """Start the host's shared ssh connection; None if it is up, else why it is not."""
     with tempfile.TemporaryFile("w+") as err:
         try:
-            proc = subprocess.run(ssh.master_argv(host), stdin=subprocess.DEVNULL,
+            proc = _run(ssh.master_argv(host), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
         except subprocess.TimeoutExpired:
             return f"no answer within {timeout:.0f} s"
@@ -261,7 +272,7 @@ def open_master(ssh: Ssh, host: Host, timeout: float) -> str | None:
 
 
 def close_master(ssh: Ssh, host: Host) -> None:
-    subprocess.run(ssh.exit_argv(host), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    _run(ssh.exit_argv(host), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=30, check=False)
 
 
@@ -290,9 +301,18 @@ def sweep_stale_mux_dirs(root: str | None = None) -> list[Path]:
 
 def deploy_host(
     host: Host, bundle: Path, bundle_sha: str, rid: str, opts: DeployOptions,
-    step: Step | None = None,
+    step: Step | None = None, cancel: threading.Event | None = None,
 ) -> HostResult:
-    """connect -> prepare -> upload -> install (self-test, switch, service) on one host."""
+    """connect -> prepare -> upload -> install (self-test, switch, service) on one host.
+
+    ``cancel`` (set on Ctrl-C) stops the host before its next step; an install already under
+    way runs to its end, so the result says what the host really did."""
+    cancel = cancel or threading.Event()
+    if cancel.is_set():
+        now = time.time()
+        return HostResult(host.spec, False, "deploy", "connect", message="cancelled (Ctrl-C) "
+                          "before connecting: nothing changed on the host", started=now,
+                          finished=now)
     sweep_stale_mux_dirs()
     with tempfile.TemporaryDirectory(prefix=f"{MUX_PREFIX}{os.getpid()}.") as mux:
         ssh = replace(opts.ssh, control_path=str(Path(mux) / "master"))
@@ -306,7 +326,8 @@ def deploy_host(
                               seconds=finished - started, started=started, finished=finished)
         connected = time.time() - started
         try:
-            result = _deploy_steps(host, bundle, bundle_sha, rid, replace(opts, ssh=ssh), step)
+            result = _deploy_steps(host, bundle, bundle_sha, rid, replace(opts, ssh=ssh), step,
+                                   cancel)
         finally:
             close_master(ssh, host)
         result.timings = {"connect": connected, **result.timings}
@@ -316,7 +337,7 @@ def deploy_host(
 
 def _deploy_steps(
     host: Host, bundle: Path, bundle_sha: str, rid: str, opts: DeployOptions,
-    step: Step | None = None,
+    step: Step | None, cancel: threading.Event,
 ) -> HostResult:
     note = step or (lambda _h, _s: None)
     started = time.time()
@@ -334,8 +355,15 @@ def _deploy_steps(
         note(host.spec, "done" if ok else f"failed at {stage}")
         return result
 
+    def cancelled(stage: str) -> HostResult:
+        runs = f"it still runs {result.release}" if result.release else "it has no release yet"
+        return done(False, stage, f"cancelled (Ctrl-C) before {stage}: nothing changed on the "
+                                  f"host; {runs}")
+
     note(host.spec, "preparing")
-    prep = run_remote(opts.ssh, host, ["prepare", opts.remote_dir, rid], opts.timeout)
+    need_mb = 3 * bundle.stat().st_size // 2**20 + MIN_FREE_MB
+    prep = run_remote(opts.ssh, host, ["prepare", opts.remote_dir, rid, str(need_mb)],
+                      opts.timeout)
     result.timings["prepare"] = time.time() - started
     if prep.returncode != 0:
         return done(False, "connect", prep.error, prep)
@@ -345,6 +373,8 @@ def _deploy_steps(
     if not remote_dir.startswith("/"):
         return done(False, "connect", f"device did not report its deploy folder: {prep.stdout!r}")
 
+    if cancel.is_set():
+        return cancelled("upload")
     note(host.spec, "uploading")
     mark = time.time()
     try:
@@ -357,15 +387,35 @@ def _deploy_steps(
     if reason:
         return done(False, "upload", f"upload failed: {reason}")
 
+    if cancel.is_set():
+        return cancelled("install")
     note(host.spec, "installing + self-test")
     mark = time.time()
     inst = run_remote(opts.ssh, host, ["install", remote_dir, rid, bundle_sha,
                                        *opts.install_args], opts.timeout)
     result.timings["install"] = time.time() - mark
+    if inst.returncode in (124, 255):  # no answer, or the connection dropped: ask the host
+        return _read_back(host, rid, opts, inst, done)
     if inst.returncode != 0:
         return done(False, "install", inst.error, inst)
     via = "" if method == "scp" else f" (uploaded with {method}: the device has no SFTP)"
     return done(True, "done", (_self_test_line(inst.stdout) or "installed") + via, inst)
+
+
+def _read_back(host: Host, rid: str, opts: DeployOptions, inst: RemoteRun,
+               done: Callable[..., HostResult]) -> HostResult:
+    """The install's answer was lost: what the host's own links say it runs now (a new
+    connection, since the shared one may be what broke)."""
+    back = run_remote(replace(opts.ssh, control_path=None), host, ["status", opts.remote_dir],
+                      60)
+    if back.returncode != 0:
+        return done(False, "install", f"{inst.error}; the host could not be asked what it runs "
+                                      f"now ({back.error}): check with deploy --status", inst)
+    if back.values.get("current") == rid:
+        return done(True, "done", f"installed: {rid} is current (the answer was lost: "
+                                  "read back from the host)", back)
+    return done(False, "install", f"{inst.error}; the host still runs "
+                                  f"{back.values.get('current') or 'no release'}", back)
 
 
 def _no_sftp(stderr: str) -> bool:
@@ -381,20 +431,20 @@ def upload_bundle(opts: DeployOptions, host: Host, bundle: Path, remote_path: st
     def last_line(proc: subprocess.CompletedProcess, what: str) -> str:
         return (proc.stderr.strip().splitlines() or [f"{what} exit status {proc.returncode}"])[-1]
 
-    proc = subprocess.run(opts.ssh.scp_argv(host, bundle, remote_path), capture_output=True,
+    proc = _run(opts.ssh.scp_argv(host, bundle, remote_path), capture_output=True,
                           text=True, timeout=opts.timeout)
     if proc.returncode == 0:
         return "scp", ""
     if not _no_sftp(proc.stderr):
         return "scp", last_line(proc, "scp")
     say("no SFTP on the device: uploading with scp -O (the legacy scp protocol)")
-    proc = subprocess.run(opts.ssh.scp_argv(host, bundle, remote_path, legacy=True),
+    proc = _run(opts.ssh.scp_argv(host, bundle, remote_path, legacy=True),
                           capture_output=True, text=True, timeout=opts.timeout)
     if proc.returncode == 0:
         return "scp -O", ""
     say("scp -O failed too: streaming the bundle over ssh (cat >)")
     with open(bundle, "rb") as fh:
-        proc = subprocess.run(opts.ssh.cat_argv(host, remote_path), stdin=fh,
+        proc = _run(opts.ssh.cat_argv(host, remote_path), stdin=fh,
                               capture_output=True, timeout=opts.timeout)
     if proc.returncode == 0:
         return "ssh cat", ""
@@ -433,25 +483,49 @@ def status_host(host: Host, opts: DeployOptions, step: Step | None = None) -> Ho
 
 
 def for_hosts(
-    hosts: Sequence[Host], work: Callable[[Host], HostResult], jobs: int = 8
+    hosts: Sequence[Host], work: Callable[[Host], HostResult], jobs: int = 8,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> list[HostResult]:
-    """Run ``work`` on every host in parallel; results in the order the hosts were given."""
+    """Run ``work`` on every host in parallel; results in the order the hosts were given.
+
+    A Ctrl-C calls ``on_interrupt`` (a deploy tells its hosts to stop before their next step)
+    and waits for every host's result; without one, or at a second Ctrl-C, it stops waiting."""
     if not hosts:
         raise UserError("name at least one host (user@host[:port])")
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(hosts)))) as pool:
-        return list(pool.map(work, hosts))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(hosts))))
+    futures = [pool.submit(work, h) for h in hosts]
+    try:
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            if on_interrupt is None:
+                raise
+            on_interrupt()
+            wait(futures)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise UserError("interrupted: not waiting for the hosts (an install under way finishes "
+                        "on its own; see what each host runs with deploy --status)") from None
+    pool.shutdown()
+    return [f.result() for f in futures]
 
 
 def deploy(
     hosts: Sequence[Host], bundle: Path, opts: DeployOptions, jobs: int = 8,
     step: Step | None = None, bundle_sha: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[HostResult]:
-    """Deploy ``bundle`` to every host in parallel, one release id for all of them."""
+    """Deploy ``bundle`` to every host in parallel, one release id for all of them.
+
+    Ctrl-C (or ``cancel.set()``) stops each host before its next step and still returns every
+    host's result: hosts that were installing finish and say so."""
     from mnist_edge.common.checksum import sha256_file
 
     sha = bundle_sha or sha256_file(bundle)
     rid = release_id(sha)
-    return for_hosts(hosts, lambda h: deploy_host(h, bundle, sha, rid, opts, step), jobs)
+    cancel = cancel or threading.Event()
+    return for_hosts(hosts, lambda h: deploy_host(h, bundle, sha, rid, opts, step, cancel),
+                     jobs, on_interrupt=cancel.set)
 
 
 def plan(hosts: Sequence[Host], bundle: Path, bundle_sha: str, opts: DeployOptions) -> list[str]:
