@@ -277,6 +277,22 @@ def test_annotate_draws_boxes_labels_and_fps():
     assert webcam.annotate(frame, [], None).shape == (120, 160, 3)
 
 
+def test_labels_of_digits_in_a_grid_never_cover_each_other():
+    """Issue 13.11: digits closer than their labels are wide (a grid) had overlapping labels."""
+    digits = [Digit(d, 0.97, (40 + 22 * i, 60 + 40 * row, 16, 28), tuple([0.0] * 10))
+              for row in range(3) for i, d in enumerate((3, 1, 4, 1, 5, 9, 2, 6))]
+    h, w = 240, 320
+    scale, thick = max(0.4, min(h, w) / 600), max(1, round(min(h, w) / 300))
+    placed = webcam.place_labels(digits, (h, w), scale, thick, taken=[(0, 0, 100, 20)])
+    rects = [(0, 0, 100, 20)] + [r for _, r in placed]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not webcam._overlap(a, b), (a, b)
+    assert len(placed) >= len(digits) // 2  # most digits still get a label
+    assert any(text.endswith("%") for text, _ in placed)
+    assert all(text.split()[0].isdigit() for text, _ in placed)
+
+
 # ----------------------------------------------------------------------- smoothing, sources
 
 

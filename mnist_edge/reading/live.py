@@ -147,15 +147,63 @@ def annotate(frame: np.ndarray, digits: list[Digit], fps: float | None = None) -
     h, w = img.shape[:2]
     scale = max(0.4, min(h, w) / 600)
     thick = max(1, round(min(h, w) / 300))
-    for d in digits:
-        x, y, bw, bh = d.box
-        cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), BOX_COLOUR, thick)
-        _label(img, f"{d.label} {d.confidence:.0%}", (x, y), scale, thick, above=True)
     status = "".join(str(d.label) for d in digits) or "-"
     if fps is not None:
         status = f"{fps:5.1f} FPS   {status}"
-    _label(img, status, (0, 0), scale, thick, above=False)
+    corner = _text_rect(status, (0, 0), scale, thick)
+    for d in digits:
+        x, y, bw, bh = d.box
+        cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), BOX_COLOUR, thick)
+    for text, rect in place_labels(digits, (h, w), scale, thick, taken=[corner]):
+        _label(img, text, rect, scale, thick)
+    _label(img, status, corner, scale, thick)
     return img
+
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive)
+
+
+def place_labels(digits: list[Digit], shape: tuple[int, int], scale: float, thick: int,
+                 taken: list[Rect] | None = None) -> list[tuple[str, Rect]]:
+    """Where each digit's label goes without covering another label: above its box, else
+    below, else inside its top; ``"7 97%"`` shrinks to ``"7"`` when neither fits (digits in a
+    grid sit closer than their labels are wide). A label that fits nowhere is left out: the box
+    and the reading line still show the digit."""
+    placed: list[Rect] = list(taken or [])
+    out: list[tuple[str, Rect]] = []
+    for d in digits:
+        x, y, bw, bh = d.box
+        for text in (f"{d.label} {d.confidence:.0%}", str(d.label)):
+            _, th, base = _text_size(text, scale, thick)
+            tall = th + base + 4
+            spots = [(x, y - tall), (x, y + bh), (x, y)]
+            rect = next((r for r in (_text_rect(text, at, scale, thick) for at in spots)
+                         if _inside(r, shape) and not any(_overlap(r, o) for o in placed)),
+                        None)
+            if rect is not None:
+                placed.append(rect)
+                out.append((text, rect))
+                break
+    return out
+
+
+def _text_size(text: str, scale: float, thick: int) -> tuple[int, int, int]:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    return tw, th, base
+
+
+def _text_rect(text: str, at: tuple[int, int], scale: float, thick: int) -> Rect:
+    tw, th, base = _text_size(text, scale, thick)
+    x, y = at
+    return x, y, x + tw + 4, y + th + base + 4
+
+
+def _inside(r: Rect, shape: tuple[int, int]) -> bool:
+    return r[0] >= 0 and r[1] >= 0 and r[2] < shape[1] and r[3] < shape[0]
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _bgr_copy(frame: np.ndarray) -> np.ndarray:
@@ -170,14 +218,12 @@ def _bgr_copy(frame: np.ndarray) -> np.ndarray:
     return a.copy()
 
 
-def _label(img: np.ndarray, text: str, at: tuple[int, int], scale: float, thick: int,
-           above: bool) -> None:
-    """Text on a filled box (readable on any background), above ``at`` or inside the corner."""
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    x, y = at
-    top = y - th - base - 4 if above and y - th - base - 4 >= 0 else y
-    cv2.rectangle(img, (x, top), (x + tw + 4, top + th + base + 4), BOX_COLOUR, -1)
-    cv2.putText(img, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR,
+def _label(img: np.ndarray, text: str, rect: Rect, scale: float, thick: int) -> None:
+    """Text on a filled box (readable on any background) at ``rect``."""
+    x0, y0, x1, y1 = rect
+    _, th, _ = _text_size(text, scale, thick)
+    cv2.rectangle(img, (x0, y0), (x1, y1), BOX_COLOUR, -1)
+    cv2.putText(img, text, (x0 + 2, y0 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR,
                 thick, cv2.LINE_AA)
 
 
