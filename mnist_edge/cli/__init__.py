@@ -21,8 +21,8 @@ import typer
 
 from mnist_edge.common.errors import UserError
 
-COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "bundle", "deploy",
-                 "selftest")
+COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "bundle",
+                 "deploy", "selftest")
 
 
 class _OrderedGroup(typer.core.TyperGroup):
@@ -781,6 +781,10 @@ def webcam(
     loop: Annotated[bool, typer.Option(
         "--loop", help="Replay a file source from the start when it ends (a demo clip).")
     ] = False,
+    config: ConfigOption = None,
+    mqtt: MqttOption = None,
+    post: PostOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Read digits live from a camera, a video, images or a stream.
 
@@ -799,27 +803,61 @@ def webcam(
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
 
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+
+      mnist-edge webcam --config meter.toml --mqtt mqtt://ha:secret@homeassistant.local
     """
+    from mnist_edge.cli.meter import meter_run
     from mnist_edge.reading import live
 
     reader = _digit_reader(model, runtime, threads, invert, min_confidence)
     say = functools.partial(typer.echo, err=True)
-    run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
-                            smoothing=smooth, max_frames=max_frames, loop=loop)
-    if serve is None:
-        summary = run(on_status=say)
-    else:
-        from mnist_edge.web.server import live_server
+    with meter_run(reader, config, mqtt, post, state_dir, say) as hooks:
+        run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
+                                smoothing=smooth, max_frames=max_frames, loop=loop,
+                                read_frame=hooks.read_frame, on_reading=hooks.on_reading)
+        if serve is None:
+            summary = run(on_status=say)
+        else:
+            from mnist_edge.web.server import live_server
 
-        with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
-            def status(text: str) -> None:
-                say(text)
-                hub.set_status(text)
+            with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
+                hub.status_extras["meter"] = hooks.status
 
-            # realtime: a file plays at its own FPS so the stream looks live (cameras ignore it)
-            summary = run(on_status=status, on_frame=hub.publish, realtime=True)
+                def status(text: str) -> None:
+                    say(text)
+                    hub.set_status(text)
+
+                # realtime: a file plays at its own FPS so the stream looks live
+                summary = run(on_status=status, on_frame=hub.publish, realtime=True)
+        extra = hooks.status()
     for line in summary.lines():
         say(line)
+    for line in _meter_lines(extra):
+        say(line)
+
+
+def _meter_lines(status: dict[str, Any]) -> list[str]:
+    """Summary lines for a meter run: skipped frames, values, what was published."""
+    lines = []
+    meter = status.get("meter")
+    if meter:
+        lines.append(f"meter: {meter['skipped']} of {meter['frames']} frames skipped"
+                     + (f" (last: {meter['last_skip']})" if meter["skipped"] else ""))
+        for name, v in meter["values"].items():
+            lines.append(f"value {name}: last good {v['last_good']}, {v['accepted']} accepted, "
+                         f"{v['rejected']} rejected")
+    for name, p in status.get("publish", {}).items():
+        lines.append(f"{name}: {p['sent']} sent, {p['queued']} queued, {p['dropped']} dropped"
+                     + (f", last error: {p['last_error']}" if p.get("last_error") else ""))
+    return lines
+
+
+from mnist_edge.cli.meter import (  # noqa: E402  (registers `regions`; needs app above)
+    ConfigOption,
+    MqttOption,
+    PostOption,
+    StateDirOption,
+)
 
 
 @app.callback(invoke_without_command=True)

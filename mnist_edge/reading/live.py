@@ -42,6 +42,9 @@ TEXT_COLOUR = (255, 255, 255)
 
 FrameCallback = Callable[[np.ndarray, dict[str, Any]], None]
 StatusCallback = Callable[[str], None]
+# read_frame(image) -> (digits to draw, extra keys for the reading line): a meter's regions
+FrameReader = Callable[[np.ndarray], tuple[list[Digit], dict[str, Any]]]
+ReadingCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -252,12 +255,16 @@ def run(
     stop: threading.Event | None = None,
     snapshot_dir: str | os.PathLike[str] = ".",
     window_title: str = "mnist-edge",
+    read_frame: FrameReader | None = None,
+    on_reading: ReadingCallback | None = None,
 ) -> RunSummary:
     """Read digits from every frame of ``source`` until it ends or the run is stopped.
 
     ``headless=None`` detects whether a window can be shown. ``smoothing`` > 1 averages each
     digit's probabilities over about that many frames. For a file source every frame is
     processed, in order (``realtime=True`` paces it at its FPS, ``loop=True`` repeats it).
+    ``read_frame`` replaces the reader's blob search (a meter config's regions; its extra keys
+    join the reading line); ``on_reading(reading)`` gets every reading line (publishing).
     """
     status = on_status or (lambda _text: None)
     src = source if isinstance(source, FrameSource) else open_source(
@@ -268,7 +275,7 @@ def run(
         window = _Window(window_title, status) if show else None
         try:
             _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
-                  stop, Path(snapshot_dir))
+                  stop, Path(snapshot_dir), read_frame, on_reading)
         finally:
             if window is not None:
                 window.close()
@@ -278,7 +285,9 @@ def run(
 def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[str] | None,
           window: _Window | None, smoothing: int, max_frames: int | None,
           on_frame: FrameCallback | None, status: StatusCallback,
-          stop: threading.Event | None, snapshot_dir: Path) -> None:
+          stop: threading.Event | None, snapshot_dir: Path,
+          read_frame: FrameReader | None = None, on_reading: ReadingCallback | None = None
+          ) -> None:
     smoother = Smoother(smoothing) if smoothing > 1 else None
     started = last = time.monotonic()
     fps: float | None = None
@@ -287,7 +296,11 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
                 break
-            digits = reader.read(frame.image)
+            extra: dict[str, Any] = {}
+            if read_frame is None:
+                digits = reader.read(frame.image)
+            else:
+                digits, extra = read_frame(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -295,11 +308,13 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
             last = now
             reading = {"frame": frame.index, "time": round(frame.time, 3),
-                       "digits": [d.to_dict() for d in digits]}
+                       "digits": [d.to_dict() for d in digits], **extra}
             _tally(summary, digits)
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
                 out.flush()
+            if on_reading is not None:
+                on_reading(reading)
             if on_frame is not None or (window is not None and window.enabled):
                 annotated = annotate(frame.image, digits, fps)
                 if on_frame is not None:
