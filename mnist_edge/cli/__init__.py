@@ -221,14 +221,19 @@ NoVerifyOption = Annotated[
 
 
 def _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
-                 no_verify, console):
-    """Build a bundle with a spinner on stderr; shared by ``bundle`` and ``deploy``."""
+                 no_verify, console, meter=(None, None, None)):
+    """Build a bundle with a spinner on stderr; shared by ``bundle`` and ``deploy``.
+    ``meter``: (--config, --mqtt, --post) for the service."""
+    from mnist_edge.cli.meter import check_meter_options
     from mnist_edge.shipping.bundle import RunnerOptions, build_bundle
+
+    config, mqtt, post = check_meter_options(*meter)
 
     with console.status("bundling") as spinner:
         return build_bundle(
             out, model=model, wheel=wheel, samples=samples, data=data,
-            runner=RunnerOptions(serve=serve, source=source, jsonl=jsonl),
+            runner=RunnerOptions(serve=serve, source=source, jsonl=jsonl, config=config,
+                                 mqtt=mqtt, post=post),
             service=service_name, verify=not no_verify,
             progress=lambda msg: spinner.update(f"bundle: {msg}"),
         )
@@ -248,6 +253,9 @@ def bundle(
     jsonl: JsonlOption = None,
     service_name: ServiceNameOption = "mnist-edge",
     no_verify: NoVerifyOption = False,
+    config: ConfigOption = None,
+    mqtt: MqttOption = None,
+    post: PostOption = None,
 ) -> None:
     """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
 
@@ -265,7 +273,7 @@ def bundle(
     from rich.console import Console
 
     info = _make_bundle(out, model, samples, data, wheel, serve, source, jsonl, service_name,
-                        no_verify, Console(stderr=True))
+                        no_verify, Console(stderr=True), meter=(config, mqtt, post))
     m = info.manifest
     typer.echo(f"{info.path}  {info.size / 1024:.0f} KiB  sha256 {info.sha256[:16]}...  "
                f"id {m['id']}")
@@ -318,6 +326,9 @@ def deploy(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds allowed for each remote step "
                                                        "(a first install downloads ~100 MB).")
                        ] = 900.0,
+    config: ConfigOption = None,
+    mqtt: MqttOption = None,
+    post: PostOption = None,
 ) -> None:
     """Deploy to Raspberry Pis over ssh: upload, install, self-test, then switch and restart.
 
@@ -357,7 +368,8 @@ def deploy(
         _report(results, Console())
         return
     if bundle_file is not None:
-        if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl)):
+        if any(v is not None for v in (model, samples, data, wheel, serve, source, jsonl,
+                                       config, mqtt, post)):
             raise fail("--bundle already holds the model, samples and service options; "
                        "pass those to 'mnist-edge bundle' instead")
         from mnist_edge.shipping.bundle import read_manifest, sha256_file
@@ -370,7 +382,8 @@ def deploy(
 
     with tempfile.TemporaryDirectory(prefix="mnist-edge-deploy.") as tmp:
         info = _make_bundle(Path(tmp) / "bundle.tar.gz", model, samples, data, wheel, serve,
-                            source, jsonl, service_name, no_verify, console)
+                            source, jsonl, service_name, no_verify, console,
+                            meter=(config, mqtt, post))
         _deploy_or_plan(dp, targets, info.path, info.sha256, opts, jobs, dry_run, console)
 
 

@@ -67,6 +67,24 @@ def meter_run(reader: Any, config: Path | None, mqtt: str | None, post: str | No
         pubs.stop()
 
 
+def check_meter_options(config: Path | None, mqtt: str | None, post: str | None
+                        ) -> tuple[Path | None, str | None, str | None]:
+    """Check what ``bundle``/``deploy`` carry into the service before building anything."""
+    if config is not None:
+        from mnist_edge.reading.meter import load_config
+
+        load_config(config)
+    if mqtt is not None:
+        from mnist_edge.publish.mqtt import parse_mqtt_url
+
+        parse_mqtt_url(mqtt, check_files=False)  # ?ca= names a file on the device
+    if post is not None:
+        from mnist_edge.publish.webhook import check_post_url
+
+        check_post_url(post)
+    return config, mqtt, post
+
+
 def _box_arg(text: str | None, what: str) -> tuple[int, int, int, int] | None:
     if text is None:
         return None

@@ -69,8 +69,9 @@ class MqttTarget:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}/{self.prefix}"
 
 
-def parse_mqtt_url(url: str) -> MqttTarget:
-    """``mqtt://[user:pass@]host[:port][/prefix]`` or ``mqtts://...[?ca=FILE]``."""
+def parse_mqtt_url(url: str, check_files: bool = True) -> MqttTarget:
+    """``mqtt://[user:pass@]host[:port][/prefix]`` or ``mqtts://...[?ca=FILE]``
+    (``check_files=False``: the CA file is on another machine, the device)."""
     try:
         u = urllib.parse.urlsplit(url)
         port = u.port
@@ -92,7 +93,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     if ca is not None:
         if not tls:
             raise UserError("--mqtt ?ca= needs mqtts://")
-        if not ca.is_file():
+        if check_files and not ca.is_file():
             raise UserError(f"--mqtt CA file {ca}: no such file")
     return MqttTarget(
         host=u.hostname, port=port or (8883 if tls else 1883), tls=tls,
