@@ -256,6 +256,8 @@ def bundle(
     config: ConfigOption = None,
     mqtt: MqttOption = None,
     post: PostOption = None,
+    ansible: AnsibleOption = None,
+    serial: SerialOption = 2,
 ) -> None:
     """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
 
@@ -280,6 +282,10 @@ def bundle(
     typer.echo(f"  model {m['model']['file']}, {m['samples']['count']} self-test samples, "
                f"{len(m['files'])} files, service: webcam --headless "
                f"{' '.join(m['service']['webcam_args'])}".rstrip())
+    if ansible is not None:
+        from mnist_edge.cli.meter import write_ansible_dir
+
+        write_ansible_dir(ansible, info, serial)
 
 
 @app.command()
@@ -866,9 +872,11 @@ def _meter_lines(status: dict[str, Any]) -> list[str]:
 
 
 from mnist_edge.cli.meter import (  # noqa: E402  (registers `regions`; needs app above)
+    AnsibleOption,
     ConfigOption,
     MqttOption,
     PostOption,
+    SerialOption,
     StateDirOption,
 )
 

@@ -27,6 +27,23 @@ StateDirOption = Annotated[Path | None, typer.Option(
     "--state-dir", help="Where relative [values] state_file paths live [default: the current "
                         "folder].", show_default=False)]
 
+AnsibleOption = Annotated[Path | None, typer.Option(
+    "--ansible", metavar="DIR", help="Also write an Ansible playbook, inventory example and "
+    "ansible.cfg that roll this bundle out to a fleet (see DIR/playbook.yml).",
+    show_default=False)]
+SerialOption = Annotated[int, typer.Option(
+    "--serial", min=1, help="With --ansible: hosts updated at a time (rolling update).")]
+
+
+def write_ansible_dir(out: Path, info: Any, serial: int) -> None:
+    """``bundle --ansible DIR``: the playbook next to a copy of the bundle."""
+    from mnist_edge.shipping.ansible import write_ansible
+
+    write_ansible(out, Path(info.path), info.manifest, info.sha256, serial=serial)
+    typer.echo(f"  ansible: {out}/playbook.yml (serial {serial}); copy "
+               f"{out}/inventory.example.ini to inventory.ini, then: cd {out} && "
+               "ansible-playbook playbook.yml")
+
 
 @dataclass
 class MeterHooks:
