@@ -76,8 +76,11 @@ def bench_regions(reader: DigitReader, tmp: Path, n: int) -> dict:
     crops, _, _ = rr.crops(frame)
     meter = Meter(config, reader)
     assert "".join(str(d.label) for d in rr.read(frame)) == "123456"
+    seed = RegionReader(DigitReader(REPO / "models" / "seed_int8.tflite", threads=1),
+                        config.regions)
     return {
         "region_read": _times(lambda: rr.read(frame), n),
+        "region_read_seed_model": _times(lambda: seed.read(frame), n),
         "region_crops_only": _times(lambda: rr.crops(frame), n),
         "classify_6_crops": _times(lambda: reader.classify(crops), n),
         "align_orb": _times(lambda: meter.aligner.align(shaken), max(20, n // 5)),
@@ -93,7 +96,7 @@ def _loop(clip: Path, meter: Meter, reader, seconds: float, on_reading=None,
     marks = []
 
     def tick(reading):
-        marks.append(time.monotonic())
+        marks.append((time.monotonic(), time.process_time()))
         if on_reading is not None:
             on_reading(reading)
 
@@ -185,27 +188,126 @@ def bench_outage(reader, tmp: Path, clip: Path, config, outage: float, queue: in
     broker.stop()
 
     def rate(t0, t1):
-        k = [t for t in marks if t0 <= t < t1]
+        k = [t for t, _ in marks if t0 <= t < t1]
         return round(len(k) / (t1 - t0), 2) if t1 > t0 else 0.0
 
-    start = marks[0]
+    def cpu(t0, t1):
+        k = [c for t, c in marks if t0 <= t < t1]
+        return round(1000 * (k[-1] - k[0]) / (len(k) - 1), 2) if len(k) > 1 else 0.0
+
+    start = marks[0][0]
+    end = marks[-1][0]
     return {"outage_s": outage, "queue_size": queue, "frames": s.frames,
             "published": len(published), "received": len(got),
             "lost": len(published) - len(got), "dropped_by_outbox": pub.status()["dropped"],
             "all_arrived": ok, "queued_at_end_of_loop": max_queued,
             "fps_before": rate(start, events["down"]),
             "fps_during": rate(events["down"], events["up"]),
-            "fps_after": rate(events["up"], marks[-1])}
+            "fps_after": rate(events["up"], end),
+            "cpu_ms_per_frame_before": cpu(start, events["down"]),
+            "cpu_ms_per_frame_during": cpu(events["down"], events["up"]),
+            "cpu_ms_per_frame_after": cpu(events["up"], end)}
+
+
+def markdown(r: dict) -> str:
+    m, g, p, o = r["machine"], r["regions"], r["publish"], r["outage"]
+    base = g["baseline_blob_search_read"]["median_ms"]
+    rr = g["region_read"]["median_ms"]
+    lines = [
+        "# Meter pipeline: regions, alignment, MQTT publishing",
+        "",
+        f"`python scripts/bench_meter.py` on {r['when']}: {m['cpu']}, {m['cores']} cores shared "
+        f"with other jobs (load average {m['load_avg_at_start']} at the start), OpenCV and the "
+        f"interpreter single-threaded ({m['runtime']}, `{m['model']}`), Python {m['python']}, "
+        f"OpenCV {m['opencv']}. The machine was busy: medians are the figure to read, minimums "
+        "show what an idle core does.",
+        "",
+        "## A 6-digit meter face (640x480) read through a region config",
+        "",
+        "| step | median ms | p90 ms | min ms |",
+        "|---|---|---|---|",
+    ]
+    names = {"region_read": "regions: 6 crops + one classify call (the whole read)",
+             "region_crops_only": "  of which the 6 crops",
+             "classify_6_crops": "  of which the one classify call (6 crops)",
+             "region_read_seed_model": "regions, the whole read with the smaller `seed` model",
+             "align_orb": "alignment to the reference (ORB + RANSAC), per frame",
+             "baseline_blob_search_read": "baseline: blob search of the same frame (`reader.read`)"}
+    for k, label in names.items():
+        if k not in g:
+            continue
+        t = g[k]
+        lines.append(f"| {label} | {t['median_ms']} | {t['p90_ms']} | {t['min_ms']} |")
+    lines += [
+        "",
+        f"Region read vs the blob search of the same frame: {base / rr:.1f}x faster (medians).",
+        f"Target under 1 ms: **not met here** (median {rr} ms, best {g['region_read']['min_ms']}"
+        " ms on this loaded machine); the classify call of the shipped `edge` model alone is"
+        f" {g['classify_6_crops']['min_ms']} ms at best for 6 crops"
+        + (f"; with the smaller `seed` model the whole read is "
+           f"{g['region_read_seed_model']['median_ms']} ms median, "
+           f"{g['region_read_seed_model']['min_ms']} ms best."
+           if "region_read_seed_model" in g else "."),
+        "",
+        "## Publishing cost in the live loop",
+        "",
+        "`live.run` on a shaken meter clip with regions + ORB alignment + values, without "
+        "publishing vs publishing every reading (heartbeat 0) with QoS 1 to a real Mosquitto on "
+        f"loopback; {len(p['fps_without'])} alternating runs each.",
+        "",
+        "| | without MQTT | with MQTT |",
+        "|---|---|---|",
+        f"| FPS per run | {p['fps_without']} | {p['fps_with_mqtt']} |",
+        f"| median FPS | {p['median_without']} | {p['median_with']} |",
+    ]
+    if "cpu_ms_per_frame_without" in p:
+        lines += [f"| CPU ms per frame (all threads) | {p['cpu_ms_per_frame_without']} | "
+                  f"{p['cpu_ms_per_frame_with_mqtt']} |",
+                  "",
+                  f"CPU cost of publishing: {p['cpu_cost_percent']:+.1f}% per frame "
+                  f"(median of runs); median FPS {-p['cost_percent']:+.1f}% with MQTT (FPS on this "
+                  "shared machine swings more between runs than publishing costs; the CPU "
+                  "time per frame is the steadier measure)."]
+    lines += [
+        f"Messages acknowledged by the broker: {p['messages_sent']}.",
+        "",
+        f"## Broker down for {o['outage_s']:g} s mid-run",
+        "",
+        f"The issue asks for a minute; this run stops the broker for {o['outage_s']:g} s to "
+        "keep the benchmark short (`--outage 60` runs the minute). Every reading is published "
+        f"(heartbeat 0) into an outbox of {o['queue_size']}.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| frames read | {o['frames']} |",
+        f"| values published / received by the subscriber | {o['published']} / "
+        f"{o['received']} (lost {o['lost']}, dropped by the outbox {o['dropped_by_outbox']}) |",
+        f"| FPS before / during / after the outage | {o['fps_before']} / {o['fps_during']} / "
+        f"{o['fps_after']} |",
+        f"| CPU ms per frame before / during / after | {o.get('cpu_ms_per_frame_before')} / "
+        f"{o.get('cpu_ms_per_frame_during')} / {o.get('cpu_ms_per_frame_after')} |",
+        "",
+        "The loop never waits for the network: `on_reading` only appends to the outbox; a "
+        "full outbox would drop its oldest messages and count them.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--markdown-only", action="store_true",
+                    help="rewrite benchmarks/meter.md from benchmarks/meter.json")
     ap.add_argument("--outage", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each A/B run")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--queue", type=int, default=2000)
     args = ap.parse_args()
+    if args.markdown_only:
+        result = json.loads((REPO / "benchmarks" / "meter.json").read_text())
+        atomic.write_text(REPO / "benchmarks" / "meter.md", markdown(result))
+        return
     cv2.setNumThreads(1)  # one core's worth: OpenCV and the interpreter single-threaded
     reader = DigitReader(threads=1)
     with tempfile.TemporaryDirectory() as d:
@@ -223,6 +325,7 @@ def main() -> None:
               "regions": regions, "publish": publish, "outage": outage,
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     atomic.write_json(REPO / "benchmarks" / "meter.json", result)
+    atomic.write_text(REPO / "benchmarks" / "meter.md", markdown(result))
     print(json.dumps(result, indent=1))
 
 

@@ -9,7 +9,7 @@ Two methods (``[align] method`` in the config):
 
 * ``orb`` (default): ORB features of the reference (optionally only inside ``area``, the meter's
   static body) matched to the frame's, then ``cv2.estimateAffinePartial2D`` with RANSAC. Copes
-  with large shifts; about 4-8 ms a frame at 640x480 on one core.
+  with large shifts; 15-30 ms a frame at 640x480 on one busy core (benchmarks/meter.md).
 * ``ecc``: OpenCV's enhanced-correlation-coefficient maximisation (``cv2.findTransformECC``,
   affine motion) on a half-size image of ``area``. Precise for small motions; a large jump
   can converge to a wrong optimum, so ``orb`` is the default.
