@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import time
 
 import cv2
 import pytest
@@ -147,3 +148,35 @@ def test_bundle_carries_config_and_publishing_into_the_service(env, tmp_path, me
     bad = run_cli("bundle", "--out", str(tmp_path / "x.tar.gz"), "--mqtt", "mqtt://", env=env)
     assert "names no host" in _one_error(bad)
     assert not (tmp_path / "x.tar.gz").exists()
+
+
+def test_status_shows_the_meter_and_the_broker_connection(tflite_model, tmp_path,
+                                                          meter_config):
+    """What /status gets with --serve: the hub's status with the meter's and MQTT's state."""
+    from mnist_edge.cli.meter import meter_run
+    from mnist_edge.reading.reader import DigitReader
+    from mnist_edge.testing.meter import meter_frames
+    from mnist_edge.web.hub import LiveHub
+
+    broker = Broker(tmp_path / "broker").start()
+    hub = LiveHub()
+    try:
+        with meter_run(DigitReader(tflite_model), meter_config, broker.url(), None, tmp_path,
+                       lambda _t: None) as hooks:
+            hub.status_extras["meter"] = hooks.status
+            digits, extra = hooks.read_frame(meter_frames(123456, 1, seed=1)[0].image)
+            hooks.on_reading({"frame": 0, "time": 0.0, "digits": [], **extra})
+            status = hub.status()["meter"]
+            broker.stop()
+            pub = hooks.status()["publish"]["mqtt"]
+            for _ in range(100):
+                if not pub["connected"]:
+                    break
+                time.sleep(0.05)
+                pub = hooks.status()["publish"]["mqtt"]
+    finally:
+        hub.close()
+        broker.stop()
+    assert status["meter"]["values"]["gas"]["last_good"] == 123.456
+    assert status["publish"]["mqtt"]["connected"] is True
+    assert pub["connected"] is False and "connection lost" in pub["last_error"]
