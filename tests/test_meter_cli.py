@@ -163,10 +163,11 @@ def test_status_shows_the_meter_and_the_broker_connection(tflite_model, tmp_path
     try:
         with meter_run(DigitReader(tflite_model), meter_config, broker.url(), None, tmp_path,
                        lambda _t: None) as hooks:
-            hub.status_extras["meter"] = hooks.status
+            for key in ("meter", "publish"):  # as webcam --serve does
+                hub.status_extras[key] = lambda k=key: hooks.status().get(k)
             digits, extra = hooks.read_frame(meter_frames(123456, 1, seed=1)[0].image)
             hooks.on_reading({"frame": 0, "time": 0.0, "digits": [], **extra})
-            status = hub.status()["meter"]
+            status = hub.status()
             broker.stop()
             pub = hooks.status()["publish"]["mqtt"]
             for _ in range(100):

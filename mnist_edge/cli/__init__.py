@@ -840,7 +840,9 @@ def webcam(
             from mnist_edge.web.server import live_server
 
             with live_server(serve, model, runtime=runtime, threads=threads, echo=say) as hub:
-                hub.status_extras["meter"] = hooks.status
+                for key in ("meter", "publish"):  # /status: values, skips, broker state
+                    hub.status_extras[key] = functools.partial(
+                        lambda k: hooks.status().get(k), key)
 
                 def status(text: str) -> None:
                     say(text)
