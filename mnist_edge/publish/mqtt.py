@@ -228,8 +228,10 @@ class MqttPublisher:
         while self.connected and time.monotonic() < deadline:
             with self._lock:
                 idle = not self._inflight
-            if idle and len(self.outbox) == 0:
-                break
+            if idle and self.outbox.idle():  # idle() also covers a message being handed over
+                with self._lock:
+                    if not self._inflight:
+                        break
             time.sleep(0.02)
         if self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
@@ -352,6 +354,7 @@ class MqttPublisher:
             if info.rc not in (self._mqtt.MQTT_ERR_SUCCESS, self._mqtt.MQTT_ERR_NO_CONN):
                 self.last_error = f"publish failed: {self._mqtt.error_string(info.rc)}"
                 self.outbox.put_front(msg)
+                self.outbox.done()
                 continue
             with self._lock:  # paho keeps a QoS 1 message and re-sends it after a reconnect
                 if info.mid in self._early:  # acknowledged before publish() returned
@@ -359,6 +362,7 @@ class MqttPublisher:
                     self.sent += 1
                 else:
                     self._inflight.add(info.mid)
+            self.outbox.done()
 
     def status(self) -> dict[str, Any]:
         """For ``/status`` and the summary."""

@@ -26,6 +26,7 @@ class Outbox(Generic[T]):
         self._cond = threading.Condition()
         self.put_count = 0
         self.dropped = 0
+        self.busy = 0  # items taken by get() and not yet marked done()
         self._closed = False
 
     def put(self, item: T) -> None:
@@ -52,7 +53,20 @@ class Outbox(Generic[T]):
         with self._cond:
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
-            return self._items.popleft() if self._items else None
+            if not self._items:
+                return None
+            self.busy += 1
+            return self._items.popleft()
+
+    def done(self) -> None:
+        """The sender has dealt with an item from :meth:`get` (sent, or given back)."""
+        with self._cond:
+            self.busy -= 1
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being handed over by the sender."""
+        with self._cond:
+            return not self._items and self.busy == 0
 
     def wake(self) -> None:
         with self._cond:

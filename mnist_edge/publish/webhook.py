@@ -88,6 +88,7 @@ class WebhookPublisher:
                 with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
                     resp.read()
                 self.sent += 1
+                self.outbox.done()
                 if not self.ok:
                     self.echo(f"post: {self.url} answers again")
                 self.ok, delay = True, BACKOFF_MIN_S
@@ -95,6 +96,7 @@ class WebhookPublisher:
                 if exc.code < 500:
                     self.refused += 1
                     self.last_error = f"HTTP {exc.code}"
+                    self.outbox.done()
                     continue
                 self._failed(body, f"HTTP {exc.code}", delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -107,11 +109,12 @@ class WebhookPublisher:
             self.echo(f"post: {self.url} failed ({why}); queueing, retrying")
         self.ok, self.last_error = False, why
         self.outbox.put_front(body)
+        self.outbox.done()
         self._stop.wait(delay)
 
     def stop(self, flush: float = 3.0) -> None:
         deadline = time.monotonic() + flush
-        while self.ok and len(self.outbox) and time.monotonic() < deadline:
+        while self.ok and not self.outbox.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._stop.set()
         self.outbox.close()
