@@ -850,7 +850,7 @@ def webcam(
 
                 # realtime: a file plays at its own FPS so the stream looks live
                 summary = run(on_status=status, on_frame=hub.publish, realtime=True)
-        extra = hooks.status()
+    extra = hooks.status()  # after meter_run has stopped the publishers (queue flushed)
     for line in summary.lines():
         say(line)
     for line in _meter_lines(extra):
