@@ -39,7 +39,7 @@ from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.publish.mqtt import MqttPublisher, Sensor, parse_mqtt_url  # noqa: E402
 from mnist_edge.reading import live  # noqa: E402
 from mnist_edge.reading.meter import Meter, config_text, load_config  # noqa: E402
-from mnist_edge.reading.reader import DigitReader  # noqa: E402
+from mnist_edge.reading.reader import DigitReader, make_reader  # noqa: E402
 from mnist_edge.reading.regions import RegionReader  # noqa: E402
 from mnist_edge.testing.meter import (  # noqa: E402
     MeterLayout,
@@ -76,7 +76,7 @@ def bench_regions(reader: DigitReader, tmp: Path, n: int) -> dict:
     crops, _, _ = rr.crops(frame)
     meter = Meter(config, reader)
     assert "".join(str(d.label) for d in rr.read(frame)) == "123456"
-    seed = RegionReader(DigitReader(REPO / "models" / "seed_int8.tflite", threads=1),
+    seed = RegionReader(make_reader(REPO / "models" / "seed_int8.tflite", threads=1),
                         config.regions)
     return {
         "region_read": _times(lambda: rr.read(frame), n),
@@ -309,7 +309,7 @@ def main() -> None:
         atomic.write_text(REPO / "benchmarks" / "meter.md", markdown(result))
         return
     cv2.setNumThreads(1)  # one core's worth: OpenCV and the interpreter single-threaded
-    reader = DigitReader(threads=1)
+    reader = make_reader(threads=1)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         regions = bench_regions(reader, tmp, args.n)

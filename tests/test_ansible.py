@@ -59,7 +59,6 @@ def test_written_playbook_passes_syntax_check(bundles, tmp_path):
     assert (fleet / "files" / b.path.name).read_bytes() == b.path.read_bytes()
 
 
-@pytest.mark.slow
 def test_rolling_update_of_four_hosts_with_a_failing_one(bundles, tmp_path):
     """Bundle A on 4 hosts (deployed with `deploy`); the playbook rolls bundle B out two hosts
     at a time. --check changes nothing; then hosts 1-3 update, host 4 (whose install fails:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from web_helpers import PAD, STROKES, make_clip
 
-from mnist_edge.reading.reader import DigitReader
+from mnist_edge.reading.reader import DigitReader, make_reader
 from mnist_edge.web import hub as web_hub
 from mnist_edge.web import server as web
 from mnist_edge.web import uploads
@@ -65,7 +65,7 @@ def site(tflite_model, tmp_path_factory):
     from mnist_edge.reading import live as webcam
 
     clip = make_clip(tmp_path_factory.mktemp("clip") / "page.avi")
-    reader = uploads.make_reader(tflite_model)
+    reader = make_reader(tflite_model, **uploads.DRAW_PAD_READING)
     live_reader = DigitReader(tflite_model)
     first_frame = cv2.VideoCapture(str(clip)).read()[1]
     expected = "".join(str(d.label) for d in live_reader.read(first_frame))

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge.cli import app
-
-
-def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
-                          text=True, timeout=300, env=env)
 
 
 def test_train_seed_via_runner_prints_like_the_seed_script(mnist_file, tmp_path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge.cli import app
@@ -181,9 +180,6 @@ def test_calibration_tops_up_when_a_class_is_short(mnist):
 
 # --- bad inputs ------------------------------------------------------------------------------
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
-                          text=True, timeout=180, cwd=REPO)
 
 
 def _assert_clean_failure(done, out_dir: Path, *words: str) -> None:
@@ -198,7 +194,7 @@ def _assert_clean_failure(done, out_dir: Path, *words: str) -> None:
 
 def test_cli_missing_model(tmp_path, mnist_file):
     out = tmp_path / "out"
-    done = _run_cli("convert", str(tmp_path / "nope.h5"), "--data", str(mnist_file),
+    done = run_cli("convert", str(tmp_path / "nope.h5"), "--data", str(mnist_file),
                     "--out-dir", str(out))
     _assert_clean_failure(done, out, "model not found", "nope.h5")
 
@@ -217,7 +213,7 @@ def test_cli_text_file_named_h5(tmp_path, mnist_file):
 
 def test_cli_forced_tflite_runtime_fails_before_converting(tiny_model, tmp_path, mnist_file):
     out = tmp_path / "out"
-    done = _run_cli("convert", str(tiny_model.model_path), "--data", str(mnist_file),
+    done = run_cli("convert", str(tiny_model.model_path), "--data", str(mnist_file),
                     "--out-dir", str(out), "--runtime", "tflite_runtime")
     _assert_clean_failure(done, out, "tflite_runtime", "numpy<2")
 

@@ -4,12 +4,11 @@ inputs that fail with one line and leave nothing behind."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge.cli import app
@@ -96,9 +95,6 @@ def test_cli_evaluate_defaults_next_to_the_model(tiny_int8, mnist_file, tmp_path
 
 # --- bad inputs ------------------------------------------------------------------------------
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
-                          text=True, timeout=180, cwd=REPO)
 
 
 def _assert_one_error_line(stderr: str, *words: str) -> None:
@@ -109,7 +105,7 @@ def _assert_one_error_line(stderr: str, *words: str) -> None:
 
 
 def test_cli_missing_model(tmp_path, mnist_file):
-    done = _run_cli("evaluate", str(tmp_path / "gone.tflite"), "--data", str(mnist_file))
+    done = run_cli("evaluate", str(tmp_path / "gone.tflite"), "--data", str(mnist_file))
     assert done.returncode == 2
     _assert_one_error_line(done.stderr, "model not found", "gone.tflite")
     assert list(tmp_path.iterdir()) == []
@@ -120,7 +116,7 @@ def test_cli_truncated_tflite_under_tf_lite_does_not_crash(tiny_int8, tmp_path, 
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(tiny_int8.read_bytes()[: tiny_int8.stat().st_size * 2 // 3])
     out = tmp_path / "out"
-    done = _run_cli("evaluate", str(cut), "--data", str(mnist_file), "--runtime", "tensorflow",
+    done = run_cli("evaluate", str(cut), "--data", str(mnist_file), "--runtime", "tensorflow",
                     "--out-dir", str(out))
     assert done.returncode == 2, done.stderr
     _assert_one_error_line(done.stderr, "cut.tflite", "truncated")
@@ -128,7 +124,7 @@ def test_cli_truncated_tflite_under_tf_lite_does_not_crash(tiny_int8, tmp_path, 
 
 
 def test_cli_forced_tflite_runtime_under_numpy_2(tiny_int8, tmp_path, mnist_file):
-    done = _run_cli("evaluate", str(tiny_int8), "--data", str(mnist_file), "--runtime",
+    done = run_cli("evaluate", str(tiny_int8), "--data", str(mnist_file), "--runtime",
                     "tflite_runtime", "--out-dir", str(tmp_path / "out"))
     assert done.returncode == 2
     _assert_one_error_line(done.stderr, "tflite-runtime is built for numpy 1.x", "numpy<2")

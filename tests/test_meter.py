@@ -12,7 +12,7 @@ import pytest
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.align import AlignConfig, Aligner
 from mnist_edge.reading.meter import Meter, config_text, load_config, parse_config
-from mnist_edge.reading.reader import DigitReader
+from mnist_edge.reading.reader import make_reader
 from mnist_edge.reading.regions import RegionReader, RegionsConfig, propose_regions
 from mnist_edge.reading.values import ValueRules, ValueTracker
 from mnist_edge.testing.meter import MeterLayout, make_meter_clip, meter_face, meter_frames
@@ -22,7 +22,7 @@ LAYOUT = MeterLayout()
 
 @pytest.fixture(scope="module")
 def reader(tflite_model):
-    return DigitReader(tflite_model)
+    return make_reader(tflite_model)
 
 
 def _text(found) -> str:

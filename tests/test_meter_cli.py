@@ -154,17 +154,16 @@ def test_status_shows_the_meter_and_the_broker_connection(tflite_model, tmp_path
                                                           meter_config):
     """What /status gets with --serve: the hub's status with the meter's and MQTT's state."""
     from mnist_edge.cli.meter import meter_run
-    from mnist_edge.reading.reader import DigitReader
+    from mnist_edge.reading.reader import make_reader
     from mnist_edge.testing.meter import meter_frames
     from mnist_edge.web.hub import LiveHub
 
     broker = Broker(tmp_path / "broker").start()
     hub = LiveHub()
     try:
-        with meter_run(DigitReader(tflite_model), meter_config, broker.url(), None, tmp_path,
+        with meter_run(make_reader(tflite_model), meter_config, broker.url(), None, tmp_path,
                        lambda _t: None) as hooks:
-            for key in ("meter", "publish"):  # as webcam --serve does
-                hub.status_extras[key] = lambda k=key: hooks.status().get(k)
+            hooks.add_status_to(hub)  # as webcam --serve does
             digits, extra = hooks.read_frame(meter_frames(123456, 1, seed=1)[0].image)
             hooks.on_reading({"frame": 0, "time": 0.0, "digits": [], **extra})
             status = hub.status()

@@ -11,6 +11,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import HEAVY_MODULES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,7 +198,7 @@ from mnist_edge.reading import live as webcam
 reader = DigitReader({str(tflite_model)!r})
 summary = webcam.run({str(image)!r}, reader, headless=True)
 found = [r.reading for r in predict.predict_files(reader, [predict.Path({str(image)!r})])]
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+heavy = {HEAVY_MODULES}
 print(found[0], summary.frames, heavy)
 """
     env = {k: v for k, v in os.environ.items() if k != "MNIST_EDGE_MODEL"}

@@ -1,10 +1,12 @@
-"""CLI pieces for meters: the ``regions`` command, and the ``--config`` / ``--mqtt`` / ``--post``
-plumbing ``webcam`` uses (self-contained, so the command modules only call :func:`meter_run`).
+"""The meter command and options: ``regions``, and the ``--config`` / ``--mqtt`` / ``--post``
+options and plumbing that ``webcam`` (:func:`meter_run`) and ``bundle``/``deploy``
+(:func:`check_meter_options`, ``--ansible``) use. No TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
-from mnist_edge.cli import app, fail, user_errors
+from mnist_edge.cli.common import (
+    ModelOption,
+    RuntimeOption,
+    ThreadsOption,
+    app,
+    fail,
+    user_errors,
+)
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="Meter config (TOML): read these regions (aligned to a reference) and "
@@ -53,6 +62,28 @@ class MeterHooks:
     read_frame: Callable[[Any], tuple[list[Any], dict[str, Any]]] | None
     on_reading: Callable[[dict[str, Any]], None] | None
     status: Callable[[], dict[str, Any]]
+
+    def add_status_to(self, hub: Any) -> None:
+        """Show the meter's values and the publishers' state in the live view's /status (top
+        level ``meter`` and ``publish`` keys)."""
+        for key in ("meter", "publish"):
+            hub.status_extras[key] = functools.partial(lambda k: self.status().get(k), key)
+
+
+def meter_lines(status: dict[str, Any]) -> list[str]:
+    """Summary lines for a meter run: skipped frames, values, what was published."""
+    lines = []
+    meter = status.get("meter")
+    if meter:
+        lines.append(f"meter: {meter['skipped']} of {meter['frames']} frames skipped"
+                     + (f" (last: {meter['last_skip']})" if meter["skipped"] else ""))
+        for name, v in meter["values"].items():
+            lines.append(f"value {name}: last good {v['last_good']}, {v['accepted']} accepted, "
+                         f"{v['rejected']} rejected")
+    for name, p in status.get("publish", {}).items():
+        lines.append(f"{name}: {p['sent']} sent, {p['queued']} queued, {p['dropped']} dropped"
+                     + (f", last error: {p['last_error']}" if p.get("last_error") else ""))
+    return lines
 
 
 @contextlib.contextmanager
@@ -147,10 +178,11 @@ def regions(
     draw: Annotated[Path | None, typer.Option(
         "--draw", help="Also write this PNG: the frame with the regions drawn.",
         show_default=False)] = None,
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="The .tflite model.",
-                                               show_default=False)] = None,
+    model: ModelOption = None,
     invert: Annotated[bool, typer.Option("--invert", help="Light digits on a dark display.")
                       ] = False,
+    runtime: RuntimeOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Propose digit regions from a saved frame and write a meter config (TOML).
 
@@ -172,7 +204,7 @@ def regions(
     from mnist_edge.reading.align import AlignConfig
     from mnist_edge.reading.live import save_png
     from mnist_edge.reading.meter import config_text, load_config
-    from mnist_edge.reading.reader import DigitReader
+    from mnist_edge.reading.reader import make_reader
     from mnist_edge.reading.regions import propose_regions
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", value):
@@ -185,7 +217,7 @@ def regions(
     if box is not None and (box[0] + box[2] > w or box[1] + box[3] > h):
         raise fail(f"--area {area} is outside the {w}x{h} frame")
     x0, y0, aw, ah = box or (0, 0, w, h)
-    reader = DigitReader(model, invert=invert)
+    reader = make_reader(model, runtime.value, threads, invert=invert)
     found = propose_regions(reader, image[y0:y0 + ah, x0:x0 + aw])
     if not found:
         raise fail(f"no digits found in {source}" + (" inside --area" if box else

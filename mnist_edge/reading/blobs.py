@@ -17,6 +17,7 @@ from mnist_edge.reading.binarise import above
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
+MIN_WIDTH_PX = 2  # ...and this wide: a 1 px sliver is what is left of a rule
 # the table around the sheet
 SURROUND_REACH = 0.2  # a border blob reaching less deep than this (of the shorter side) is table
 SURROUND_SCALE = 4  # its solid part is found at 1/4 resolution...
@@ -41,6 +42,7 @@ MINOR_MAX_WIDTH = 1.2  # ...and not wider than this times it (else: a leftover o
 WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
 THIN_ONE = 0.3  # narrower than this times its height: a "1", whose ink may fill its box
+RUN_ASPECT = 3.0  # up to this wide a blob may be touching digits (cut apart by split.py)
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,16 @@ class Blob:
     mask: np.ndarray  # uint8 0/255, shape (h, w)
 
 
+def min_digit_height(shape: tuple[int, int], params: VisionParams = DEFAULT_PARAMS) -> int:
+    """The smallest digit looked for in a working image of ``shape`` (px)."""
+    return max(MIN_DIGIT_PX, int(params.min_height * min(shape)))
+
+
 def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[Blob]:
     """Digit-shaped candidates in a binarised frame: fragments glued, lines cut out, specks,
     the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
     """
-    h, w = mask.shape
-    min_h = max(MIN_DIGIT_PX, int(params.min_height * min(h, w)))
+    min_h = min_digit_height(mask.shape, params)
     pieces = _pieces(mask, min_h, params)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
     blobs = (_make_blob(mask, box, members, min_h, params) for box, members in groups)
@@ -337,7 +343,8 @@ def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list,
     """
     x, y, bw, bh = box
     h, w = mask.shape
-    if bh < min_h or bw > params.max_aspect * bh or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
+    if bh < min_h or bw < MIN_WIDTH_PX or bw > RUN_ASPECT * bh \
+            or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
         return None
     cut = x == 0 or y == 0 or x + bw == w or y + bh == h
     if cut and bh < EDGE_CUT_KEEP * h and bw < EDGE_CUT_KEEP * w:
@@ -349,3 +356,4 @@ def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list,
     if fill < params.min_fill or fill > max_fill:
         return None
     return Blob(box, own)
+

@@ -17,7 +17,6 @@ OpenCV's own warnings (and FFmpeg's) are silenced: the messages here say what ha
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import sys
@@ -32,8 +31,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg: quiet (read when a file opens)
+from mnist_edge.common.quiet import quiet_opencv
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm",
                         ".ppm", ".pbm", ".pnm", ".jp2"})
@@ -41,18 +39,32 @@ VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
                         ".wmv", ".mjpeg", ".mjpg", ".gif", ".ts", ".flv"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                   "srt://")
+MAX_LAG_S = 0.25  # a live-paced file this far behind its schedule slips it (no catch-up burst)
 IMAGE_FPS = 5.0  # how fast images (and folders of images) play with realtime=True
 DEFAULT_FPS = 25.0  # when a video does not say
 BACKOFF = (0.5, 8.0)  # first and longest wait before reopening a dropped live source (s)
 
 
-def quiet_opencv() -> None:
-    """Silence OpenCV's C++ log lines ("[ WARN:0@0.04] global cap_v4l.cpp ...")."""
-    with contextlib.suppress(AttributeError):  # a build without the logging module
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
 quiet_opencv()
+
+
+def load_image(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """The image file at ``path`` as OpenCV decodes it with ``flags`` (default BGR: alpha
+    dropped, 16-bit scaled), or None when it is empty or not an image OpenCV can decode.
+
+    The one image-file reader (predict, image and folder sources, selftest): each caller words
+    its own error. Raises OSError when the file cannot be read at all (missing, a folder, no
+    permission). The bytes are read by Python and decoded from memory, so any path works.
+    """
+    data = np.fromfile(Path(path), dtype=np.uint8)
+    return cv2.imdecode(data, flags) if data.size else None
+
+
+def _image_or_none(path: Path) -> np.ndarray | None:
+    try:
+        return load_image(path)
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,12 @@ class FrameSource:
 
 
 class _Pacer:
-    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start."""
+    """Sleeps so frame ``t`` (seconds into the file) is handed out ``t`` seconds after start.
+
+    A reader that fell behind (a busy machine, a slow first frame) slips the schedule instead
+    of catching up: a live-paced file plays like a camera, which never sends a burst of old
+    frames, so the FPS a viewer sees stays the file's own.
+    """
 
     def __init__(self, enabled: bool, stop: threading.Event | None) -> None:
         self.enabled = enabled
@@ -120,6 +137,9 @@ class _Pacer:
         if not self.enabled:
             return
         delay = self.start + t - time.monotonic()
+        if delay < -MAX_LAG_S:
+            self.start -= delay  # behind: restart the schedule from now
+            return
         if delay > 0:
             if self.stop is not None:
                 self.stop.wait(delay)
@@ -194,8 +214,7 @@ class ImagesSource(FrameSource):
         while True:
             delivered = 0
             for path in self.paths:
-                image = self._first if self._first is not None else \
-                    cv2.imread(str(path), cv2.IMREAD_COLOR)
+                image = self._first if self._first is not None else _image_or_none(path)
                 if image is None:
                     _report(self.on_status, f"skipped {path}: not a readable image")
                     continue
@@ -209,7 +228,7 @@ class ImagesSource(FrameSource):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = _image_or_none(path)
     if image is None:
         raise UserError(f"cannot read image {path}: not an image OpenCV can decode "
                         "(or the file is damaged)")

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.quiet import stdout_to_devnull
 from mnist_edge.reading.camera import FrameSource, open_source
 from mnist_edge.reading.reader import Digit, DigitReader
 
@@ -105,9 +106,9 @@ class Smoother:
         out = []
         free = list(range(len(self._tracks)))
         for d in digits:
-            best = max(free, key=lambda i: _iou(self._tracks[i]["box"], d.box), default=None)
+            best = max(free, key=lambda i: iou(self._tracks[i]["box"], d.box), default=None)
             p = np.asarray(d.probabilities, dtype=np.float64)
-            if best is not None and _iou(self._tracks[best]["box"], d.box) >= 0.3:
+            if best is not None and iou(self._tracks[best]["box"], d.box) >= 0.3:
                 free.remove(best)
                 track = self._tracks[best]
                 track["p"] = (1 - self.alpha) * track["p"] + self.alpha * p
@@ -124,7 +125,8 @@ class Smoother:
         return out
 
 
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when both are empty."""
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     inter = max(0, x1 - x0) * max(0, y1 - y0)
@@ -274,21 +276,38 @@ def run(
     with contextlib.closing(src), _jsonl_writer(jsonl) as out:
         window = _Window(window_title, status) if show else None
         try:
-            _loop(src, reader, summary, out, window, smoothing, max_frames, on_frame, status,
-                  stop, Path(snapshot_dir), read_frame, on_reading)
+            _loop(src, summary, _LoopOptions(
+                reader, out, window, status, smoothing=smoothing, max_frames=max_frames,
+                on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir),
+                read_frame=read_frame, on_reading=on_reading))
         finally:
             if window is not None:
                 window.close()
     return summary
 
 
-def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[str] | None,
-          window: _Window | None, smoothing: int, max_frames: int | None,
-          on_frame: FrameCallback | None, status: StatusCallback,
-          stop: threading.Event | None, snapshot_dir: Path,
-          read_frame: FrameReader | None = None, on_reading: ReadingCallback | None = None
-          ) -> None:
-    smoother = Smoother(smoothing) if smoothing > 1 else None
+@dataclass(frozen=True)
+class _LoopOptions:
+    """What :func:`_loop` reads frames with and hands readings to (built by :func:`run`)."""
+
+    reader: DigitReader
+    out: IO[str] | None  # the JSONL stream, if any
+    window: _Window | None
+    status: StatusCallback
+    smoothing: int = 0
+    max_frames: int | None = None
+    on_frame: FrameCallback | None = None
+    stop: threading.Event | None = None
+    snapshot_dir: Path = Path(".")
+    read_frame: FrameReader | None = None  # instead of the reader's blob search (a meter)
+    on_reading: ReadingCallback | None = None  # every reading line (publishing)
+
+
+def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
+    """Read every frame of ``src`` until it ends or the run is stopped; ``summary`` is filled
+    in as frames go (and says why the run stopped)."""
+    stop, out, window, on_frame = opts.stop, opts.out, opts.window, opts.on_frame
+    smoother = Smoother(opts.smoothing) if opts.smoothing > 1 else None
     started = last = time.monotonic()
     fps: float | None = None
     try:
@@ -297,10 +316,10 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
                 summary.stopped_by = "stop request"
                 break
             extra: dict[str, Any] = {}
-            if read_frame is None:
-                digits = reader.read(frame.image)
+            if opts.read_frame is None:
+                digits = opts.reader.read(frame.image)
             else:
-                digits, extra = read_frame(frame.image)
+                digits, extra = opts.read_frame(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -313,18 +332,18 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
                 out.flush()
-            if on_reading is not None:
-                on_reading(reading)
+            if opts.on_reading is not None:
+                opts.on_reading(reading)
             if on_frame is not None or (window is not None and window.enabled):
                 annotated = annotate(frame.image, digits, fps)
                 if on_frame is not None:
                     on_frame(annotated, reading)
                 if window is not None and _handle_key(window.show(annotated), annotated,
-                                                      frame.index, summary, snapshot_dir,
-                                                      status):
+                                                      frame.index, summary, opts.snapshot_dir,
+                                                      opts.status):
                     break
             summary.seconds = time.monotonic() - started
-            if max_frames is not None and summary.frames >= max_frames:
+            if opts.max_frames is not None and summary.frames >= opts.max_frames:
                 summary.stopped_by = "max frames"
                 break
         else:
@@ -334,9 +353,8 @@ def _loop(src: FrameSource, reader: DigitReader, summary: RunSummary, out: IO[st
         summary.stopped_by = "Ctrl-C"
     except BrokenPipeError:  # `mnist-edge webcam --jsonl - | head`: the reader went away
         summary.stopped_by = "output closed"
-        if out is sys.stdout:  # point fd 1 at /dev/null so the exit-time flush is quiet
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if out is sys.stdout:
+            stdout_to_devnull()
     summary.seconds = time.monotonic() - started
 
 

@@ -3,6 +3,10 @@
 Any input (grey, BGR, BGRA; uint8, float, other ints; any size) becomes uint8 grey, shrunk to at
 most ``work_size`` px so a 1080p frame costs what a 640x480 one does; light ink on a dark
 surface (``invert``) is turned into dark ink on light paper.
+
+A colour frame is read through its **darkest channel** (its brightest with ``invert``): ink of
+any colour absorbs at least one of red, green and blue, so red and blue pen stand out from white
+or tinted paper as black ink does, where the usual grey mix would leave red ink pale.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class Working:
 def normalise(frame: np.ndarray, invert: bool = False,
               params: VisionParams = DEFAULT_PARAMS) -> Working:
     """The working image of ``frame`` (see :func:`to_gray` for what is accepted)."""
-    gray = to_gray(frame)
+    gray = to_gray(frame, ink=True, light=invert)
     full_h, full_w = gray.shape
     work, scale = working_image(gray, params.work_size)
     if invert:
@@ -35,12 +39,13 @@ def normalise(frame: np.ndarray, invert: bool = False,
     return Working(work, scale, (full_w, full_h))
 
 
-def to_gray(frame: np.ndarray) -> np.ndarray:
+def to_gray(frame: np.ndarray, ink: bool = False, light: bool = False) -> np.ndarray:
     """Any image array -> contiguous uint8 gray (H, W); raises ValueError if it is not an image.
 
     Accepts (H, W), (H, W, 1), (H, W, 3) BGR and (H, W, 4) BGRA; uint8, bool, other integer
     types (scaled from their range) and floats (read as 0..1 when the maximum is <= 1, else as
-    0..255). NaN and infinities become 0.
+    0..255). NaN and infinities become 0. ``ink=True`` takes a colour frame's darkest channel
+    (its brightest if ``light``) instead of the luma mix, so coloured ink reads as dark ink.
     """
     a = np.asarray(frame)
     if a.ndim == 3 and a.shape[2] in (1, 3, 4):
@@ -54,6 +59,10 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     a = _to_uint8(a)
     if channels == 1:
         return np.ascontiguousarray(a.reshape(a.shape[0], a.shape[1]))
+    if ink:
+        b, g, r = cv2.split(np.ascontiguousarray(a[:, :, :3]))
+        pick = cv2.max if light else cv2.min
+        return pick(pick(b, g), r)
     code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
     return cv2.cvtColor(np.ascontiguousarray(a), code)
 

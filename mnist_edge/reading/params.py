@@ -20,7 +20,7 @@ class VisionParams:
     background: float = 0.25  # closing window for the paper estimate (> the widest stroke)
     low: float = 0.25  # a pixel is ink if it is this much darker than its paper (relative)
     high: float = 0.40  # ...and its blob must somewhere be this much darker (hysteresis)
-    min_height: float = 0.035  # a digit is at least this tall (and at least 8 px)
+    min_height: float = 0.025  # a digit is at least this tall (and at least 8 px)
     max_aspect: float = 1.6  # width / height above this is not one digit
     min_fill: float = 0.06  # ink share of the blob's box: below this it is a scribble or frame
     max_fill: float = 0.85  # ...above this a solid block (a thin "1" may be fuller)

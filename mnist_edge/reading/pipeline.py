@@ -3,49 +3,80 @@
 :func:`find_digits` runs these steps in order, one module each (tunables in
 :class:`~mnist_edge.reading.params.VisionParams` or named constants beside the step):
 
-1. :mod:`~mnist_edge.reading.normalise`: any image to uint8 grey at working size
-   (``invert``: light ink on a dark surface becomes dark ink on light paper);
+1. :mod:`~mnist_edge.reading.normalise`: any image to uint8 grey at working size, through the
+   channel where ink stands out (``invert``: light ink on a dark surface becomes dark ink);
 2. :mod:`~mnist_edge.reading.paper`: estimate the paper's brightness everywhere, ink removed;
-3. :mod:`~mnist_edge.reading.binarise`: ink is what is clearly darker than its paper;
-4. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, lines cut out, fragments glued;
-5. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST.
+3. :mod:`~mnist_edge.reading.binarise`: ink is what is clearly darker than its paper, with
+   thresholds that follow the frame's own ink;
+4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out;
+5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued;
+6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
+7. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST;
+8. :mod:`~mnist_edge.reading.cells` (when asked): each digit's row and column in its grid.
 
 A new step is a module with one function of the same shape, called at its place in
 :func:`find_digits`. The reader then classifies all crops of a frame in one interpreter call,
-and reports the digits in :func:`reading_order`.
+picks each blob's best reading (whole or split), and reports the digits in
+:func:`reading_order`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_edge.reading.binarise import binarise
-from mnist_edge.reading.blobs import find_blobs
-from mnist_edge.reading.crop import MNIST_SIZE, crop_blobs
+from mnist_edge.reading.binarise import binarise, ink_thresholds
+from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
+from mnist_edge.reading.cells import Cell, cell_of, find_grids
+from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
+from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
-from mnist_edge.reading.paper import estimate_paper
+from mnist_edge.reading.paper import Paper, estimate_paper
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
+from mnist_edge.reading.split import parts_for, split_blob
 
 __all__ = ["DEFAULT_PARAMS", "Candidates", "VisionParams", "find_digits", "reading_order"]
 
 MIN_WORK_SIDE = 8  # a working image narrower than this (px) holds no digit
+CELL_FAINT = 0.4  # a grid's cells are found from rules this faint (share of ``low``)
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """What :func:`find_digits` returns: crops for the model and boxes in frame pixels."""
+    """What :func:`find_digits` returns: crops for the model, boxes in frame pixels, and for
+    each blob the ways to read it.
+
+    ``readings[k]`` lists blob k's alternatives, each a list of indices into ``crops``: one
+    index for the blob read whole, two or three for the blob cut into touching digits. Most
+    blobs have one alternative of one crop. ``cells[i]`` is crop i's (grid, row, column), or
+    None outside a grid or when cells were not asked for.
+    """
 
     crops: np.ndarray  # (N, 28, 28) uint8
     boxes: list[tuple[int, int, int, int]]  # x, y, w, h in the input frame's pixels
+    readings: list[list[list[int]]] = field(default_factory=list)
+    cells: list[Cell | None] = field(default_factory=list)
+    grids: list[tuple[int, int]] = field(default_factory=list)  # (rows, columns) of each grid
+
+    @property
+    def first(self) -> list[int]:
+        """Crop indices of every blob's first reading: the blob whole, where it can be one
+        digit (what a detector without a model would report)."""
+        return [i for options in self.readings for i in options[0]]
+
+    @property
+    def first_boxes(self) -> list[tuple[int, int, int, int]]:
+        """The boxes of :attr:`first`."""
+        return [self.boxes[i] for i in self.first]
 
 
 def find_digits(frame: np.ndarray, invert: bool = False,
-                params: VisionParams = DEFAULT_PARAMS) -> Candidates:
-    """Every digit-like blob in ``frame`` as an MNIST crop plus its box in frame pixels.
+                params: VisionParams = DEFAULT_PARAMS, cells: bool = False) -> Candidates:
+    """Every digit-like blob in ``frame`` as MNIST crops plus boxes in frame pixels.
 
     ``invert=False`` reads dark ink on light paper; ``True`` light ink on a dark surface.
+    ``cells=True`` also finds the grids the ruled lines form and each crop's cell in them.
     Never raises for an image-shaped array (see
     :func:`~mnist_edge.reading.normalise.to_gray`); a blank frame gives nothing.
     """
@@ -54,13 +85,56 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     if min(work.shape) < MIN_WORK_SIDE:
         return Candidates(np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.uint8), [])
     paper = estimate_paper(work, params)
+    params = ink_thresholds(work, paper, params)
     mask = binarise(work, paper, params)
+    min_h = min_digit_height(mask.shape, params)
+    rules = find_rules(binarise(work, paper, params, share=FAINT))
+    mask = remove_rules(mask, rules)
     blobs = find_blobs(mask, params)
-    found = crop_blobs(work, paper, blobs, params)
-    crops = [crop for _, crop in found]
-    boxes = [_to_frame(blob.box, working.scale, *working.frame_size) for blob, _ in found]
-    arr = np.stack(crops) if crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.uint8)
-    return Candidates(arr, boxes)
+    grids = find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
+        if cells else []
+    found = _Collector(work, paper, params)
+    for blob in blobs:
+        found.add(blob)
+    boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
+    where = [cell_of(grids, x + w / 2, y + h / 2, min_h) if grids else None
+             for x, y, w, h in (b.box for b in found.blobs)]
+    arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
+                                                             np.uint8)
+    return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])
+
+
+class _Collector:
+    """Crops the blobs of one frame, whole and split, and records each blob's alternatives."""
+
+    def __init__(self, work: np.ndarray, paper: Paper, params: VisionParams) -> None:
+        self.work, self.paper, self.params = work, paper, params
+        self.blobs: list[Blob] = []
+        self.crops: list[np.ndarray] = []
+        self.readings: list[list[list[int]]] = []
+
+    def add(self, blob: Blob) -> None:
+        """Blob ``blob`` read whole (if it can be one digit) and cut into 2 or 3 parts."""
+        x, y, w, h = blob.box
+        options = []
+        if w <= self.params.max_aspect * h:
+            options.append([blob])
+        for n in parts_for(blob.box):
+            parts = split_blob(blob, n)
+            if parts:
+                options.append(parts)
+        alternatives = [idx for idx in (self._crop_all(o) for o in options) if idx]
+        if alternatives:
+            self.readings.append(alternatives)
+
+    def _crop_all(self, parts: list[Blob]) -> list[int] | None:
+        crops = [blob_crop(self.work, self.paper, p, self.params) for p in parts]
+        if any(c is None for c in crops):
+            return None
+        first = len(self.crops)
+        self.blobs.extend(parts)
+        self.crops.extend(crops)
+        return list(range(first, len(self.crops)))
 
 
 def _to_frame(box: tuple[int, int, int, int], scale: float, w: int, h: int

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.camera import IMAGE_EXTS, folder_images
+from mnist_edge.reading.camera import IMAGE_EXTS, folder_images, load_image
 from mnist_edge.reading.reader import Digit, DigitReader
 
 
@@ -29,6 +28,7 @@ class ImageResult:
     path: str
     digits: list[Digit] = field(default_factory=list)
     error: str | None = None
+    grids: list[tuple[int, int]] = field(default_factory=list)  # (rows, columns) per grid
 
     @property
     def reading(self) -> str:
@@ -61,10 +61,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if unreadable."""
     p = Path(path)
     try:
-        data = np.fromfile(p, dtype=np.uint8)
+        image = load_image(p)
     except OSError as exc:
         raise UserError(f"cannot read {p}: {exc.strerror or exc}")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
         raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
@@ -79,4 +78,5 @@ def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageR
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
             continue
-        yield ImageResult(str(f), reader.read(image))
+        digits, grids = reader.read_grids(image)
+        yield ImageResult(str(f), digits, grids=grids)

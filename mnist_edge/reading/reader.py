@@ -38,6 +38,7 @@ class Digit:
     confidence: float
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     probabilities: tuple[float, ...]  # 10 floats, one per class
+    cell: tuple[int, int, int] | None = None  # (grid, row, column) when cells are read
 
     def to_dict(self, probabilities: bool = False) -> dict[str, Any]:
         """JSON-ready: ``{"label", "confidence", "box": [x, y, w, h]}`` (+ ``"probabilities"``)."""
@@ -48,7 +49,18 @@ class Digit:
         }
         if probabilities:
             d["probabilities"] = [round(p, 4) for p in self.probabilities]
+        if self.cell is not None:
+            d["cell"] = list(self.cell)
         return d
+
+
+def best_reading(options: list[list[int]], probs: np.ndarray) -> list[int]:
+    """The alternative (crop indices) whose digits the model is surest of, on average: a blob
+    read whole, or cut into touching digits. Ties go to the first (the blob whole)."""
+    if len(options) == 1:
+        return options[0]
+    sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6))) for idx in options]
+    return options[int(np.argmax(sure))]
 
 
 class DigitReader:
@@ -56,7 +68,8 @@ class DigitReader:
 
     ``invert=False`` reads dark ink on light paper; ``True`` light ink on a dark surface (chalk,
     a whiteboard shown reversed). Digits whose best class scores below ``min_confidence`` are
-    dropped: a blob the model is unsure of is more often a smudge than a digit.
+    dropped: a blob the model is unsure of is more often a smudge than a digit. ``cells=True``
+    also reports each digit's cell in the grid or table it sits in (:mod:`.cells`).
     """
 
     def __init__(
@@ -68,12 +81,14 @@ class DigitReader:
         invert: bool = False,
         min_confidence: float = 0.5,
         params: VisionParams = DEFAULT_PARAMS,
+        cells: bool = False,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model()
         self.classifier = Classifier(self.model_path, runtime=runtime, threads=threads)
         self.invert = invert
         self.min_confidence = float(min_confidence)
         self.params = params
+        self.cells = cells
 
     @property
     def runtime_name(self) -> str:
@@ -87,21 +102,37 @@ class DigitReader:
         tiny or otherwise digit-free frame gives ``[]``; an array that is not an image shape
         raises ``ValueError``.
         """
-        found = find_digits(frame, invert=self.invert, params=self.params)
+        return self.read_grids(frame)[0]
+
+    def read_grids(self, frame: np.ndarray) -> tuple[list[Digit], list[tuple[int, int]]]:
+        """The digits in ``frame`` (as :meth:`read`) and the (rows, columns) of each grid found
+        (none unless the reader was made with ``cells=True``)."""
+        found = find_digits(frame, invert=self.invert, params=self.params, cells=self.cells)
         if not found.boxes:
-            return []
+            return [], found.grids
         probs = self.classify(found.crops)
+        chosen = [i for options in found.readings for i in best_reading(options, probs)]
         digits = []
-        for i in reading_order(found.boxes):
+        for k in reading_order([found.boxes[i] for i in chosen]):
+            i = chosen[k]
             p = probs[i]
             label = int(p.argmax())
             if p[label] >= self.min_confidence:
                 digits.append(Digit(label, float(p[label]), found.boxes[i],
-                                    tuple(float(v) for v in p)))
-        return digits
+                                    tuple(float(v) for v in p), found.cells[i]))
+        return digits, found.grids
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for MNIST-style crops (N, 28, 28) uint8, in one invoke."""
         if len(crops) == 0:
             return np.zeros((0, 10), np.float32)
         return self.classifier.predict(crops)
+
+
+def make_reader(model_path: str | os.PathLike[str] | None = None, runtime: str = "auto",
+                threads: int | None = None, **how: Any) -> DigitReader:
+    """The one place a :class:`DigitReader` is built for a command, the web server or the
+    self-test: model, interpreter and threads as the command line gives them (``None`` model:
+    the shipped one), then how to read as :class:`DigitReader`'s keywords (``invert``,
+    ``min_confidence``, ``cells``)."""
+    return DigitReader(model_path, runtime=runtime, threads=threads, **how)

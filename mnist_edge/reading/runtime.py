@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.common.quiet import native_stderr_silenced
+from mnist_edge.common.quiet import native_output_silenced, quiet_tensorflow_logs
+from mnist_edge.common.text import first_line
 from mnist_edge.reading.tflite_file import check_tflite
 
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
@@ -54,12 +55,12 @@ def _import_tflite_runtime() -> Callable[..., Any]:
     try:
         return importlib.import_module("tflite_runtime.interpreter").Interpreter
     except ModuleNotFoundError as exc:
-        raise ImportError(f"tflite-runtime is not installed ({_first_line(exc)}); "
+        raise ImportError(f"tflite-runtime is not installed ({first_line(exc)}); "
                           "pip install tflite-runtime 'numpy<2'") from exc
 
 
 def _import_tensorflow() -> Callable[..., Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_logs()
     return importlib.import_module("tensorflow").lite.Interpreter
 
 
@@ -80,7 +81,7 @@ def find_runtime(name: str = "auto") -> Runtime:
         try:
             return Runtime(candidate, _IMPORTERS[candidate]())
         except Exception as exc:  # ImportError, or a broken binary raising something else
-            reasons.append(f"{candidate}: {_first_line(exc)}")
+            reasons.append(f"{candidate}: {first_line(exc)}")
     if name != "auto":
         raise UserError(f"runtime {name!r} is not usable here ({reasons[0].split(': ', 1)[1]})")
     raise UserError(
@@ -124,14 +125,14 @@ class Classifier:
         try:
             # tf.lite's deprecation warning and the XNNPACK "INFO: Created ... delegate" line
             # are noise on a device's terminal or journal.
-            with warnings.catch_warnings(), native_stderr_silenced():
+            with warnings.catch_warnings(), native_output_silenced():
                 warnings.simplefilter("ignore", UserWarning)
                 self._interp = self.runtime.interpreter_cls(
                     model_path=str(self.model_path), num_threads=threads
                 )
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise UserError(f"{self.model_path}: not a valid .tflite model ({_first_line(exc)})")
+            raise UserError(f"{self.model_path}: not a valid .tflite model ({first_line(exc)})")
         inp = self._interp.get_input_details()[0]
         out = self._interp.get_output_details()[0]
         self._in_index, self._out_index = inp["index"], out["index"]
@@ -215,7 +216,3 @@ class Classifier:
 def _quant(details: dict[str, Any]) -> tuple[float, int]:
     scale, zero = details.get("quantization", (0.0, 0))
     return float(scale) or 1.0, int(zero)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -39,7 +39,7 @@ from typing import Any
 
 from mnist_edge import __version__
 from mnist_edge.common import atomic
-from mnist_edge.common.checksum import sha256_file  # noqa: F401  (re-exported)
+from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
 
 BUNDLE_ROOT = "mnist-edge-bundle"

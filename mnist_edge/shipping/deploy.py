@@ -30,6 +30,10 @@ from pathlib import Path
 from mnist_edge.common.errors import UserError
 
 DEFAULT_REMOTE_DIR = "~/mnist-edge"
+# deploy --runtime / install.sh --runtime: which interpreter *package* pip installs on the device
+# (pip names, hence "tflite-runtime"), not the interpreter a reading command picks
+# (reading.runtime.RUNTIMES, "tflite_runtime").
+INSTALL_RUNTIMES = ("auto", "litert", "tflite-runtime")
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._][A-Za-z0-9._-]*)"
                      r"(?::(?P<port>[0-9]{1,5}))?$")
@@ -202,7 +206,8 @@ def install_args(
     venv: str | None = None, python: str | None = None, wheelhouse: str | None = None,
     runtime: str | None = None, service: bool = True,
 ) -> tuple[str, ...]:
-    """The ``install.sh`` options a deploy passes through to the device."""
+    """The ``install.sh`` options a deploy passes through to the device (``runtime``: one of
+    :data:`INSTALL_RUNTIMES`, a pip package to install)."""
     args: list[str] = []
     for flag, value in (("--venv", venv), ("--python", python), ("--wheelhouse", wheelhouse),
                         ("--runtime", runtime)):
@@ -367,7 +372,7 @@ def deploy(
     step: Step | None = None, bundle_sha: str | None = None,
 ) -> list[HostResult]:
     """Deploy ``bundle`` to every host in parallel, one release id for all of them."""
-    from mnist_edge.shipping.bundle import sha256_file
+    from mnist_edge.common.checksum import sha256_file
 
     sha = bundle_sha or sha256_file(bundle)
     rid = release_id(sha)
@@ -390,3 +395,49 @@ def plan(hosts: Sequence[Host], bundle: Path, bundle_sha: str, opts: DeployOptio
                                          *opts.install_args])),
         ]
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# checking a deploy request (what the CLI's options ask for) before any host is contacted
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """A checked ``mnist-edge deploy``: which hosts, how to reach them, and what to do."""
+
+    targets: list[Host]
+    options: DeployOptions
+    mode: str  # "deploy", "dry-run", "rollback" or "status"
+
+
+def choose_mode(*, dry_run: bool = False, rollback: bool = False, status: bool = False) -> str:
+    """The one thing a deploy run does; raises UserError if more than one is asked for."""
+    if sum([dry_run, rollback, status]) > 1:
+        raise UserError("--dry-run, --rollback and --status are exclusive")
+    return "dry-run" if dry_run else "rollback" if rollback else "status" if status else "deploy"
+
+
+def prepare(hosts: Sequence[str], *, mode: str, remote_dir: str = DEFAULT_REMOTE_DIR,
+            ssh_config: Path | None = None, identity: Path | None = None,
+            install: tuple[str, ...] = (), timeout: float = 900.0) -> DeployRequest:
+    """Check hosts, ssh files and the remote folder; raises UserError naming what is wrong."""
+    targets = [parse_host(h) for h in hosts]
+    for path, flag in ((ssh_config, "--ssh-config"), (identity, "--identity")):
+        if path is not None and not path.is_file():
+            raise UserError(f"{flag} {path}: no such file")
+    options = DeployOptions(remote_dir=check_remote_dir(remote_dir),
+                            ssh=Ssh(config=ssh_config, identity=identity),
+                            install_args=install, timeout=timeout)
+    return DeployRequest(targets, options, mode)
+
+
+def check_bundle_file(path: Path, *, other_bundle_options: bool = False) -> str:
+    """The sha256 of a ready bundle to deploy, once its manifest checks out."""
+    from mnist_edge.common.checksum import sha256_file
+    from mnist_edge.shipping.bundle import read_manifest
+
+    if other_bundle_options:
+        raise UserError("--bundle already holds the model, samples and service options; "
+                        "pass those to 'mnist-edge bundle' instead")
+    read_manifest(path)
+    return sha256_file(path)

@@ -165,6 +165,7 @@ def run_selftest(
     """Read every sample with ``model``; the report says which were read right."""
     import cv2
 
+    from mnist_edge.reading.camera import load_image
     from mnist_edge.reading.runtime import Classifier
 
     start = time.perf_counter()
@@ -175,14 +176,17 @@ def run_selftest(
     reader = None
     for name, expected in sorted(labels.items()):
         path = Path(samples_dir) / name
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        try:
+            image = load_image(path, cv2.IMREAD_GRAYSCALE)
+        except OSError:
+            image = None
         if image is None:
             raise UserError(f"sample {path} is missing or not an image")
         if image.shape == CROP_SHAPE:
             crops.append((name, image))
             continue
-        reader = reader or _digit_reader(model)
-        digits = reader.read(cv2.imread(str(path), cv2.IMREAD_COLOR))
+        reader = reader or _digit_reader(model, runtime)
+        digits = reader.read(load_image(path))
         got = "".join(str(int(d.label)) for d in digits)
         conf = min((float(d.confidence) for d in digits), default=0.0)
         checks.append(SampleCheck(name, expected, got, conf))
@@ -195,13 +199,13 @@ def run_selftest(
                           time.perf_counter() - start)
 
 
-def _digit_reader(model: str | os.PathLike[str]) -> Any:
-    """The scene reader (issue 4's DigitReader); only needed for samples that are not crops."""
+def _digit_reader(model: str | os.PathLike[str], runtime: str) -> Any:
+    """The scene reader, on the same runtime as the crops; only for samples that are not crops."""
     try:
-        from mnist_edge.reading.reader import DigitReader
+        from mnist_edge.reading.reader import make_reader
     except ImportError as exc:
         raise UserError(f"sample images larger than 28x28 need mnist_edge.reading.reader ({exc})")
-    return DigitReader(model_path=model)
+    return make_reader(model, runtime)
 
 
 def release_paths(release_dir: str | os.PathLike[str]) -> tuple[Path, Path]:

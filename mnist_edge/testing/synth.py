@@ -75,10 +75,12 @@ def _ttf_paths() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrueDigit:
-    """A digit drawn into a scene: its label and its ink's box (x, y, w, h) in the frame."""
+    """A digit drawn into a scene: its label, its ink's box (x, y, w, h) in the frame, and its
+    cell in a grid scene."""
 
     label: int
     box: tuple[int, int, int, int]
+    cell: tuple[int, int] | None = None  # (row, column) in a grid scene (testing/grids.py)
 
 
 @dataclass(frozen=True)
@@ -415,17 +417,19 @@ def score(truth: list[TrueDigit], found: list[tuple[int, tuple[int, int, int, in
     """Match found (label, box) pairs to true digits: a match is a found box whose centre is
     inside the true box and vice versa, or that overlaps it by IoU >= 0.4; the best overlap
     wins, and each found box is used once."""
+    from mnist_edge.reading.live import iou
+
     s = Score()
     used: set[int] = set()
     for t in truth:
         best, best_iou = None, 0.0
         for j, (_, box) in enumerate(found):
             inside = _centre_inside(box, t.box) and _centre_inside(t.box, box)
-            if j in used or not (inside or _iou(box, t.box) >= 0.4):
+            if j in used or not (inside or iou(box, t.box) >= 0.4):
                 continue
-            iou = _iou(box, t.box)
-            if iou > best_iou:
-                best, best_iou = j, iou
+            overlap = iou(box, t.box)
+            if overlap > best_iou:
+                best, best_iou = j, overlap
         if best is None:
             s.missed += 1
             continue
@@ -441,14 +445,6 @@ def score(truth: list[TrueDigit], found: list[tuple[int, tuple[int, int, int, in
 def _centre_inside(a, b) -> bool:
     cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
-
-
-def _iou(a, b) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
 
 
 # ---------------------------------------------------------------------------------------------

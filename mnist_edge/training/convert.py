@@ -25,11 +25,7 @@ This module needs TensorFlow (the training side). Device code only ever opens th
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +34,11 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common import atomic
-from mnist_edge.common.checksum import sha256_file  # noqa: F401  (re-exported)
+from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
+from mnist_edge.common.metrics import dist_version
+from mnist_edge.common.quiet import import_quietly, native_output_silenced, python_chatter_silenced
+from mnist_edge.common.text import first_line
 from mnist_edge.training.data import MnistData, to_model_input
 
 QUANTS = ("int8", "float16", "dynamic", "none")
@@ -105,14 +104,14 @@ def load_keras_model(path: str | os.PathLike[str]):
     """
     path = Path(path)
     check_keras_file(path)
-    _quiet_tensorflow()
+    import_quietly("tensorflow")
     import keras
 
     try:
-        with _silenced():
+        with python_chatter_silenced():
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py OSError, zipfile errors, Keras ValueError/TypeError...
-        raise UserError(f"{path}: not a readable Keras model ({_first_line(exc)})")
+        raise UserError(f"{path}: not a readable Keras model ({first_line(exc)})")
     check_model_shape(model, path)
     return model
 
@@ -123,7 +122,7 @@ def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> Non
         in_shape = tuple(model.input_shape)
         out_shape = tuple(model.output_shape)
     except (AttributeError, ValueError) as exc:
-        raise UserError(f"{path}: model has no single input/output ({_first_line(exc)})")
+        raise UserError(f"{path}: model has no single input/output ({first_line(exc)})")
     if in_shape[1:] != EXPECTED_INPUT:
         raise UserError(
             f"{path}: model input is {_shape_str(in_shape)}, expected (N, 28, 28, 1) "
@@ -159,7 +158,7 @@ def to_tflite(model: Any, quant: str = "int8", calibration: np.ndarray | None = 
         raise UserError(f"unknown quantization {quant!r}; choose {', '.join(QUANTS)}")
     if io_type not in IO_TYPES:
         raise UserError(f"unknown I/O type {io_type!r}; choose {', '.join(IO_TYPES)}")
-    _quiet_tensorflow()
+    import_quietly("tensorflow")
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -183,10 +182,11 @@ def to_tflite(model: Any, quant: str = "int8", calibration: np.ndarray | None = 
             converter.inference_input_type = io_dtype
             converter.inference_output_type = io_dtype
     try:
-        with _silenced(), _quiet_fds():
+        # the converter's C++ ``fully_quantize: ...`` lines go straight to fds 1 and 2
+        with python_chatter_silenced(), native_output_silenced(stdout=True):
             return bytes(converter.convert())
     except Exception as exc:
-        raise UserError(f"TFLite conversion failed ({_first_line(exc)})")
+        raise UserError(f"TFLite conversion failed ({first_line(exc)})")
 
 
 def convert(
@@ -319,19 +319,10 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
         "data_source": data.source,
         "data_sha256": data.sha256,
         "versions": {**package_versions(), "converter": "tf.lite.TFLiteConverter",
-                     "ai_edge_litert": _dist_version("ai-edge-litert")},
+                     "ai_edge_litert": dist_version("ai-edge-litert")},
         "command": command,
     }
     return info
-
-
-def _dist_version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -342,59 +333,5 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
     return gen
 
 
-def _quiet_tensorflow() -> None:
-    """Load TensorFlow now, with its native start-up banner kept off stderr."""
-    from mnist_edge.common.quiet import native_stderr_silenced
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_stderr_silenced():
-        import tensorflow  # noqa: F401
-
-
-@contextlib.contextmanager
-def _silenced() -> Iterator[None]:
-    """Hide the converter's and Keras' chatter (saved-model listings, legacy-format warnings)."""
-    import logging
-
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        absl.setLevel(level)
-
-
-@contextlib.contextmanager
-def _quiet_fds() -> Iterator[None]:
-    """Send C++-level stdout/stderr (the converter's ``fully_quantize: ...`` lines) to /dev/null.
-
-    Python-level redirection cannot catch them: they are written straight to file descriptors
-    1 and 2. Failures still surface as the exception the converter raises.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
-
-
 def _shape_str(shape: tuple) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

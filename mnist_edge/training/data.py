@@ -24,6 +24,7 @@ import numpy as np
 
 from mnist_edge.common.checksum import sha256_file
 from mnist_edge.common.errors import UserError
+from mnist_edge.common.text import first_line
 
 ENV_VAR = "MNIST_EDGE_DATA"
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -83,7 +84,7 @@ def _read_npz(p: Path) -> dict[str, np.ndarray]:
     except UserError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{p}: cannot read as .npz ({_short(exc)}); truncated or not an npz?")
+        raise UserError(f"{p}: cannot read as .npz ({first_line(exc)}); truncated or not an npz?")
 
 
 def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
@@ -102,7 +103,7 @@ def read_idx(p: Path) -> np.ndarray:
     try:
         raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
     except (OSError, EOFError) as exc:
-        raise UserError(f"{p}: cannot read ({_short(exc)})")
+        raise UserError(f"{p}: cannot read ({first_line(exc)})")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"{p}: not an unsigned-byte idx file (bad magic number)")
     ndim = raw[3]
@@ -149,7 +150,7 @@ def _load_keras() -> MnistData:
                         "(the Keras download needs the [train] extra)")
     except Exception as exc:  # network errors come in many types
         raise UserError(f"no MNIST data: pass --data PATH or set {ENV_VAR} "
-                        f"(Keras download failed: {_short(exc)})")
+                        f"(Keras download failed: {first_line(exc)})")
     cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
     sha = _sha256_of(cache) if cache.is_file() else "unknown"
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -165,7 +166,3 @@ def _sha256_of(p: Path) -> str:
         h.update(f.name.encode())
         h.update(bytes.fromhex(sha256_file(f)))
     return h.hexdigest()
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -10,7 +10,6 @@ Two recipes:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -18,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off the terminal
+from mnist_edge.common.quiet import absl_errors_only, quiet_tensorflow_logs
+
+quiet_tensorflow_logs()  # keep TensorFlow's C++ banner off the terminal
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
-from mnist_edge.common.metrics import (  # noqa: E402, F401  (re-exported for callers)
+from mnist_edge.common.metrics import (  # noqa: E402
     classification_metrics,
     machine_description,
     package_versions,
@@ -75,7 +76,10 @@ def train(
     progress: keras.callbacks.Callback | None = None,
     command: str | None = None,
 ) -> TrainResult:
-    """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics."""
+    """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics.
+
+    One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
+    up, each part would only hand them on to the next."""
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
@@ -120,13 +124,8 @@ def train(
     def _save_model(tmp: Path) -> None:
         # .h5 is the format the seed script promised (keras.models.load_model("mnist_model.h5"));
         # Keras' "legacy format" notice would only confuse users, so it is muted for the save.
-        absl_logger = logging.getLogger("absl")
-        level = absl_logger.level
-        absl_logger.setLevel(logging.ERROR)
-        try:
+        with absl_errors_only():
             model.save(tmp)
-        finally:
-            absl_logger.setLevel(level)
 
     atomic.write_with(model_path, _save_model)
     metrics_path = atomic.write_json(metrics_path_for(model_path), metrics)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+MIN_FPS_FRAMES = 6  # frames needed before a rate is reported
 STALE_AFTER_S = 2.0  # no frame for this long: the page says the camera is not live
 KEEPALIVE_S = 1.0  # resend the last JPEG this often when no new frame comes (finds dead viewers)
 
@@ -108,10 +109,11 @@ class LiveHub:
             return self._reading
 
     def fps(self) -> float:
-        """Frames published per second over the last (up to) 60 frames."""
+        """Frames published per second over the last (up to) 60 frames; 0 until there are
+        ``MIN_FPS_FRAMES`` (the first two frames' gap measures start-up, not the stream)."""
         with self._lock:
             times = list(self._times)
-        if len(times) < 2 or times[-1] <= times[0]:
+        if len(times) < MIN_FPS_FRAMES or times[-1] <= times[0]:
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
 

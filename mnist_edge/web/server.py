@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 from mnist_edge.common.errors import UserError
 from mnist_edge.web.hub import LiveHub
 from mnist_edge.web.uploads import (
+    DRAW_PAD_READING,
     MAX_UPLOAD_BYTES,
     BadUpload,
     Predictor,
-    make_reader,
     reader_model_info,
 )
 
@@ -445,8 +445,10 @@ def serve(address: str, model_path: str | Path | None = None, *, runtime: str = 
           threads: int | None = None, max_upload: int = MAX_UPLOAD_BYTES,
           echo: Callable[[str], None] = print) -> None:
     """``mnist-edge serve``: the draw pad, ``/predict`` and ``/healthz``, until Ctrl-C."""
+    from mnist_edge.reading.reader import make_reader
+
     parse_address(address)  # a typo in the address is reported before the model loads
-    reader = make_reader(model_path, runtime, threads)
+    reader = make_reader(model_path, runtime, threads, **DRAW_PAD_READING)
     server = build_server(address, reader=reader, model=reader_model_info(reader, model_path),
                           max_upload=max_upload)
     echo(f"serving the draw pad on {server.url}draw  (model {server.app.model.get('name')}, "
@@ -465,9 +467,11 @@ def live_server(address: str, model_path: str | Path | None = None, *, runtime: 
     / ``on_status``. ``/predict`` gets its own reader (same model), so a drawing never waits for
     the camera loop's interpreter, and vice versa.
     """
+    from mnist_edge.reading.reader import make_reader
+
     echo = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     parse_address(address)
-    reader = make_reader(model_path, runtime, threads)
+    reader = make_reader(model_path, runtime, threads, **DRAW_PAD_READING)
     hub = LiveHub(reader_model_info(reader, model_path))
     try:
         server = build_server(address, hub=hub, reader=reader, max_upload=max_upload)

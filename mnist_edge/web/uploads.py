@@ -18,6 +18,9 @@ import numpy as np
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # a phone photo fits; a canvas PNG is ~10 KB
 MAX_IMAGE_PIXELS = 4096 * 4096  # a tiny PNG can claim 60000x60000: refuse before decoding
+# How the draw pad's reader reads: dark ink on white (what the canvas sends), every digit kept
+# (arguments of reading.reader.make_reader).
+DRAW_PAD_READING: dict[str, Any] = {"invert": False, "min_confidence": 0.0}
 
 
 class BadUpload(Exception):
@@ -121,15 +124,6 @@ def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, 
             if key in sidecar and isinstance(sidecar[key], str | int | float):
                 info[key] = sidecar[key]
     return info
-
-
-def make_reader(model_path: str | Path | None, runtime: str = "auto",
-                threads: int | None = None) -> Any:
-    """The draw pad's reader: dark ink on white (what the canvas sends), every digit kept."""
-    from mnist_edge.reading.reader import DigitReader
-
-    return DigitReader(model_path, runtime=runtime, threads=threads, invert=False,
-                       min_confidence=0.0)
 
 
 def reader_model_info(reader: Any, model_path: str | Path | None) -> dict[str, Any]:

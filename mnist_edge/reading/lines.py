@@ -1,0 +1,217 @@
+"""Step 4, ruled lines: find straight strokes much longer than a digit and take them out.
+
+Grids, table rules, form boxes, underlines and lined or squared paper join every digit on the
+page into one blob; the blob finder then sees one huge shape, not digits. This step finds the
+lines and removes them from the ink mask before blobs are looked for, putting back the digit
+strokes a line crossed, so a digit written over or against a line is found whole.
+
+How a line is told from a digit: a **short directional opening** (a run of ``RUN`` digit heights)
+after thickening the mask across the line by ``TOLERANCE`` px keeps straight runs tilted up to
+about 15 degrees; of those runs, a connected piece is a line only if it is **long** (``LONG``
+digit heights) and thin for its length. A digit's own bars are shorter than ``LONG`` and stay.
+
+Lines are looked for in a *fainter* mask than the ink mask (``FAINT`` times ``low``): a printed
+grid's thin rules are often lighter than its digits, yet they still link the digits and, once
+found, they give the cells (:mod:`~mnist_edge.reading.cells`). A frame with no long strokes
+costs two openings and a contour pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+UNIT = 0.03  # lengths are in "digit heights" of this share of the frame's shorter side
+MIN_UNIT_PX = 8  # (and at least this many px)
+RUN = 1.5  # a line is first seen as straight runs this many digit heights long...
+LONG = 5.0  # ...joined into a piece at least this many digit heights long
+SLENDER = 16.0  # a rule is at least this many times longer than thick (a "1" is ~8)
+TOLERANCE = 1  # px (at half resolution) a run may wander across the line: tilts up to ~15 deg
+FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (faint rules too)
+MAX_THICK = 0.5  # a rule is at most this many digit heights thick
+DASH_GAP = 0.45  # a dashed rule's gaps are at most this many digit heights
+MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
+CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
+BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
+MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
+MIN_RUN_PX = 6  # the shortest run looked for (px at the resolution lines are found at)
+HALF = 2  # lines are found at 1/HALF resolution when digits are tall enough
+RESTORE = 13  # px: a stroke crossing a line is bridged over a line up to this thick
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The ruled lines of a frame, as uint8 0/255 masks in working-image pixels (None: none
+    that way)."""
+
+    horizontal: np.ndarray | None
+    vertical: np.ndarray | None
+
+    @property
+    def found(self) -> bool:
+        """True if the frame has any ruled line."""
+        return self.horizontal is not None or self.vertical is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _rect(w: int, h: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_RECT, (w, h))
+
+
+def find_rules(faint: np.ndarray) -> Rules:
+    """The horizontal and vertical ruled lines in ``faint`` (a low-threshold ink mask).
+
+    Lines are looked for at half resolution (a pixel is ink if any of its four was: a 1 px
+    rule survives), which costs a quarter; the masks returned are at full resolution.
+    """
+    h, w = faint.shape
+    min_h = max(MIN_UNIT_PX, UNIT * min(h, w))
+    f = HALF if min_h >= 2 * MIN_RUN_PX // RUN else 1
+    small = faint if f == 1 else cv2.compare(
+        cv2.resize(faint, (w // f, h // f), interpolation=cv2.INTER_AREA), 0, cv2.CMP_GT)
+    if cv2.countNonZero(small) < LONG * min_h / f:
+        return Rules(None, None)  # not enough ink for one rule: a blank or nearly blank page
+    size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
+                  thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
+    horizontal = _direction(small, size, vertical=False)
+    vertical = _direction(small, size, vertical=True, crossing=horizontal)
+    if horizontal is not None and vertical is not None:
+        # where rules cross, the ink is thick both ways and neither band holds it: a blob
+        # of a cross left at every corner of a grid's cells
+        grow = _rect(size.thick + 2, size.thick + 2)
+        corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
+        horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
+    if f > 1:
+        horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
+    return Rules(horizontal, vertical)
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    run: int  # px: the straight runs looked for
+    long: int  # px: the shortest rule
+    thick: int  # px: the thickest rule
+    gap: int  # px: the longest gap of a dashed rule
+
+
+def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None:
+    """Half-resolution lines back at full resolution, on the ink they were found in."""
+    if lines is None:
+        return None
+    h, w = faint.shape
+    big = cv2.resize(lines, (w, h), interpolation=cv2.INTER_NEAREST)
+    return cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint)
+
+
+def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
+               crossing: np.ndarray | None = None) -> np.ndarray | None:
+    """The near-horizontal (or near-vertical) rules of ``mask``, or None.
+
+    Straight runs: thicken across the line, open along it. The rule itself is the part of the
+    runs that is thin across (what an opening across, ``size.thick`` + 1 px long, removes):
+    a digit's stroke standing on a rule is thicker than that and stays. A rule is a thin piece
+    at least ``size.long`` long and ``SLENDER`` times longer than thick. A vertical one must
+    also cross or touch two horizontal rules (a grid, a table, a form's box) or run nearly the
+    frame's height (a margin): a tall thin "1" is a straight stroke too.
+    """
+    along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
+    across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
+    tol = 2 * TOLERANCE + 1
+    joined = cv2.morphologyEx(cv2.dilate(mask, across(tol)), cv2.MORPH_CLOSE, along(size.gap))
+    runs = cv2.morphologyEx(joined, cv2.MORPH_OPEN, along(size.run))
+    runs = cv2.bitwise_and(cv2.erode(runs, across(tol)), mask)
+    band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, across(size.thick + 1)))
+    band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)
+    contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    keep, rest = [], []
+    for c in contours:
+        (keep if _is_rule(c, band, size, vertical, crossing) else rest).append(c)
+    if not keep:
+        return None
+    out = np.zeros_like(mask)
+    cv2.drawContours(out, keep, -1, 255, thickness=-1)
+    keep += _continuations(out, rest, along(2 * size.long + 1), across(3))
+    out = np.zeros_like(mask)
+    cv2.drawContours(out, keep, -1, 255, thickness=-1)
+    out = cv2.bitwise_and(out, band)
+    for c in keep:
+        _trim_to_centre(out, c, vertical)
+    return out
+
+
+def _continuations(rules: np.ndarray, pieces: list[np.ndarray], along: np.ndarray,
+                   across: np.ndarray) -> list[np.ndarray]:
+    """The short pieces that continue a rule: a digit standing on a rule cuts its band in two,
+    and the stub between the digit and the next crossing is too short to pass for a rule on
+    its own, but it lies on the rule's line, within a rule's length of its end."""
+    if not pieces:
+        return []
+    reach = cv2.dilate(cv2.dilate(rules, along), across)
+    out = []
+    for c in pieces:
+        x, y, w, h = cv2.boundingRect(c)
+        if cv2.countNonZero(reach[y:y + h, x:x + w]) >= CONTINUES * w * h:
+            out.append(c)
+    return out
+
+
+def _trim_to_centre(out: np.ndarray, contour: np.ndarray, vertical: bool) -> None:
+    """Keep of one rule only the band of its own thickness around its centre line.
+
+    A thin stroke running along a rule for a while (the top of a "0" written on a line) joins
+    its band; the rule's thickness is the typical count of its pixels across, and columns with
+    more do not steer the centre, which is followed column by column (a curved page too) and
+    interpolated over them.
+    """
+    x, y, w, h = cv2.boundingRect(contour)
+    region = out[y:y + h, x:x + w]
+    piece = region.T if vertical else region
+    across, along = np.nonzero(piece)
+    count = np.bincount(along, minlength=piece.shape[1])
+    thick = along.size / max(1, np.count_nonzero(count))  # mean: digits are a few columns
+    clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
+    if clean.all() or not clean.any():
+        return
+    centre = np.bincount(along, weights=across, minlength=piece.shape[1])[clean] / count[clean]
+    centre = np.interp(np.arange(piece.shape[1]), np.flatnonzero(clean), centre)
+    far = np.abs(across - centre[along]) > thick / 2 + 1
+    piece[across[far], along[far]] = 0
+
+
+def _is_rule(contour: np.ndarray, band: np.ndarray, size: _Sizes, vertical: bool,
+             crossing: np.ndarray | None) -> bool:
+    """Long, slender, and (vertical) crossing two rules or running the frame's height."""
+    x, y, w, h = cv2.boundingRect(contour)
+    span = h if vertical else w
+    if span < max(size.long, MIN_SPAN * band.shape[0 if vertical else 1]):
+        return False
+    ink = cv2.countNonZero(band[y:y + h, x:x + w])
+    if span < SLENDER * max(1.0, ink / span):
+        return False
+    if not vertical or span >= MARGIN_SPAN * band.shape[0]:
+        return True
+    return crossing is not None and _crossings(crossing, x, y, w, h) >= 2
+
+
+def _crossings(horizontal: np.ndarray, x: int, y: int, w: int, h: int) -> int:
+    """How many horizontal rules meet the box x, y, w, h (grown by 2 px)."""
+    y0, y1 = max(0, y - 2), y + h + 2
+    x0, x1 = max(0, x - 2), x + w + 2
+    rows = cv2.reduce(horizontal[y0:y1, x0:x1], 1, cv2.REDUCE_MAX).ravel() > 0
+    return int(np.count_nonzero(np.diff(rows.astype(np.int8)) == 1) + rows[0])
+
+
+def remove_rules(mask: np.ndarray, rules: Rules) -> np.ndarray:
+    """``mask`` without its ruled lines; a stroke that crossed a line is bridged over it."""
+    kept = mask
+    for lines, bridge in ((rules.horizontal, _rect(1, RESTORE)),
+                          (rules.vertical, _rect(RESTORE, 1))):
+        if lines is not None:
+            grown = cv2.dilate(lines, _rect(3, 3))
+            kept = cv2.subtract(kept, grown)
+            across = cv2.bitwise_and(cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge), grown)
+            kept = cv2.bitwise_or(kept, cv2.bitwise_and(across, mask))
+    return kept

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Benchmark reading digits among ruled lines: real grid photos, synthetic grids, speed.
+
+    python scripts/bench_grids.py [--model models/edge_int8.tflite] [--scenes 24]
+                                  [--photos ../shared/data/grid_photos] [--core auto]
+
+Measured in one run, pinned to one CPU core, for the reader as it is and for the **previous
+pipeline** (the same model with the ruled-line step, the ink-colour channel, the ink-following
+thresholds and touching-digit splits turned off, and the previous ``min_height`` of 0.035):
+
+1. **Real photos**: the development split of the grid photos (``../shared/data/grid_photos``,
+   wichtounet/sudoku_dataset, CC-BY-4.0; never copied here), printed (``v2``) and completed by
+   hand (``mixed``): digits of grid cells read right, found, false digits per 100 digits,
+   whole grids with no error, digits placed in the right cell by the reader itself.
+2. **Synthetic scenes** (``mnist_edge/testing/grids.py``): grids, tables and form boxes, printed
+   and handwritten (MNIST *test* digits) in black, blue and red pen, 640x480 and 1280x960, easy
+   and hard; and the plain pages of ``bench_reader.py`` (no step back on open paper).
+3. **Speed**: ms per decoded frame for a blank page, a plain page, a 640x480 grid and a 1280x960
+   grid; and frames per second of ``mnist-edge webcam --headless --jsonl`` as a whole process
+   on one core, decoding included, on an MJPEG clip of a grid page.
+
+Results: ``benchmarks/grids.md`` and ``benchmarks/grids.json`` (written atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench_reader import _cpu_times, _per_frame, _pick_core, _steal_percent  # noqa: E402
+
+from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
+from mnist_edge.reading import normalise, pipeline  # noqa: E402
+from mnist_edge.reading.lines import Rules  # noqa: E402
+from mnist_edge.reading.reader import DigitReader  # noqa: E402
+from mnist_edge.testing import grid_photos, synth  # noqa: E402
+from mnist_edge.testing.grids import LAYOUTS, make_grid_scene  # noqa: E402
+
+SIZES = ((640, 480), (1280, 960))
+
+
+def main() -> None:
+    args = _parse()
+    cv2.setNumThreads(1)
+    load_before, steal_before = os.getloadavg(), _cpu_times()
+    mnist = np.load(args.data)
+    test = (mnist["x_test"], mnist["y_test"])
+    reader = DigitReader(args.model, threads=1, cells=True)
+    scenes = _grid_scenes(args.scenes, test)
+    probe = _pick_core(reader, [s.frame for s in scenes[:12]], args.core)
+    results = {"machine": machine_description(),
+               "load_average_before": [round(v, 2) for v in load_before],
+               "versions": package_versions(),
+               "model": _rel(args.model), "runtime": reader.runtime_name,
+               "core": probe["core"]}
+    for name, context in (("now", contextlib.nullcontext), ("previous", previous_pipeline)):
+        with context():
+            reader = DigitReader(args.model, threads=1, cells=True,
+                                 params=_params(name == "previous"))
+            results[name] = {"photos": _photos(reader, Path(args.photos)),
+                             "synthetic": _synthetic(reader, scenes),
+                             "plain": _plain(reader, test, args.plain),
+                             "speed": _speed(reader, scenes, test)}
+    results["whole_process"] = _whole_process(scenes, probe["core"], args.model)
+    results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    results["cpu_steal_percent"] = _steal_percent(steal_before, _cpu_times())
+    results["command"] = " ".join(["python", "scripts/bench_grids.py", *sys.argv[1:]])
+    atomic.write_json(REPO / "benchmarks" / "grids.json", results)
+    atomic.write_text(REPO / "benchmarks" / "grids.md", _markdown(results))
+    print(_markdown(results))
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(REPO / "models" / "edge_int8.tflite"))
+    ap.add_argument("--data", default=os.environ.get("MNIST_EDGE_DATA")
+                    or str(REPO.parent / "shared" / "data" / "mnist.npz"))
+    ap.add_argument("--photos", default=str(grid_photos.root()))
+    ap.add_argument("--scenes", type=int, default=24, help="per layout, size and difficulty")
+    ap.add_argument("--plain", type=int, default=200, help="plain pages per kind")
+    ap.add_argument("--core", default="auto")
+    return ap.parse_args()
+
+
+def _rel(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else p.name
+
+
+def _params(previous: bool) -> pipeline.VisionParams:
+    return dataclasses.replace(pipeline.DEFAULT_PARAMS, min_height=0.035) if previous \
+        else pipeline.DEFAULT_PARAMS
+
+
+@contextlib.contextmanager
+def previous_pipeline():
+    """The steps this issue added, turned off (the same model reads the crops)."""
+    saved = (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
+             normalise.to_gray)
+    gray = normalise.to_gray
+    pipeline.find_rules = lambda faint: Rules(None, None)
+    pipeline.ink_thresholds = lambda work, paper, params: params
+    pipeline.parts_for = lambda box: []
+    normalise.to_gray = lambda frame, ink=False, light=False: gray(frame)
+    try:
+        yield
+    finally:
+        (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
+         normalise.to_gray) = saved
+
+
+def _grid_scenes(n: int, mnist) -> list:
+    rng = np.random.default_rng(2024)
+    return [make_grid_scene(rng, layout, size=size, mnist=mnist, hard=hard)
+            for layout in LAYOUTS for size in SIZES for hard in (False, True)
+            for _ in range(n)]
+
+
+def _photos(reader: DigitReader, folder: Path) -> dict:
+    if not (folder / "corners.csv").is_file():
+        return {"skipped": f"no grid photos at {folder.name}"}
+    out = {}
+    for kind in grid_photos.KINDS:
+        total = grid_photos.PhotoScore()
+        for photo in grid_photos.photos(kind, folder):
+            total.add(grid_photos.score_photo(photo, reader.read(cv2.imread(str(photo.path)))))
+        out[kind] = total.summary()
+    return out
+
+
+def _synthetic(reader: DigitReader, scenes: list) -> dict:
+    out: dict[str, dict] = {}
+    for s in scenes:
+        key = f"{s.layout} {s.frame.shape[1]}x{s.frame.shape[0]}"
+        digits = reader.read(s.frame)
+        score = synth.score(s.digits, [(d.label, d.box) for d in digits])
+        cell = sum(_in_cell(t, digits) for t in s.digits)
+        acc = out.setdefault(key, {"digits": 0, "right": 0, "extra": 0, "cells": 0})
+        acc["digits"] += score.total
+        acc["right"] += score.right
+        acc["extra"] += score.extra
+        acc["cells"] += cell
+    return {k: {"digits": v["digits"], "read": round(v["right"] / max(1, v["digits"]), 4),
+                "false_per_100": round(100 * v["extra"] / max(1, v["digits"]), 2),
+                "cells": round(v["cells"] / max(1, v["digits"]), 4)} for k, v in out.items()}
+
+
+def _in_cell(truth, digits) -> bool:
+    x, y, w, h = truth.box
+    for d in digits:
+        cx, cy = d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2
+        if x <= cx <= x + w and y <= cy <= y + h:
+            return d.label == truth.label and d.cell is not None and d.cell[1:] == truth.cell
+    return False
+
+
+def _plain(reader: DigitReader, mnist, n: int) -> dict:
+    out = {}
+    for kind in ("handwritten", "printed"):
+        rng = np.random.default_rng(7 if kind == "printed" else 8)
+        total = synth.Score()
+        for _ in range(n):
+            s = synth.make_scene(rng, kind, mnist=mnist)
+            total.add(synth.score(s.digits, [(d.label, d.box) for d in reader.read(s.frame)]))
+        out[kind] = {"digits": total.total, "read": round(total.accuracy, 4),
+                     "false_per_100": round(100 * total.extra / max(1, total.total), 2)}
+    return out
+
+
+def _speed(reader: DigitReader, scenes: list, mnist) -> dict:
+    rng = np.random.default_rng(11)
+    plain = [synth.make_scene(rng, "printed").frame for _ in range(30)]
+    grid640 = [s.frame for s in scenes if s.layout == "grid" and s.frame.shape[1] == 640]
+    grid1280 = [s.frame for s in scenes if s.layout == "grid" and s.frame.shape[1] == 1280]
+    blank = [np.full((480, 640, 3), 200, np.uint8)] * 30
+    read = reader.read
+    return {name: {**_per_frame(read, frames, 3),
+                   "digits_per_frame": round(np.mean([len(read(f)) for f in frames[:10]]), 1)}
+            for name, frames in (("blank 640x480", blank), ("plain 640x480", plain),
+                                 ("grid 640x480", grid640), ("grid 1280x960", grid1280))}
+
+
+def _whole_process(scenes: list, core: int, model: str) -> dict:
+    """FPS of ``webcam --headless --jsonl`` on one core, on an MJPEG clip of grid pages."""
+    out = {}
+    for size in SIZES:
+        frames = [s.frame for s in scenes if s.layout == "grid" and s.frame.shape[1] == size[0]]
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "grid.avi"
+            writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, size)
+            for i in range(300):
+                writer.write(frames[i % len(frames)])
+            writer.release()
+            one = _run_webcam(clip, 1, core, model, Path(tmp))
+            many = _run_webcam(clip, 300, core, model, Path(tmp))
+        out[f"{size[0]}x{size[1]}"] = {"frames": 299, "seconds": round(many - one, 3),
+                                      "fps": round(299 / max(many - one, 1e-6), 1)}
+    return out
+
+
+def _run_webcam(clip: Path, n: int, core: int, model: str, tmp: Path) -> float:
+    cmd = [sys.executable, "-m", "mnist_edge", "webcam", "--source", str(clip), "--headless",
+           "--jsonl", str(tmp / "r.jsonl"), "--max-frames", str(n), "--model", model,
+           "--threads", "1"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True,
+                   preexec_fn=lambda: os.sched_setaffinity(0, {core}))
+    return time.perf_counter() - t0
+
+
+def _markdown(r: dict) -> str:
+    lines = ["# Digits among ruled lines: grid photos, synthetic grids, speed", "",
+             f"Machine: {r['machine']}; load average {r['load_average_before']} before, "
+             f"{r.get('load_average_after')} after; CPU steal {r.get('cpu_steal_percent')}%; "
+             f"one core (#{r['core']}); model `{r['model']}` on {r['runtime']}.",
+             f"Command: `{r.get('command')}`. \"previous\" is the same model with the steps "
+             "of this change turned off (ruled lines, ink channel, ink-following thresholds, "
+             "splits; min_height 0.035), measured in the same run.", "",
+             "## Real photos (development split; wichtounet/sudoku_dataset, CC-BY-4.0)", "",
+             "| photos | pipeline | read right | printed | handwritten | found | "
+             "false / 100 | whole grids right | in the right cell |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for kind in grid_photos.KINDS:
+        for name in ("previous", "now"):
+            p = r[name]["photos"].get(kind)
+            if p:
+                lines.append(f"| {kind} ({p['digits']} digits, {p['grids']} grids) | {name} | "
+                             f"{_pc(p['read'])} | {_pc(p['printed'])} | "
+                             f"{_pc(p['handwritten'])} | {_pc(p['found'])} | "
+                             f"{p['false_per_100']} | {_pc(p['grids_perfect'])} | "
+                             f"{_pc(p['cells'])} |")
+    lines += ["", "## Synthetic scenes", "",
+              "| scenes | digits | read right (previous -> now) | false / 100 | "
+              "in the right cell |", "|---|---|---|---|---|"]
+    for key, v in r["now"]["synthetic"].items():
+        old = r["previous"]["synthetic"][key]
+        lines.append(f"| {key} | {v['digits']} | {_pc(old['read'])} -> {_pc(v['read'])} | "
+                     f"{old['false_per_100']} -> {v['false_per_100']} | {_pc(v['cells'])} |")
+    for kind, v in r["now"]["plain"].items():
+        old = r["previous"]["plain"][kind]
+        lines.append(f"| plain pages, {kind} | {v['digits']} | {_pc(old['read'])} -> "
+                     f"{_pc(v['read'])} | {old['false_per_100']} -> {v['false_per_100']} | - |")
+    lines += ["", "## Speed (one core, decoded frames; ms per frame, now vs previous)", "",
+              "| frames | digits / frame | previous | now | now / previous |",
+              "|---|---|---|---|---|"]
+    for key, v in r["now"]["speed"].items():
+        old = r["previous"]["speed"][key]
+        lines.append(f"| {key} | {v['digits_per_frame']} | {old['frame_ms']} ms | "
+                     f"{v['frame_ms']} ms ({v['fps']} FPS) | "
+                     f"{round(v['frame_ms'] / old['frame_ms'], 2)}x |")
+    lines += ["", "Whole process (`webcam --headless --jsonl`, MJPEG decoding included, grid "
+              "pages, start-up subtracted):", ""]
+    for key, v in r["whole_process"].items():
+        lines.append(f"- {key}: {v['fps']} frames/s ({v['frames']} frames in {v['seconds']} s)")
+    return "\n".join(lines) + "\n"
+
+
+def _pc(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+if __name__ == "__main__":
+    main()
