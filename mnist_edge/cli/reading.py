@@ -19,6 +19,14 @@ from mnist_edge.cli.common import (
     fail,
     user_errors,
 )
+from mnist_edge.cli.meter import (
+    ConfigOption,
+    MqttOption,
+    PostOption,
+    StateDirOption,
+    meter_lines,
+    meter_run,
+)
 
 InvertOption = Annotated[bool, typer.Option(
     "--invert", help="Light ink on a dark surface (chalk on a board); default: dark ink on "
@@ -142,6 +150,10 @@ def webcam(
     ] = False,
     auth: AuthOption = None,
     auth_file: AuthFileOption = None,
+    config: ConfigOption = None,
+    mqtt: MqttOption = None,
+    post: PostOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Read digits live from a camera, a video, images or a stream.
 
@@ -157,9 +169,11 @@ def webcam(
       mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+
+      mnist-edge webcam --config meter.toml --mqtt mqtt://ha:secret@homeassistant.local
     \f
     Long because a Typer command's signature is its option list and its docstring is its
-    --help; the code below is about 20 lines.
+    --help; the code below is about 30 lines.
     """
     from mnist_edge.reading import live
     from mnist_edge.reading.reader import make_reader
@@ -171,28 +185,33 @@ def webcam(
     reader = make_reader(model, runtime.value, threads, invert=invert,
                          min_confidence=min_confidence)
     say = functools.partial(typer.echo, err=True)
-    # headless: a reading line now and then on stderr (unless stdout carries --jsonl -)
-    run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
-                            smoothing=smooth, max_frames=max_frames, loop=loop,
-                            on_progress=None if jsonl == "-" else say)
-    if serve is None:
-        summary = run(on_status=say)
-    else:
-        from mnist_edge.web.server import live_server
+    with meter_run(reader, config, mqtt, post, state_dir, say) as hooks:
+        # headless: a reading line now and then on stderr (unless stdout carries --jsonl -)
+        run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
+                                smoothing=smooth, max_frames=max_frames, loop=loop,
+                                on_progress=None if jsonl == "-" else say,
+                                read_frame=hooks.read_frame, on_reading=hooks.on_reading)
+        if serve is None:
+            summary = run(on_status=say)
+        else:
+            from mnist_edge.web.server import live_server
 
-        with live_server(serve, model, runtime=runtime.value, threads=threads, echo=say,
-                         auth=login) as hub:
-            def status(text: str) -> None:
-                say(text)
-                hub.set_status(text)
+            with live_server(serve, model, runtime=runtime.value, threads=threads,
+                             echo=say, auth=login) as hub:
+                hooks.add_status_to(hub)  # /status: values, skips, broker state
 
-            # realtime: a file plays at its own FPS so the stream looks live (cameras ignore it)
-            summary = run(on_status=status, on_frame=hub.publish, realtime=True)
-    for line in summary.lines():
+                def status(text: str) -> None:
+                    say(text)
+                    hub.set_status(text)
+
+                # realtime: a file plays at its own FPS so the stream looks live (cameras
+                # ignore it)
+                summary = run(on_status=status, on_frame=hub.publish, realtime=True)
+    extra = hooks.status()  # after meter_run has stopped the publishers (queue flushed)
+    for line in [*summary.lines(), *meter_lines(extra)]:
         say(line)
     if summary.skipped:  # bad files were reported one per line; the good ones were read
         raise typer.Exit(EXIT_USER_ERROR)
-
 
 @app.command()
 @user_errors

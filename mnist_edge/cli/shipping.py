@@ -19,6 +19,15 @@ from mnist_edge.cli.common import (
     model_option,
     user_errors,
 )
+from mnist_edge.cli.meter import (
+    AnsibleOption,
+    ConfigOption,
+    MqttOption,
+    PostOption,
+    SerialOption,
+    check_meter_options,
+    write_ansible_dir,
+)
 from mnist_edge.shipping.bundle import DEFAULT_OUT, DEFAULT_SERVICE
 from mnist_edge.shipping.deploy import DEFAULT_REMOTE_DIR, INSTALL_RUNTIMES
 
@@ -73,22 +82,28 @@ class BundleChoices:
     auth_file: str | None = None
     service_name: str = DEFAULT_SERVICE
     no_verify: bool = False
+    config: Path | None = None  # a meter config (shipped with its reference image)
+    mqtt: str | None = None
+    post: str | None = None
 
     def content_given(self) -> bool:
         """Whether any option that changes a bundle's content was given."""
         return any(v is not None for v in (self.model, self.samples, self.data, self.wheel,
                                            self.serve, self.source, self.jsonl,
-                                           self.auth_file))
+                                           self.auth_file, self.config, self.mqtt, self.post))
 
     def build(self, out: Path, console):
-        """Build the bundle with a spinner on ``console``; shared by ``bundle`` and ``deploy``."""
+        """Build the bundle with a spinner on ``console``; shared by ``bundle`` and ``deploy``.
+        The meter and publishing options are checked before anything is built."""
         from mnist_edge.shipping.bundle import RunnerOptions, build_bundle
 
+        check_meter_options(self.config, self.mqtt, self.post)
         with console.status("bundling") as spinner:
             return build_bundle(
                 out, model=self.model, wheel=self.wheel, samples=self.samples, data=self.data,
                 runner=RunnerOptions(serve=self.serve, source=self.source, jsonl=self.jsonl,
-                                     auth_file=self.auth_file),
+                                     auth_file=self.auth_file, config=self.config,
+                                     mqtt=self.mqtt, post=self.post),
                 service=self.service_name, verify=not self.no_verify,
                 progress=lambda msg: spinner.update(f"bundle: {msg}"),
             )
@@ -99,7 +114,8 @@ _BUNDLE_OPTIONS = {"model": ModelFileOption, "samples": SamplesOption, "data": D
                    "wheel": WheelOption, "serve": ServeOption, "source": SourceOption,
                    "jsonl": JsonlOption, "auth_file": ServiceAuthFileOption,
                    "service_name": ServiceNameOption,
-                   "no_verify": NoVerifyOption}
+                   "no_verify": NoVerifyOption, "config": ConfigOption, "mqtt": MqttOption,
+                   "post": PostOption}
 
 
 def bundle_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -131,6 +147,8 @@ def bundle(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .tar.gz.")
                    ] = DEFAULT_OUT,
     choices: BundleChoices = BundleChoices(),  # noqa: B008 (replaced by its options)
+    ansible: AnsibleOption = None,
+    serial: SerialOption = 2,
 ) -> None:
     """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
 
@@ -144,6 +162,8 @@ def bundle(
     \b
       mnist-edge bundle
       mnist-edge bundle --model models/seed_int8.tflite --serve 0.0.0.0:8080 -o pi.tar.gz
+
+      mnist-edge bundle --config meter.toml --mqtt mqtt://ha:secret@ha.local --ansible fleet
     """
     from rich.console import Console
 
@@ -154,6 +174,8 @@ def bundle(
     typer.echo(f"  model {m['model']['file']}, {m['samples']['count']} self-test samples, "
                f"{len(m['files'])} files, service: webcam --headless "
                f"{' '.join(m['service']['webcam_args'])}".rstrip())
+    if ansible is not None:
+        write_ansible_dir(ansible, info, serial)
 
 
 @app.command()

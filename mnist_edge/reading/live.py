@@ -47,6 +47,9 @@ TEXT_COLOUR = (255, 255, 255)
 
 FrameCallback = Callable[[np.ndarray, dict[str, Any]], None]
 StatusCallback = Callable[[str], None]
+# read_frame(image) -> (digits to draw, extra keys for the reading line): a meter's regions
+FrameReader = Callable[[np.ndarray], tuple[list[Digit], dict[str, Any]]]
+ReadingCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -336,6 +339,8 @@ def run(
     window_title: str = "mnist-edge",
     on_progress: StatusCallback | None = None,
     progress_every: float = 10.0,
+    read_frame: FrameReader | None = None,
+    on_reading: ReadingCallback | None = None,
 ) -> RunSummary:
     """Read digits from every frame of ``source`` until it ends or the run is stopped.
 
@@ -344,6 +349,8 @@ def run(
     processed, in order (``realtime=True`` paces it at its FPS, ``loop=True`` repeats it).
     Without a window, ``on_progress`` gets a line with the latest reading every
     ``progress_every`` seconds (and after the first frame), so a headless run is never silent.
+    ``read_frame`` replaces the reader's blob search (a meter config's regions; its extra keys
+    join the reading line); ``on_reading(reading)`` gets every reading line (publishing).
     """
     status = on_status or (lambda _text: None)
     src = source if isinstance(source, FrameSource) else open_source(
@@ -356,7 +363,8 @@ def run(
             _loop(src, summary, _LoopOptions(
                 reader, out, window, status, smoothing=smoothing, max_frames=max_frames,
                 on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir),
-                progress=None if show else on_progress, progress_every=progress_every))
+                progress=None if show else on_progress, progress_every=progress_every,
+                read_frame=read_frame, on_reading=on_reading))
         finally:
             if window is not None:
                 window.close()
@@ -379,6 +387,8 @@ class _LoopOptions:
     snapshot_dir: Path = Path(".")
     progress: StatusCallback | None = None  # a line now and then when headless
     progress_every: float = 10.0  # seconds
+    read_frame: FrameReader | None = None  # instead of the reader's blob search (a meter)
+    on_reading: ReadingCallback | None = None  # every reading line (publishing)
 
 
 def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
@@ -394,7 +404,11 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
                 break
-            digits = opts.reader.read(frame.image)
+            extra: dict[str, Any] = {}
+            if opts.read_frame is None:
+                digits = opts.reader.read(frame.image)
+            else:
+                digits, extra = opts.read_frame(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -402,7 +416,7 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
             last = now
             reading = {"frame": frame.index, "time": round(frame.time, 3),
-                       "digits": [d.to_dict() for d in digits]}
+                       "digits": [d.to_dict() for d in digits], **extra}
             _tally(summary, digits)
             if opts.progress is not None and now >= next_progress:
                 next_progress = now + opts.progress_every
@@ -412,6 +426,8 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
                 out.flush()
+            if opts.on_reading is not None:
+                opts.on_reading(reading)
             if on_frame is not None or (window is not None and window.enabled):
                 annotated = annotate(frame.image, digits, fps)
                 if on_frame is not None:
