@@ -180,3 +180,96 @@ def test_status_shows_the_meter_and_the_broker_connection(tflite_model, tmp_path
     assert status["meter"]["values"]["gas"]["last_good"] == 123.456
     assert status["publish"]["mqtt"]["connected"] is True
     assert pub["connected"] is False and "connection lost" in pub["last_error"]
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_regions_edit_page_saves_what_is_posted_and_refuses_bad_boxes(env, tmp_path):
+    """`regions --edit`: the real command serves the page; bad boxes are refused with the
+    reason and nothing is written; good ones write the config and end the command."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    cv2.imwrite(str(tmp_path / "frame.png"), meter_face("123456"))
+    out = tmp_path / "meter.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "regions", "--source",
+                             str(tmp_path / "frame.png"), "--out", str(out), "--no-align",
+                             "--area", "110,180,420,110", "--edit", "127.0.0.1:0"],
+                            cwd=REPO, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        line = proc.stderr.readline()
+        assert "drag the regions on http://" in line, line
+        page = line.split(" on ", 1)[1].split()[0]  # http://127.0.0.1:PORT/regions
+        base = page.rsplit("/", 1)[0]
+        with urllib.request.urlopen(f"{base}/regions/state", timeout=30) as answer:
+            state = json.loads(answer.read())
+        assert state["size"] == [640, 480] and len(state["boxes"]) == 6  # proposed
+        with urllib.request.urlopen(f"{base}/regions/frame.png", timeout=30) as answer:
+            assert answer.read()[:4] == b"\x89PNG"
+        html = urllib.request.urlopen(page, timeout=30).read().decode()
+        assert "regions.js" in html
+        boxes = [list(b) for b in LAYOUT.regions]
+        status, answer = _post(f"{base}/regions", json.dumps(
+            {"boxes": [boxes[0], [b + 4 for b in boxes[0]]]}).encode())
+        assert status == 400 and "overlap" in answer["error"]
+        assert not out.exists()
+        status, answer = _post(f"{base}/regions", b"not json")
+        assert status == 400 and "JSON" in answer["error"]
+        status, answer = _post(f"{base}/regions", json.dumps({"boxes": boxes[:4]}).encode())
+        assert status == 200 and "4 regions, reading 1234" in answer["summary"], answer
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "4 regions, reading 1234" in stdout
+    assert [r.box for r in load_config(out).regions.regions] == LAYOUT.regions[:4]
+
+
+def test_serve_with_a_config_answers_posted_frames_with_values(env, tmp_path, meter_config):
+    """`serve --config`: a camera board that pushes snapshots gets the meter's values back,
+    with the rules applied across posts (a reading that goes down is rejected)."""
+    import subprocess
+    import sys
+
+    from mnist_edge.testing.meter import meter_frames
+
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "serve", "127.0.0.1:0",
+                             "--config", str(meter_config), "--state-dir", str(tmp_path)],
+                            cwd=REPO, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        url = ""
+        while "serving" not in url:
+            url = proc.stderr.readline()
+            assert url, proc.stderr.read()
+        base = url.split(" on ", 1)[1].split()[0].rsplit("/", 1)[0]
+        answers = []
+        for frame in meter_frames(123450, 3, seed=2):
+            ok, png = cv2.imencode(".png", frame.image)
+            status, answer = _post(f"{base}/predict", png.tobytes())
+            assert status == 200, answer
+            answers.append(answer)
+        ok, png = cv2.imencode(".png", meter_face("123000"))
+        status, down = _post(f"{base}/predict", png.tobytes())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert [a["values"]["gas"]["value"] for a in answers] == [123.45, 123.451, 123.452]
+    assert all(len(a["digits"]) == 6 for a in answers)
+    assert status == 200 and not down["values"]["gas"]["ok"]
+    assert "decrease" in json.dumps(down["values"]["gas"]) or "down" in \
+        json.dumps(down["values"]["gas"])
+    assert json.loads((tmp_path / "gas.last.json").read_text())["value"] == 123.452

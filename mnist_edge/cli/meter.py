@@ -183,27 +183,30 @@ def regions(
                       ] = False,
     runtime: RuntimeOption = "auto",
     threads: ThreadsOption = None,
+    edit: Annotated[str | None, typer.Option(
+        "--edit", metavar="[HOST:]PORT", help="Serve a page to drag the regions on the frame "
+        "(the proposed ones to start from); Save writes the config.", show_default=False)
+    ] = None,
 ) -> None:
     """Propose digit regions from a saved frame and write a meter config (TOML).
 
     Each digit the reader finds becomes one region (its box with a margin), most significant
-    first. Edit the file to adjust boxes or add rules, then run
-    'mnist-edge webcam --config FILE'.
+    first. Adjust them by dragging on a web page (--edit), or edit the file (boxes, rules),
+    then run 'mnist-edge webcam --config FILE'.
 
     Examples:
 
+    \b
       mnist-edge regions --source meter.jpg --out meter.toml --area 100,170,440,130
-
       mnist-edge regions --source 0 --value gas --decimals 3 --draw regions.png
+      mnist-edge regions --source meter.jpg --edit 8080   # open http://127.0.0.1:8080/
     """
     import re
 
     import cv2
 
-    from mnist_edge.common import atomic
-    from mnist_edge.reading.align import AlignConfig
     from mnist_edge.reading.live import save_png
-    from mnist_edge.reading.meter import config_text, load_config
+    from mnist_edge.reading.meter import RegionsPlan, reading_text, save_regions
     from mnist_edge.reading.reader import make_reader
     from mnist_edge.reading.regions import propose_regions
 
@@ -211,6 +214,10 @@ def regions(
         raise fail(f"--value must be letters, digits and _, got {value!r}")
     if out.suffix != ".toml":
         raise fail(f"--out must end in .toml, got {out}")
+    if edit is not None:
+        from mnist_edge.web.server import parse_address
+
+        parse_address(edit)  # a typo is reported before the camera opens
     image = _first_frame(source)
     h, w = image.shape[:2]
     box = _box_arg(area, "--area")
@@ -219,23 +226,17 @@ def regions(
     x0, y0, aw, ah = box or (0, 0, w, h)
     reader = make_reader(model, runtime.value, threads, invert=invert)
     found = propose_regions(reader, image[y0:y0 + ah, x0:x0 + aw])
-    if not found:
-        raise fail(f"no digits found in {source}" + (" inside --area" if box else
-                                                     "; try --area around the digits"))
     boxes = [(bx + x0, by + y0, bw, bh) for bx, by, bw, bh in found]
-    reference = None
-    if align:
-        ref_path = out.with_name(f"{out.stem}-reference.png")
-        save_png(ref_path, image)
-        reference = ref_path.name
-    text = config_text((w, h), boxes, reference=reference, value=value,
-                       align=AlignConfig() if align else None, decimals=decimals,
-                       comment=f"proposed by mnist-edge regions from {source}")
-    atomic.write_text(out, text)
-    config = load_config(out)  # what we wrote must load (and pass the overlap checks)
-    from mnist_edge.reading.regions import RegionReader
-
-    read = RegionReader(reader, config.regions).read(image)
+    plan = RegionsPlan(out, source, value=value, decimals=decimals, align=align)
+    if edit is not None:
+        read = _edit_regions(edit, plan, image, boxes, reader)
+        if read is None:
+            raise fail(f"stopped before the regions were saved: {out} not written")
+    elif not found:
+        raise fail(f"no digits found in {source}" + (" inside --area" if box else
+                                                     "; try --area around the digits or --edit"))
+    else:
+        read = save_regions(plan, image, boxes, reader)
     if draw is not None:
         img = image.copy()
         for d in read:
@@ -244,6 +245,32 @@ def regions(
             cv2.putText(img, f"{d.region.name}:{'N' if d.label is None else d.label}",
                         (bx, max(12, by - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
         save_png(draw, img)
-    digits = "".join("N" if d.label is None else str(d.label) for d in read)
-    typer.echo(f"{out}: {len(boxes)} regions, reading {digits}"
-               + (f", reference {reference}" if reference else ""))
+    reference = f", reference {out.stem}-reference.png" if align else ""
+    typer.echo(f"{out}: {len(read)} regions, reading {reading_text(read)}{reference}")
+
+
+def _edit_regions(address: str, plan: Any, image: Any, boxes: list, reader: Any) -> Any:
+    """Serve the regions page until the person saves (the regions read) or presses Ctrl-C
+    (None: nothing written)."""
+    from mnist_edge.reading.meter import reading_text, save_regions
+    from mnist_edge.web.editor import RegionEditor
+    from mnist_edge.web.server import build_server
+
+    done: dict[str, Any] = {}
+
+    def save(chosen: list) -> str:
+        done["read"] = save_regions(plan, image, chosen, reader)
+        return f"{plan.out}: {len(chosen)} regions, reading {reading_text(done['read'])}"
+
+    editor = RegionEditor(image, boxes, save)
+    server = build_server(address, editor=editor).start()
+    typer.echo(f"drag the regions on {server.url}regions and press Save "
+               "(Ctrl-C quits without saving)", err=True)
+    try:
+        while not editor.saved.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        return None
+    finally:
+        server.close()
+    return done["read"]

@@ -169,7 +169,6 @@ def webcam(
       mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
-
       mnist-edge webcam --config meter.toml --mqtt mqtt://ha:secret@homeassistant.local
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -225,11 +224,15 @@ def serve(
     threads: ThreadsOption = None,
     auth: AuthOption = None,
     auth_file: AuthFileOption = None,
+    config: ConfigOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Serve the draw-a-digit page, POST /predict and /healthz (no camera needed).
 
     Open http://HOST:PORT/draw, draw a digit, and see what the model reads with the
     probabilities of all ten classes. Scripts can POST a PNG or JPEG to /predict. Ctrl-C stops.
+    With --config, /predict reads a meter's regions from each posted frame (a camera board
+    that pushes snapshots) and answers with its values too.
 
     Examples:
 
@@ -237,10 +240,17 @@ def serve(
       mnist-edge serve                       # http://127.0.0.1:8080/draw
       mnist-edge serve 0.0.0.0:8080 --model models/seed_int8.tflite
       curl --data-binary @digit.png http://127.0.0.1:8080/predict
+      mnist-edge serve 8080 --config meter.toml   # POST frames of the meter to /predict
     """
     from mnist_edge.web.server import resolve_auth
     from mnist_edge.web.server import serve as serve_web
 
+    meter = None
+    if config is not None:
+        from mnist_edge.reading.meter import Meter, load_config
+
+        meter_config = load_config(config)  # a bad file is one line before the port opens
+        meter = functools.partial(Meter, meter_config, state_dir=state_dir)
     serve_web(address, model, runtime=runtime.value, threads=threads,
               echo=lambda text: typer.echo(text, err=True),
-              auth=resolve_auth(auth, auth_file))
+              auth=resolve_auth(auth, auth_file), meter=meter)

@@ -162,7 +162,6 @@ def bundle(
     \b
       mnist-edge bundle
       mnist-edge bundle --model models/seed_int8.tflite --serve 0.0.0.0:8080 -o pi.tar.gz
-
       mnist-edge bundle --config meter.toml --mqtt mqtt://ha:secret@ha.local --ansible fleet
     """
     from rich.console import Console

@@ -288,3 +288,44 @@ class Meter:
 def _digits(found: list[RegionDigit]) -> list[Digit]:
     return [Digit(d.label, d.confidence, d.box, d.probabilities or (0.0,) * 10)
             for d in found if d.label is not None]
+
+
+@dataclass(frozen=True)
+class RegionsPlan:
+    """What ``mnist-edge regions`` writes: the config path and the choices around the boxes."""
+
+    out: Path
+    source: str
+    value: str = "value"
+    decimals: int = 0
+    align: bool = True
+
+
+def save_regions(plan: RegionsPlan, image: np.ndarray, boxes: list[tuple[int, int, int, int]],
+                 reader: Any) -> list[RegionDigit]:
+    """Check ``boxes`` against ``image``, write the config (and, with alignment, the reference
+    PNG next to it) atomically, and read the regions once, so the person sees what they give.
+
+    The boxes are checked before anything is written: a bad set (outside the frame, overlapping,
+    none) is one :class:`UserError` and the previous config stays as it was."""
+    from mnist_edge.common import atomic
+    from mnist_edge.reading.live import save_png
+
+    h, w = image.shape[:2]
+    RegionsConfig.from_dicts([{"box": list(b)} for b in boxes], (w, h))
+    reference = None
+    if plan.align:
+        ref_path = plan.out.with_name(f"{plan.out.stem}-reference.png")
+        save_png(ref_path, image)
+        reference = ref_path.name
+    text = config_text((w, h), boxes, reference=reference, value=plan.value,
+                       align=AlignConfig() if plan.align else None, decimals=plan.decimals,
+                       comment=f"regions from {plan.source}")
+    atomic.write_text(plan.out, text)
+    config = load_config(plan.out)
+    return RegionReader(reader, config.regions).read(image)
+
+
+def reading_text(found: list[RegionDigit]) -> str:
+    """The regions' digits as one string, ``N`` where a region holds no digit."""
+    return "".join("N" if d.label is None else str(d.label) for d in found)

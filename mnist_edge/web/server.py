@@ -95,6 +95,7 @@ class WebApp:
     started: float = 0.0
     log: Callable[[str], None] | None = None
     auth: str | None = None  # "user:password" for HTTP basic; None: no login
+    editor: Any = None  # a web.editor.RegionEditor: the regions page (``regions --edit``)
 
 
 def parse_auth(text: str) -> str:
@@ -187,13 +188,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if path == "/":
             if hub is None:
-                self._redirect("/draw")
+                self._redirect("/regions" if self.app.editor is not None else "/draw")
             else:
                 self._static("live.html", head)
         elif path in ("/draw", "/draw/"):
             self._static("draw.html", head)
         elif path.startswith("/static/"):
             self._static(path[len("/static/"):], head)
+        elif path.startswith("/regions") and self.app.editor is not None:
+            self._regions_get(path, head)
         elif path == "/healthz":
             health = self._health()
             self._json(200 if health["status"] == "ok" else 503, health, head)
@@ -221,6 +224,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self._authorized(path):
             self._challenge(body_pending=True)
             return
+        if path == "/regions" and self.app.editor is not None:
+            body = self._read_body()
+            if body is not None:
+                status, answer = self.app.editor.post(body)
+                self._json(status, answer)
+            return
         if path != "/predict":
             self._reject_body(404, f"no such endpoint: POST {path}")
             return
@@ -243,6 +252,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # Server-Timing: the decode+read time, so a client can tell it from the network's.
         took = f"predict;dur={1000 * (time.perf_counter() - started):.2f}"
         self._json(200, answer, extra={"Server-Timing": took})
+
+    def _regions_get(self, path: str, head: bool) -> None:
+        """The regions page, its frame and its state (``regions --edit``)."""
+        editor = self.app.editor
+        if path in ("/regions", "/regions/"):
+            self._static("regions.html", head)
+        elif path == "/regions/frame.png":
+            self._send(200, editor.png, "image/png", head)
+        elif path == "/regions/state":
+            self._json(200, editor.state(), head)
+        else:
+            self._json(404, {"error": f"no such page: {path}"}, head)
 
     def handle_expect_100(self) -> bool:
         """Refuse an oversized upload before the client sends it (``Expect: 100-continue``)."""
@@ -510,26 +531,33 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def build_server(address: str, *, hub: LiveHub | None = None, reader: Any = None,
                  model: dict[str, Any] | None = None, max_upload: int = MAX_UPLOAD_BYTES,
-                 log: Callable[[str], None] | None = None, auth: str | None = None
-                 ) -> WebServer:
-    """A bound (not yet serving) server for ``[HOST:]PORT``: live view if ``hub`` is given."""
+                 log: Callable[[str], None] | None = None, auth: str | None = None,
+                 editor: Any = None, read_frame: Any = None) -> WebServer:
+    """A bound (not yet serving) server for ``[HOST:]PORT``: live view if ``hub`` is given,
+    the regions page if ``editor`` is."""
     host, port = parse_address(address)
-    app = WebApp(hub=hub, predictor=Predictor(reader) if reader is not None else None,
+    predictor = Predictor(reader, read_frame=read_frame) if reader is not None else None
+    app = WebApp(hub=hub, predictor=predictor,
                  static=load_static(), model=model or (hub.model if hub else {}),
-                 max_upload=max_upload, log=log, auth=auth)
+                 max_upload=max_upload, log=log, auth=auth, editor=editor)
     return WebServer(app, host, port)
 
 
 def serve(address: str, model_path: str | Path | None = None, *, runtime: str = "auto",
           threads: int | None = None, max_upload: int = MAX_UPLOAD_BYTES,
-          echo: Callable[[str], None] = print, auth: str | None = None) -> None:
-    """``mnist-edge serve``: the draw pad, ``/predict`` and ``/healthz``, until Ctrl-C."""
+          echo: Callable[[str], None] = print, auth: str | None = None,
+          meter: Any = None) -> None:
+    """``mnist-edge serve``: the draw pad, ``/predict`` and ``/healthz``, until Ctrl-C.
+
+    ``meter(reader)`` (``serve --config``) builds a :class:`~mnist_edge.reading.meter.Meter`:
+    ``/predict`` then reads its regions and answers with its values too."""
     from mnist_edge.reading.reader import make_reader
 
     host, _ = parse_address(address)  # a typo in the address is reported before the model loads
     reader = make_reader(model_path, runtime, threads, **DRAW_PAD_READING)
+    read_frame = meter(reader).read if meter is not None else None
     server = build_server(address, reader=reader, model=reader_model_info(reader, model_path),
-                          max_upload=max_upload, auth=auth)
+                          max_upload=max_upload, auth=auth, read_frame=read_frame)
     if (warning := open_warning(host, auth)) is not None:
         echo(warning)
     echo(f"serving the draw pad on {server.url}draw  (model {server.app.model.get('name')}, "

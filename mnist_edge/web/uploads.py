@@ -16,6 +16,7 @@ import contextlib
 import json
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +213,12 @@ class Predictor:
     """
 
     def __init__(self, reader: Any, max_pixels: int = MAX_IMAGE_PIXELS,
-                 budget: DecodeBudget | None = None) -> None:
+                 budget: DecodeBudget | None = None,
+                 read_frame: Callable[[np.ndarray], tuple[list[Any], dict[str, Any]]] | None
+                 = None) -> None:
         self.reader = reader
+        # ``serve --config``: a meter's regions and values instead of the blob search
+        self.read_frame = read_frame
         self.max_pixels = max_pixels
         self.budget = budget or DecodeBudget()
         self.failing: str | None = None  # why the last read failed (a bug or a broken model)
@@ -221,19 +226,20 @@ class Predictor:
 
     def predict(self, data: bytes) -> dict[str, Any]:
         """The JSON answer for an uploaded image: ``{"digits": [{label, confidence, box,
-        probabilities}]}``."""
+        probabilities}]}``, plus a meter's ``values`` (or ``skipped``) with ``read_frame``."""
         cost = decode_cost(data, self.max_pixels, self.budget.capacity)
         with self.budget.hold(cost):
             image = _decode(data)
         with self._lock:
             try:
-                digits = self.reader.read(image)
+                digits, extra = (self.read_frame(image) if self.read_frame is not None
+                                 else (self.reader.read(image), {}))
             except Exception as exc:
                 first = str(exc).splitlines()[0] if str(exc) else ""
                 self.failing = f"{type(exc).__name__}: {first}"
                 raise
             self.failing = None
-        return {"digits": [d.to_dict(probabilities=True) for d in digits]}
+        return {"digits": [d.to_dict(probabilities=True) for d in digits], **extra}
 
 
 def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, Any]:
