@@ -82,8 +82,8 @@ def test_discovery_state_and_availability_seen_by_a_subscriber(broker):
     states = [json.loads(p) for p in sub.on("home/meter1/gas")]
     assert [s["value"] for s in states] == [123.456, 123.457]
     rejected = [json.loads(p) for p in sub.on("home/meter1/gas/rejected")]
-    assert rejected == [{"raw": "12N456", "reason": "decrease from 123.456 to 123.400",
-                         "time": 0.2, "frame": 2}]
+    assert rejected == [{"name": "gas", "raw": "12N456",
+                         "reason": "decrease from 123.456 to 123.400", "time": 0.2, "frame": 2}]
     assert sub.on("home/meter1/availability") == [b"online", b"offline"]
     # discovery and state are retained: a newcomer (Home Assistant restarting) gets them
     late = Subscriber(broker.port, ["homeassistant/#", "home/#"], client_id="late")
@@ -218,4 +218,4 @@ def test_webhook_posts_values_and_retries_when_the_server_is_away():
         if server is not None:
             server.shutdown()
     assert _Hook.bodies[0]["value"] == 1.5 and _Hook.bodies[0]["name"] == "gas"
-    assert _Hook.bodies[1]["rejected"] == "unknown digits"
+    assert _Hook.bodies[1]["reason"] == "unknown digits" and _Hook.bodies[1]["name"] == "gas"

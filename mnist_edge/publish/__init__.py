@@ -5,9 +5,65 @@ Nothing here imports TensorFlow or blocks the reading loop."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from mnist_edge.common.errors import UserError
+
+
+@dataclass(frozen=True)
+class Message:
+    """One thing a reading line has to publish: ``key`` (``reading``, a value's name, or
+    ``<name>/rejected``), ``change`` (what makes it news: the text, the value, the reason),
+    its JSON ``body`` and whether a broker should keep it for late subscribers."""
+
+    key: str
+    change: Any
+    body: dict[str, Any]
+    retain: bool
+
+
+def messages(reading: dict[str, Any]) -> list[Message]:
+    """What a live-loop line publishes: each value (or its rejection with the reason), or, with
+    no meter config, the digits read as one text. The same bodies go to MQTT and web hooks."""
+    common = {"time": reading.get("time"), "frame": reading.get("frame")}
+    values = reading.get("values")
+    if values is None:
+        if "skipped" in reading:
+            return []
+        text = "".join(str(d["label"]) for d in reading.get("digits", []))
+        return [Message("reading", text, {"name": "reading", "reading": text, **common}, True)]
+    out = []
+    for name, v in values.items():
+        if v.get("ok"):
+            out.append(Message(name, v["value"], {"name": name, "value": v["value"],
+                                                  "raw": v["raw"], **common}, True))
+        else:
+            out.append(Message(f"{name}/rejected", v.get("reason"),
+                               {"name": name, "raw": v.get("raw"), "reason": v.get("reason"),
+                                **common}, False))
+    return out
+
+
+class Changes:
+    """The messages of each reading that are due: what changed, and what has not changed for
+    ``heartbeat`` seconds (0: every reading), so a broker is not flooded with repeats."""
+
+    def __init__(self, heartbeat: float) -> None:
+        self.heartbeat = heartbeat
+        self._last: dict[str, tuple[Any, float]] = {}
+
+    def due(self, reading: dict[str, Any]) -> list[Message]:
+        now = time.monotonic()
+        out = []
+        for m in messages(reading):
+            last = self._last.get(m.key)
+            if last is not None and last[0] == m.change and now - last[1] < self.heartbeat:
+                continue
+            self._last[m.key] = (m.change, now)
+            out.append(m)
+        return out
 
 
 class Publishers:

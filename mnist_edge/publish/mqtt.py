@@ -37,6 +37,7 @@ from typing import Any
 
 from mnist_edge import __version__
 from mnist_edge.common.errors import UserError
+from mnist_edge.publish import Changes
 from mnist_edge.publish.outbox import Outbox
 
 DEFAULT_PREFIX = "mnist-edge"
@@ -179,7 +180,7 @@ class MqttPublisher:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._last_sent: dict[str, tuple[Any, float]] = {}
+        self._changes = Changes(heartbeat)
         self._sender: threading.Thread | None = None
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                         client_id=client_id or f"mnist-edge-{self.node}",
@@ -256,31 +257,8 @@ class MqttPublisher:
 
     def on_reading(self, reading: dict[str, Any]) -> None:
         """Queue what ``reading`` (a live-loop line) has to publish. No I/O; microseconds."""
-        now = time.monotonic()
-        common = {"time": reading.get("time"), "frame": reading.get("frame")}
-        values = reading.get("values")
-        if values is None:
-            if "skipped" in reading:
-                return
-            text = "".join(str(d["label"]) for d in reading.get("digits", []))
-            self._maybe("reading", text, {"reading": text, **common}, now, retain=True)
-            return
-        for name, v in values.items():
-            if v.get("ok"):
-                self._maybe(name, v["value"], {"value": v["value"], "raw": v["raw"], **common},
-                            now, retain=True)
-            else:
-                self._maybe(f"{name}/rejected", v.get("reason"),
-                            {"raw": v.get("raw"), "reason": v.get("reason"), **common}, now,
-                            retain=False)
-
-    def _maybe(self, sub: str, key: Any, payload: dict[str, Any], now: float,
-               retain: bool) -> None:
-        last = self._last_sent.get(sub)
-        if last is not None and last[0] == key and now - last[1] < self.heartbeat:
-            return
-        self._last_sent[sub] = (key, now)
-        self.outbox.put((f"{self.base}/{sub}", json.dumps(payload).encode(), retain))
+        for m in self._changes.due(reading):
+            self.outbox.put((f"{self.base}/{m.key}", json.dumps(m.body).encode(), m.retain))
 
     # -- paho callbacks (its network thread) -----------------------------------------------------
 

@@ -17,6 +17,7 @@ import urllib.request
 from typing import Any
 
 from mnist_edge.common.errors import UserError
+from mnist_edge.publish import Changes
 from mnist_edge.publish.outbox import Outbox
 
 TIMEOUT_S = 5.0
@@ -43,7 +44,7 @@ class WebhookPublisher:
         self.ok = True
         self.last_error = ""
         self._stop = threading.Event()
-        self._last: dict[str, tuple[Any, float]] = {}
+        self._changes = Changes(heartbeat)
         self._thread = threading.Thread(target=self._loop, name="webhook", daemon=True)
 
     def start(self) -> WebhookPublisher:
@@ -51,30 +52,9 @@ class WebhookPublisher:
         return self
 
     def on_reading(self, reading: dict[str, Any]) -> None:
-        now = time.monotonic()
-        common = {"time": reading.get("time"), "frame": reading.get("frame")}
-        values = reading.get("values")
-        if values is None:
-            if "skipped" in reading:
-                return
-            text = "".join(str(d["label"]) for d in reading.get("digits", []))
-            self._maybe("reading", text, {"name": "reading", "reading": text, **common}, now)
-            return
-        for name, v in values.items():
-            if v.get("ok"):
-                body = {"name": name, "value": v["value"], "raw": v["raw"], **common}
-                self._maybe(name, v["value"], body, now)
-            else:
-                body = {"name": name, "rejected": v.get("reason"), "raw": v.get("raw"),
-                        **common}
-                self._maybe(f"{name}/rejected", v.get("reason"), body, now)
-
-    def _maybe(self, key: str, value: Any, body: dict[str, Any], now: float) -> None:
-        last = self._last.get(key)
-        if last is not None and last[0] == value and now - last[1] < self.heartbeat:
-            return
-        self._last[key] = (value, now)
-        self.outbox.put(json.dumps(body).encode())
+        """Queue the bodies ``reading`` has to POST. No I/O."""
+        for m in self._changes.due(reading):
+            self.outbox.put(json.dumps(m.body).encode())
 
     def _loop(self) -> None:
         delay = BACKOFF_MIN_S
