@@ -11,6 +11,7 @@ import typer
 from mnist_edge.cli.common import (
     DataOption,
     RuntimeOption,
+    SeedOption,
     ThreadsOption,
     app,
     command_line,
@@ -39,16 +40,16 @@ def train(
                                 "'seed': the classic Keras MNIST script, exactly.")
     ] = Arch.edge,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs [default: seed and edge-mnist 10; edge 6, an "
-                                             "epoch being one pass over the MNIST images of "
-                                             "its mix].",
+        int | None, typer.Option(min=1, max=1000, help="Epochs [default: seed and edge-mnist 10; "
+                                             "edge 6, an epoch being one pass over the MNIST "
+                                             "images of its mix].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128].",
                                  show_default=False)
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
+    seed: SeedOption = 0,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to save the Keras model (.h5); the metrics "
                                                 "JSON goes next to it.")
@@ -75,8 +76,8 @@ def train(
 
     Examples:
 
+    \b
       mnist-edge train --data ../shared/data/mnist.npz
-
       mnist-edge train --arch seed --out models/seed.h5
     """
     if out.suffix not in (".h5", ".keras"):
@@ -150,7 +151,7 @@ def convert(
     calibration: Annotated[int, typer.Option(
         min=1, help="int8 only: training images used to calibrate, balanced across the 10 "
                     "classes.")] = DEFAULT_CALIBRATION,
-    seed: Annotated[int, typer.Option(help="Seed for drawing the calibration images.")] = 0,
+    seed: SeedOption = 0,
     out_dir: Annotated[Path | None, typer.Option(
         "--out-dir", "-o", help="Where to write <name>_<quant>.tflite and .json [default: next "
                                 "to MODEL].", show_default=False)] = None,
@@ -168,8 +169,8 @@ def convert(
 
     Examples:
 
+    \b
       mnist-edge convert models/edge.h5 --data ../shared/data/mnist.npz
-
       mnist-edge convert models/seed.h5 --quant float16 --out-dir /tmp/models
     """
     from rich.console import Console
@@ -240,8 +241,8 @@ def evaluate(
 
     Examples:
 
+    \b
       mnist-edge evaluate models/edge_int8.tflite --data ../shared/data/mnist.npz
-
       mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
     """
     from rich.console import Console

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.camera import IMAGE_EXTS, folder_images, load_image
+from mnist_edge.reading.camera import folder_images, read_image_file
 from mnist_edge.reading.reader import Digit, DigitReader
 
 
@@ -42,39 +40,24 @@ class ImageResult:
 def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files to read: each file as given, each folder's images sorted by name.
 
-    UserError for a path that does not exist or a folder without images: nothing to do is a
-    mistake worth saying, not an empty result.
+    A path that does not exist stays in the list (reading it gives its own error line, and the
+    others are still read); a folder without images is a UserError.
     """
     files: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
             files.extend(folder_images(p))
-        elif p.exists():
-            files.append(p)
         else:
-            raise UserError(f"no such file or folder: {raw}")
+            files.append(p)
     return files
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if unreadable."""
-    p = Path(path)
-    try:
-        image = load_image(p)
-    except OSError as exc:
-        raise UserError(f"cannot read {p}: {exc.strerror or exc}")
-    if image is None:
-        kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
-        raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
-    return image
 
 
 def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageResult]:
     """Read every digit in each file, in order; an unreadable file yields an error result."""
     for f in files:
         try:
-            image = read_image(f)
+            image = read_image_file(f)
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
             continue
