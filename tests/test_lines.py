@@ -64,13 +64,7 @@ def test_digit_crossing_a_rule_is_whole():
     assert h > 80  # the whole digit, not a piece between two rules
 
 
-# "52" with the issue-14 model: the whole blob reads "2" at 0.93 and the split "5", "2" at
-# 0.86 and 1.00; best_reading's mean log-probability prefers the whole by 0.002 nats. The
-# MNIST-only model with the soft crop misreads "47", "305" and "714" instead. Left open: the
-# model has no "not one digit" answer (a reject class or touching pairs as negatives).
-@pytest.mark.parametrize("text", ["47", pytest.param("52", marks=pytest.mark.xfail(
-    reason="issue 14 model reads the touching '52' blob whole as '2' (0.93)", strict=True)),
-    "305", "714"])
+@pytest.mark.parametrize("text", ["47", "52", "305", "714"])
 def test_touching_digits_are_split(reader, text):
     """Printed digits drawn so that they touch form one blob; the reader cuts it apart."""
     page = np.full((240, 480), 225, np.uint8)

@@ -28,6 +28,9 @@ from mnist_edge.reading.pipeline import (
     reading_order,
 )
 from mnist_edge.reading.runtime import Classifier
+from mnist_edge.reading.split import SPLIT_ASPECT
+
+WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a blob read whole
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,23 @@ class Digit:
         return d
 
 
-def best_reading(options: list[list[int]], probs: np.ndarray) -> list[int]:
+def best_reading(options: list[list[int]], probs: np.ndarray,
+                 boxes: list[tuple[int, int, int, int]] | None = None) -> list[int]:
     """The alternative (crop indices) whose digits the model is surest of, on average: a blob
-    read whole, or cut into touching digits. Ties go to the first (the blob whole)."""
+    read whole, or cut into touching digits. Ties go to the first (the blob whole).
+
+    A blob read whole must also explain its width: one digit is rarely wider than
+    ``SPLIT_ASPECT`` times its height, so each unit of aspect beyond that costs the whole
+    reading ``WIDE_WHOLE`` nats (a model sure of one half of "52" as a "2" should not beat two
+    digits it is nearly as sure of)."""
     if len(options) == 1:
         return options[0]
     sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6))) for idx in options]
+    if boxes is not None:
+        for k, idx in enumerate(options):
+            if len(idx) == 1:
+                _, _, w, h = boxes[idx[0]]
+                sure[k] -= WIDE_WHOLE * max(0.0, w / max(h, 1) - SPLIT_ASPECT)
     return options[int(np.argmax(sure))]
 
 
@@ -111,7 +125,8 @@ class DigitReader:
         if not found.boxes:
             return [], found.grids
         probs = self.classify(found.crops)
-        chosen = [i for options in found.readings for i in best_reading(options, probs)]
+        chosen = [i for options in found.readings
+                  for i in best_reading(options, probs, found.boxes)]
         digits = []
         for k in reading_order([found.boxes[i] for i in chosen]):
             i = chosen[k]
