@@ -40,7 +40,8 @@ class ImageResult:
 
 
 def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to read: each file as given, each folder's images sorted by name.
+    """Files to read: each file as given, each folder's images sorted by path, subfolders
+    included (a class-folder set reads whole).
 
     UserError for a path that does not exist or a folder without images: nothing to do is a
     mistake worth saying, not an empty result.
@@ -49,7 +50,10 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            files.extend(folder_images(p))
+            found = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.suffix.lower() in IMAGE_EXTS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files.extend(found or folder_images(p))  # folder_images says why there are none
         elif p.exists():
             files.append(p)
         else:
@@ -77,6 +81,9 @@ def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageR
             image = read_image(f)
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
+            continue
+        if reader.info.whole_crops:  # a crop model: the image is one crop, one reading
+            yield ImageResult(str(f), [reader.read_whole(image)])
             continue
         digits, grids = reader.read_grids(image)
         yield ImageResult(str(f), digits, grids=grids)

@@ -144,9 +144,11 @@ class Classifier:
         if len(shape) not in (3, 4) or shape[1:3] != (28, 28) or shape[3:] not in ((), (1,)):
             raise UserError(f"{self.model_path}: expects input {shape}, not 28x28 grayscale")
         out_shape = tuple(int(d) for d in out["shape"])
-        if out_shape[1:] != (10,):
+        if len(out_shape) != 2 or out_shape[1] < 2:
             raise UserError(f"{self.model_path}: outputs shape {out_shape}, "
-                            "not 10 class probabilities")
+                            "not class probabilities")
+        # 10 for MNIST models; a model trained on class folders has one output per folder.
+        self.num_classes = out_shape[1]
         self._input_rank = len(shape)
         self._batch = shape[0]
 
@@ -161,7 +163,7 @@ class Classifier:
         return self._interp.get_output_details()[0]
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) float32 for images (N, 28, 28) or (28, 28).
+        """Class probabilities (N, classes) float32 for images (N, 28, 28) or (28, 28).
 
         uint8 images are read as 0..255; float images as 0..1. One ``invoke`` for the batch.
         """
@@ -174,7 +176,7 @@ class Classifier:
             raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
         n = images.shape[0]
         if n == 0:
-            return np.zeros((0, 10), dtype=np.float32)
+            return np.zeros((0, self.num_classes), dtype=np.float32)
         if images.dtype == np.uint8:
             x = images.astype(np.float32) / 255.0
         elif np.issubdtype(images.dtype, np.floating):

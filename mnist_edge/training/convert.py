@@ -128,8 +128,8 @@ def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> Non
             f"{path}: model input is {_shape_str(in_shape)}, expected (N, 28, 28, 1) "
             "MNIST images"
         )
-    if out_shape[1:] != (10,):
-        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, 10)")
+    if len(out_shape) != 2 or (out_shape[1] or 0) < 2:
+        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, classes)")
 
 
 def calibration_indices(data: MnistData, n: int = DEFAULT_CALIBRATION, seed: int = 0
@@ -142,9 +142,12 @@ def calibration_indices(data: MnistData, n: int = DEFAULT_CALIBRATION, seed: int
     if n < 1:
         raise UserError(f"--calibration must be at least 1, got {n}")
     rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(data.y_train == k)) for k in LABELS]
-    counts = [n // 10 + (1 if k < n % 10 else 0) for k in LABELS]
+    classes = range(len(getattr(data, "classes", LABELS)))  # a class-folder set's own classes
+    k_n = len(classes)
+    per_class = [rng.permutation(np.flatnonzero(data.y_train == k)) for k in classes]
+    counts = [n // k_n + (1 if k < n % k_n else 0) for k in classes]
     chosen = np.concatenate([idx[:c] for idx, c in zip(per_class, counts, strict=True)])
+    n = min(n, len(data.y_train))
     if len(chosen) < n:  # a tiny training set lacks some class: top up from what is there
         rest = np.setdiff1d(np.arange(len(data.y_train)), chosen)
         chosen = np.concatenate([chosen, rng.permutation(rest)[: n - len(chosen)]])
@@ -291,7 +294,8 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
 
     probs = measured["probs"]
     tfl_pred, keras_pred = probs.argmax(axis=1), keras_probs.argmax(axis=1)
-    metrics = classification_metrics(data.y_test, tfl_pred)
+    labels = getattr(data, "classes", None)  # a class-folder set names its classes
+    metrics = classification_metrics(data.y_test, tfl_pred, labels)
     keras_acc = float((keras_pred == data.y_test).mean())
     info: dict[str, Any] = {
         "model": tflite_path.name,
@@ -299,12 +303,16 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
         "quantization": quant,
         "io_type": io_type if quant == "int8" else "float",
         "calibration": None if calib is None else {
-            "images": len(calib), "from": "x_train", "balanced": True, "seed": seed,
-            "per_class": np.bincount(data.y_train[calib], minlength=10).tolist(),
+            "images": len(calib), "from": "x_train" if labels is None else "class folders",
+            "balanced": True, "seed": seed,
+            "per_class": np.bincount(data.y_train[calib],
+                                     minlength=len(labels or LABELS)).tolist(),
         },
         "input": measured["input"],
         "output": measured["output"],
-        "labels": LABELS,
+        "labels": LABELS if labels is None else labels,
+        **({} if labels is None else {"preprocessing": data.preprocessing,
+                                      **data.describe()}),
         "size_bytes": measured["size_bytes"],
         "operators": measured["operators"],
         "test_examples": int(len(data.y_test)),
