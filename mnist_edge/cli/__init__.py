@@ -18,7 +18,12 @@ from typing import Annotated
 
 import typer
 
-from mnist_edge.cli import reading, shipping, training  # noqa: F401  (register the commands)
+from mnist_edge.cli import (  # noqa: F401  (register the commands)
+    collecting,
+    reading,
+    shipping,
+    training,
+)
 from mnist_edge.cli.common import EXIT_USER_ERROR, app
 from mnist_edge.common.errors import UserError
 

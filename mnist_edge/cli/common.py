@@ -18,8 +18,8 @@ import typer
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.runtime import RUNTIMES
 
-COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "bundle", "deploy",
-                 "selftest")
+COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "collect", "bundle",
+                 "deploy", "selftest")
 
 
 class _OrderedGroup(typer.core.TyperGroup):
