@@ -212,3 +212,16 @@ def test_predict_and_webcam_read_with_the_sidecar(trained, crops, tmp_path):
 
 def _value(name: str) -> int | str:
     return int(name) if name.isdigit() else name
+
+
+def test_selftest_and_bundle_samples_use_the_crops(trained, crops, tmp_path):
+    from mnist_edge.shipping.bundle import collect_samples
+    from mnist_edge.shipping.selftest import run_selftest
+
+    model = trained.parent / "meter_int8.tflite"
+    labels = collect_samples(tmp_path / "samples", None, None, model)  # its own class folders
+    assert sorted(set(labels.values())) == sorted(CLASSES) and len(labels) == 2 * len(CLASSES)
+    report = run_selftest(model, tmp_path / "samples")
+    assert len(report.checks) == len(labels)
+    assert {c.got for c in report.checks} <= set(CLASSES)
+    assert sum(c.expected == c.got for c in report.checks) >= len(labels) // 2

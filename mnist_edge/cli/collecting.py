@@ -49,7 +49,7 @@ def collect(
 
       mnist-edge collect --source meter.mp4 --out my_crops/ --unsure-below 0.9
 
-      mnist-edge collect --source rtsp://pi.local:8554/cam --out my_crops/ --max-frames 3000
+      mnist-edge collect --source rtsp://pi.local:8554/cam --out crops/
     """
     from mnist_edge.reading.collect import check_out_dir
     from mnist_edge.reading.collect import collect as run_collect

@@ -36,11 +36,13 @@ def train(
                                 "MNIST script, exactly.")
     ] = Arch.edge,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs [default: 10 for both recipes].",
+        int | None, typer.Option(min=1, help="Epochs [default: 10 for both recipes; class "
+                                             "folders 30, more for a small set].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128].",
+        int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128; class "
+                                             "folders 32].",
                                  show_default=False)
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
@@ -82,9 +84,9 @@ def train(
 
       mnist-edge train --arch seed --out models/seed.h5
 
-      mnist-edge train --data my_meter_crops/ --out meter.h5
+      mnist-edge train --data crops/ --out meter.h5
 
-      mnist-edge train --data my_meter_crops/ --from-scratch --epochs 60 --out meter.h5
+      mnist-edge train --data crops/ --from-scratch --epochs 60 --out meter.h5
     """
     if out.suffix not in (".h5", ".keras"):
         raise fail(f"--out must end in .h5 (or .keras), got {out}")
@@ -268,7 +270,7 @@ def evaluate(
 
       mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
 
-      mnist-edge evaluate meter_int8.tflite --data my_meter_crops/
+      mnist-edge evaluate meter_int8.tflite --data crops/
     """
     from rich.console import Console
 

@@ -32,7 +32,6 @@ from mnist_edge.common.errors import UserError
 
 DIGITS = [str(d) for d in range(10)]
 INPUT_SIZE = 28
-BORDER_SHARE = 0.15  # the outer ring (share of each side) that tells background from ink
 STRETCH_PERCENTILES = (2.0, 98.0)
 CROP_PREPROCESSING: dict[str, Any] = {
     "kind": "crop", "size": [INPUT_SIZE, INPUT_SIZE], "channels": 1, "polarity": "auto",
@@ -114,15 +113,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def light_ink(gray: np.ndarray) -> np.ndarray:
     """The crop with light ink on a dark background, whichever way it came.
 
-    Why the border: a crop is cut around its symbol, so its outer ring is mostly background.
-    When that ring is brighter than the crop as a whole, the ink is dark and the crop is
-    inverted. Crops then look like MNIST (light strokes on black), so a fine-tuned MNIST model
-    keeps what it knew, and light-on-dark and dark-on-light meters train as one class."""
-    h, w = gray.shape
-    bh, bw = max(1, round(h * BORDER_SHARE)), max(1, round(w * BORDER_SHARE))
-    ring = np.concatenate([gray[:bh].ravel(), gray[-bh:].ravel(),
-                           gray[:, :bw].ravel(), gray[:, -bw:].ravel()])
-    return 255 - gray if float(ring.mean()) > float(gray.mean()) else gray
+    Why the median: ink covers the smaller part of a crop cut around its symbol, so the median
+    pixel is background. When it lies in the bright half of the crop's range, the ink is dark
+    and the crop is inverted. Crops then look like MNIST (light strokes on black), so a
+    fine-tuned MNIST model keeps what it knew, and light-on-dark and dark-on-light meters train
+    as one class. (The outer ring, the other cue, fails on a counter wheel caught between two
+    digits, whose strokes reach the top and bottom edges.)"""
+    lo, hi = np.percentile(gray, STRETCH_PERCENTILES)
+    return 255 - gray if float(np.median(gray)) > (lo + hi) / 2 else gray
 
 
 def stretch(gray: np.ndarray) -> np.ndarray:

@@ -100,11 +100,20 @@ class Predictor:
 
     def predict(self, data: bytes) -> dict[str, Any]:
         """The JSON answer for an uploaded image: ``{"digits": [{label, confidence, box,
-        probabilities}]}``."""
+        probabilities}], "labels": [...]}`` (``labels`` names the probabilities' classes).
+
+        A model trained on class folders reads the upload as one crop, as ``predict`` does."""
         image = decode_upload(data, self.max_pixels)
+        info = getattr(self.reader, "info", None)
         with self._lock:
-            digits = self.reader.read(image)
-        return {"digits": [d.to_dict(probabilities=True) for d in digits]}
+            if info is not None and info.whole_crops:
+                digits = [self.reader.read_whole(image)]
+            else:
+                digits = self.reader.read(image)
+        answer: dict[str, Any] = {"digits": [d.to_dict(probabilities=True) for d in digits]}
+        if info is not None:
+            answer["labels"] = info.values
+        return answer
 
 
 def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, Any]:
@@ -123,6 +132,8 @@ def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, 
         for key in ("test_accuracy", "accuracy", "quantization", "arch"):
             if key in sidecar and isinstance(sidecar[key], str | int | float):
                 info[key] = sidecar[key]
+        if isinstance(sidecar.get("labels"), list):  # the class names the page shows
+            info["labels"] = [str(v) for v in sidecar["labels"]]
     return info
 
 
