@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-class", type=int, default=136)
     parser.add_argument("--test-per-class", type=int, default=136)
-    parser.add_argument("--curve", default="50,100", help="smaller crops-per-class runs")
+    parser.add_argument("--curve", default="25,50,100", help="smaller crops-per-class runs")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_folders"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args()
@@ -148,7 +148,9 @@ def main() -> None:
     runs = [(f"fine-tuned from edge.h5, {args.per_class}/class", train_dir, []),
             (f"from scratch (edge), {args.per_class}/class", train_dir, ["--from-scratch"])]
     for n in (int(v) for v in args.curve.split(",") if v):
-        runs.append((f"fine-tuned, {n}/class", subset(train_dir, args.work / f"sub{n}", n), []))
+        small = subset(train_dir, args.work / f"sub{n}", n)
+        runs.append((f"fine-tuned, {n}/class", small, []))
+        runs.append((f"from scratch, {n}/class", small, ["--from-scratch"]))
     for i, (name, folder, extra) in enumerate(runs):
         results["runs"][name] = train_and_convert(f"m{i}", folder, test_dir, args.work, extra)
         print(name, results["runs"][name], flush=True)

@@ -146,7 +146,7 @@ def trained(crops, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "meter.h5"
     runner = CliRunner()
     result = runner.invoke(app, ["train", "--data", str(crops), "--out", str(out),
-                                 "--epochs", "8", "--quiet"])
+                                 "--epochs", "20", "--batch-size", "16", "--quiet"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["convert", str(out), "--quiet"])
     assert result.exit_code == 0, result.output

@@ -24,9 +24,11 @@ DIGIT_CLASSES = [str(d) for d in range(10)]
 def _glyph(text: str, rng: np.random.Generator, h: int = 64, w: int = 40) -> np.ndarray:
     """A white digit on black, filling most of an (h, w) window, font and weight at random."""
     font = FONTS[int(rng.integers(len(FONTS)))]
-    thick = int(rng.integers(2, 6))
+    if rng.random() < 0.25:
+        font |= cv2.FONT_ITALIC
+    thick = int(rng.integers(1, 7))
     canvas = np.zeros((h, w), np.uint8)
-    scale = cv2.getFontScaleFromHeight(font, int(h * rng.uniform(0.55, 0.7)), thick)
+    scale = cv2.getFontScaleFromHeight(font, int(h * rng.uniform(0.45, 0.72)), thick)
     (tw, th), base = cv2.getTextSize(text, font, scale, thick)
     x = (w - tw) // 2 + int(rng.integers(-2, 3))
     y = (h + th) // 2 + int(rng.integers(-3, 4))
@@ -53,9 +55,17 @@ def render_crop(name: str, rng: np.random.Generator, size: tuple[int, int] = (20
     else:
         mask = np.zeros((64, 40), np.uint8)
     light_ink = bool(rng.integers(2))
-    ink, paper = (rng.uniform(170, 250), rng.uniform(10, 70)) if light_ink else \
-        (rng.uniform(10, 80), rng.uniform(160, 240))
+    paper = rng.uniform(5, 110) if light_ink else rng.uniform(130, 245)
+    contrast = rng.uniform(45, 200)
+    ink = min(paper + contrast, 252.0) if light_ink else max(paper - contrast, 3.0)
     m = mask.astype(np.float32) / 255.0
+    if rng.random() < 0.3:  # the counter window's frame or the next wheel at one side
+        side = int(rng.integers(2))
+        edge = int(m.shape[1] * rng.uniform(0.06, 0.16))
+        if side:
+            m[:, :edge] = np.maximum(m[:, :edge], rng.uniform(0.5, 1.0))
+        else:
+            m[:, -edge:] = np.maximum(m[:, -edge:], rng.uniform(0.5, 1.0))
     grey = paper + (ink - paper) * m
     # uneven light: a gradient and sometimes a bright reflection spot
     yy, xx = np.mgrid[0 : m.shape[0], 0 : m.shape[1]].astype(np.float32)
@@ -66,18 +76,18 @@ def render_crop(name: str, rng: np.random.Generator, size: tuple[int, int] = (20
         grey += rng.uniform(30, 80) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 60.0)
     w, h = size
     small = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
-    small = cv2.warpAffine(small, np.float32([[1, 0, rng.uniform(-1.5, 1.5)],
-                                              [0, 1, rng.uniform(-1.5, 1.5)]]), (w, h),
-                           borderMode=cv2.BORDER_REPLICATE)
-    if rng.random() < 0.5:
-        small = cv2.GaussianBlur(small, (3, 3), rng.uniform(0.3, 1.0))
-    small = small + rng.normal(0, rng.uniform(2, 8), small.shape)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-6, 6), rng.uniform(0.9, 1.1))
+    matrix[:, 2] += rng.uniform(-0.12 * w, 0.12 * w), rng.uniform(-0.08 * h, 0.08 * h)
+    small = cv2.warpAffine(small, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.6:
+        small = cv2.GaussianBlur(small, (5, 5), rng.uniform(0.3, 1.4))
+    small = small + rng.normal(0, rng.uniform(2, 14), small.shape)
     if colour:
         tint = rng.uniform(0.75, 1.0, 3)
         out = np.clip(small[..., None] * tint, 0, 255).astype(np.uint8)
     else:
         out = np.clip(small, 0, 255).astype(np.uint8)
-    quality = int(rng.integers(40, 95))
+    quality = int(rng.integers(20, 95))
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else out
 
