@@ -225,3 +225,15 @@ def test_selftest_and_bundle_samples_use_the_crops(trained, crops, tmp_path):
     assert len(report.checks) == len(labels)
     assert {c.got for c in report.checks} <= set(CLASSES)
     assert sum(c.expected == c.got for c in report.checks) >= len(labels) // 2
+
+
+def test_predict_upload_reads_one_crop_and_names_the_classes(trained, crops):
+    from mnist_edge.reading.reader import make_reader
+    from mnist_edge.web.uploads import Predictor, model_info
+
+    model = trained.parent / "meter_int8.tflite"
+    crop = cv2.imread(str(next((crops / "N").iterdir())))
+    answer = Predictor(make_reader(model)).predict(cv2.imencode(".png", crop)[1].tobytes())
+    assert answer["labels"] == [*range(10), "N", "blank"] and len(answer["digits"]) == 1
+    assert len(answer["digits"][0]["probabilities"]) == len(CLASSES)
+    assert model_info(model)["labels"] == CLASSES

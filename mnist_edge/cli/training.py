@@ -195,7 +195,10 @@ def convert(
     from mnist_edge.training.data import load_mnist
 
     check_keras_file(model)  # a wrong file fails before seconds of loading MNIST
-    from mnist_edge.cli.folders import folder_dataset_for
+    from mnist_edge.cli.folders import check_writable, folder_dataset_for
+    from mnist_edge.training.convert import output_paths
+
+    check_writable(output_paths(model, quant.value, io.value, out_dir)[0])
 
     console = Console(stderr=True, quiet=quiet)
     with console.status("loading MNIST") as status:
@@ -279,7 +282,10 @@ def evaluate(
     from mnist_edge.training.evaluate import evaluate as run_evaluation
 
     check_model_file(model)  # a wrong file fails before seconds of loading MNIST
-    from mnist_edge.cli.folders import folder_dataset_for, print_per_class
+    from mnist_edge.cli.folders import check_writable, folder_dataset_for, print_per_class
+    from mnist_edge.training.evaluate import output_paths
+
+    check_writable(output_paths(model, out_dir)[0])
 
     console = Console(stderr=True, quiet=quiet)
     with console.status("evaluating"):
