@@ -81,7 +81,8 @@ def shipped_accuracy(test_dir: Path) -> dict:
     digits = data.y_test < 10
     x, y = data.x_test[digits], data.y_test[digits]
     pred = Classifier(default_model()).predict(x).argmax(axis=1)
-    return {"test_crops": int(len(y)), "accuracy": round(float((pred == y).mean()), 4)}
+    return {"test_crops": int(len(y)), "accuracy": round(float((pred == y).mean()), 4),
+            "kb": round(default_model().stat().st_size / 1024, 1)}
 
 
 def subset(src: Path, dest: Path, per_class: int) -> Path:
@@ -98,7 +99,7 @@ def render(results: dict) -> str:
             "weakest class |", "|---|---|---|---|---|---|---|"]
     s = results["shipped"]
     rows.append(f"| shipped `edge_int8.tflite` (no training) | 0 | - | - | "
-                f"{100 * s['accuracy']:.2f}% (digits only) | 46.5 | - |")
+                f"{100 * s['accuracy']:.2f}% (digits only) | {s.get('kb', '-')} | - |")
     for name, r in results["runs"].items():
         w = r["weakest"]
         rows.append(f"| {name} | {r['train_crops']} | {r['epochs']} | {r['train_wall_s']:.0f} | "
@@ -121,10 +122,24 @@ def render(results: dict) -> str:
         "",
         *rows,
         "",
+        "Train crops are what `train` fitted on: `--val-split 0.2` of each class was held out "
+        "and measured by `train` itself; the int8 accuracy is on the separate test set. The "
+        "shipped model reads the same prepared crops (grey, polarity normalised, contrast "
+        "stretched, fitted into 28x28), digits only, as it has no `N` class.",
+        "",
+        "The issue's targets for real meter crops (at least 99% int8, at most 64 KB, `train` "
+        "at most 180 s) are checked here on the synthetic stand-in only: the int8 file size "
+        "and the time are the same kind of figure; the accuracy depends on the crops.",
+        "",
         f"Machine: {results['machine']}; load average (1 min) {results['load_start']} at the "
         "start (the machine is shared with other jobs).",
         "",
     ])
+
+
+def rerender(out: Path) -> None:
+    """Write ``folders.md`` again from ``folders.json`` (after a change of wording)."""
+    atomic.write_text(out / "folders.md", render(json.loads((out / "folders.json").read_text())))
 
 
 def main() -> None:
@@ -134,7 +149,11 @@ def main() -> None:
     parser.add_argument("--curve", default="25,50,100", help="smaller crops-per-class runs")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_folders"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite folders.md from folders.json without running anything")
     args = parser.parse_args()
+    if args.render_only:
+        return rerender(args.out)
     shutil.rmtree(args.work, ignore_errors=True)
     train_dir = write_class_folders(args.work / "train", args.per_class, seed=11,
                                     classes=CLASSES)

@@ -45,11 +45,10 @@ def collect(
 
     Examples:
 
+    \b
       mnist-edge collect --source 0 --out my_crops/ --max 500
-
       mnist-edge collect --source meter.mp4 --out my_crops/ --unsure-below 0.9
-
-      mnist-edge collect --source rtsp://pi.local:8554/cam --out crops/
+      mnist-edge collect --source rtsp://pi.local:8554/cam --out crops/ --max-frames 3000
     """
     from mnist_edge.reading.collect import check_out_dir
     from mnist_edge.reading.collect import collect as run_collect

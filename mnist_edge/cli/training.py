@@ -80,12 +80,10 @@ def train(
 
     Examples:
 
+    \b
       mnist-edge train --data ../shared/data/mnist.npz
-
       mnist-edge train --arch seed --out models/seed.h5
-
       mnist-edge train --data crops/ --out meter.h5
-
       mnist-edge train --data crops/ --from-scratch --epochs 60 --out meter.h5
     """
     if out.suffix not in (".h5", ".keras"):
