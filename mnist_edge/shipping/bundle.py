@@ -194,8 +194,8 @@ def collect_samples(dest: Path, samples: Path | None, data: Path | None,
     (``--data``)."""
     from mnist_edge.shipping.selftest import read_labels, write_folder_samples, write_mnist_samples
 
-    if samples is not None and not (samples / "labels.json").is_file() and samples.is_dir():
-        return write_folder_samples(dest, samples)  # a class-folder set
+    if samples is not None and _is_class_folder_set(samples):
+        return write_folder_samples(dest, samples)
     crop_set = _crop_model_folder(model) if model is not None and samples is None else None
     if data is None and crop_set is not None:
         return write_folder_samples(dest, crop_set)
@@ -220,6 +220,18 @@ def collect_samples(dest: Path, samples: Path | None, data: Path | None,
     picks = np.concatenate([np.flatnonzero(mnist.y_test == d)[:SAMPLES_PER_CLASS]
                             for d in range(10)])
     return write_mnist_samples(dest, mnist.x_test[picks], mnist.y_test[picks])
+
+
+def _is_class_folder_set(folder: Path) -> bool:
+    """A folder of class folders (each holding images) and no labels.json: ``--samples`` may
+    be the set a crop model was trained on."""
+    from mnist_edge.reading.camera import IMAGE_EXTS
+
+    if not folder.is_dir() or (folder / "labels.json").is_file():
+        return False
+    subdirs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return bool(subdirs) and all(
+        any(f.suffix.lower() in IMAGE_EXTS for f in d.rglob("*")) for d in subdirs)
 
 
 def _crop_model_folder(model: Path) -> Path | None:
