@@ -22,15 +22,17 @@ DEFAULT_BASE = REPO_MODELS_DIR / "edge.h5"
 
 
 def check_writable(path: Path) -> None:
-    """Fail before minutes of work when an output cannot be written (folder missing and not
-    creatable, or not writable)."""
+    """Fail before minutes of work when an output cannot be written: its folder (or the
+    nearest one that exists, which is where it would be created) must be a writable folder.
+    Nothing is created here, so a command that fails later leaves no trace."""
     folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {folder} for {path.name}: {exc.strerror or exc}")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write to {folder} (no permission)")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"cannot write to {existing} (no permission)")
     if path.exists() and not os.access(path, os.W_OK):
         raise UserError(f"cannot overwrite {path} (no permission)")
 

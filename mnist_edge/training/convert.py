@@ -96,7 +96,7 @@ def check_keras_file(path: str | os.PathLike[str]) -> None:
         raise UserError(f"{path}: not a readable Keras model (neither HDF5 nor a .keras zip)")
 
 
-def load_keras_model(path: str | os.PathLike[str]):
+def load_keras_model(path: str | os.PathLike[str], n_classes: int | None = None):
     """Load a Keras model and check it is a digit classifier: (28, 28, 1) in, 10 classes out.
 
     Every failure becomes a :class:`UserError` naming the file, because a user who points the
@@ -112,12 +112,15 @@ def load_keras_model(path: str | os.PathLike[str]):
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py OSError, zipfile errors, Keras ValueError/TypeError...
         raise UserError(f"{path}: not a readable Keras model ({first_line(exc)})")
-    check_model_shape(model, path)
+    check_model_shape(model, path, n_classes)
     return model
 
 
-def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> None:
-    """Reject models that cannot read MNIST crops or do not output ten class probabilities."""
+def check_model_shape(model: Any, path: str | os.PathLike[str] = "model",
+                      n_classes: int | None = None) -> None:
+    """Reject models that cannot read MNIST crops or do not output ``n_classes`` class
+    probabilities (10 for MNIST, a class-folder set's count; None: any count of at least 2,
+    e.g. a base model about to get a new output layer)."""
     try:
         in_shape = tuple(model.input_shape)
         out_shape = tuple(model.output_shape)
@@ -128,8 +131,10 @@ def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> Non
             f"{path}: model input is {_shape_str(in_shape)}, expected (N, 28, 28, 1) "
             "MNIST images"
         )
-    if len(out_shape) != 2 or (out_shape[1] or 0) < 2:
-        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, classes)")
+    if len(out_shape) != 2 or (out_shape[1] or 0) < 2 or (
+            n_classes is not None and out_shape[1] != n_classes):
+        want = "classes" if n_classes is None else str(n_classes)
+        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, {want})")
 
 
 def calibration_indices(data: MnistData, n: int = DEFAULT_CALIBRATION, seed: int = 0
@@ -223,7 +228,7 @@ def convert(
     find_runtime(runtime)  # a runtime that cannot load here fails now, not after converting
     tflite_path, sidecar_path = output_paths(model_path, quant, io_type, out_dir)
     step("loading the Keras model")
-    model = load_keras_model(model_path)
+    model = load_keras_model(model_path, len(getattr(data, "classes", LABELS)))
     calib = calibration_indices(data, calibration, seed) if quant == "int8" else None
     step(f"converting ({variant_name(quant, io_type)})")
     images = None if calib is None else to_model_input(data.x_train[calib])
@@ -274,7 +279,7 @@ def _measure_tflite(path: Path, data: MnistData, keras_probs: np.ndarray, runtim
     from mnist_edge.reading.runtime import Classifier
     from mnist_edge.reading.tflite_file import operator_versions
 
-    clf = Classifier(path, runtime=runtime)
+    clf = Classifier(path, runtime=runtime, classes=len(getattr(data, "classes", LABELS)))
     probs = tflite_predict(clf, data.x_test)
     return {
         "probs": probs,
