@@ -109,7 +109,7 @@ class SshLab:
         with self.known_hosts.open("a") as fh:
             fh.write(f"[127.0.0.1]:{port} {' '.join(key)}\n")
 
-    def start(self) -> SshServer:
+    def start(self, sftp: bool = True) -> SshServer:
         """Start one more sshd on a free port and wait until it answers.
 
         Each server gives its sessions their own ``$HOME`` (sshd's ``SetEnv``), so two servers
@@ -130,8 +130,9 @@ class SshLab:
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}\n"
             "StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
             "PubkeyAuthentication yes\nPasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\n"
-            f"MaxStartups 64\nMaxSessions 64\nLogLevel ERROR\nSetEnv HOME={home}\n"
+            "KbdInteractiveAuthentication no\n"
+            + ("Subsystem sftp internal-sftp\n" if sftp else "")  # without: a minimal device
+            + f"MaxStartups 64\nMaxSessions 64\nLogLevel ERROR\nSetEnv HOME={home}\n"
         )
         log = (self.root / f"sshd_{port}.log").open("w")
         proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log,

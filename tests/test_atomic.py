@@ -42,3 +42,36 @@ def test_temp_file_keeps_suffix(tmp_path):
 def test_new_files_get_normal_permissions(tmp_path):
     target = atomic.write_text(tmp_path / "report.md", "hi")
     assert target.stat().st_mode & 0o644 == 0o644  # readable by others, unlike mkstemp's 0600
+
+
+# --- issue 13.4: outputs that cannot be written ---------------------------------------------
+
+def test_check_writable_refuses_before_any_work(tmp_path):
+    from mnist_edge.common.errors import UserError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [(blocker / "sub" / "out.h5", "is a file, not a folder"), (tmp_path, "is a folder")]
+    for target, words in cases:
+        with pytest.raises(UserError, match=words):
+            atomic.check_writable(target)
+    with pytest.raises(UserError, match="MB free"):  # a full disk (Keras would segfault)
+        atomic.check_writable(tmp_path / "m.h5", min_free=1 << 62)
+    atomic.check_writable(tmp_path / "new" / "deeper" / "m.h5")  # missing folders can be made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # ...and are not left behind
+
+
+def test_oserror_while_writing_is_a_user_error_and_leaves_no_temp(tmp_path):
+    import errno
+
+    from mnist_edge.common.errors import UserError
+
+    def full(tmp):
+        tmp.write_bytes(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(UserError, match="cannot write .*out.bin: No space left"):
+        atomic.write_with(tmp_path / "out.bin", full)
+    with pytest.raises(UserError, match="cannot write"):
+        atomic.write_bytes(tmp_path, b"x")  # the target is a folder
+    assert list(tmp_path.iterdir()) == []

@@ -167,3 +167,60 @@ def test_draw_pad_reads_a_drawn_digit(browser, site, label, pointer):
     assert browser.find_element("id", "result").text == "–"
     assert js_errors(browser) == []
     assert browser.execute_script("return document.getElementById('pad').width;") == PAD
+
+
+def _drag(browser, element_id: str, start, end, frame_size) -> None:
+    """A mouse drag on ``element_id`` from frame pixel ``start`` to ``end`` (the canvas may be
+    scaled by CSS)."""
+    left, top, width, height = browser.execute_script(
+        f"const r = document.getElementById('{element_id}').getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height];")
+    sx, sy = width / frame_size[0], height / frame_size[1]
+    points = [(left + x * sx, top + y * sy) for x, y in (start, end)]
+    actions = ActionBuilder(browser, mouse=PointerInput(interaction.POINTER_MOUSE, "mouse"),
+                            duration=10)
+    actions.pointer_action.move_to_location(*map(int, points[0])).pointer_down()
+    for t in range(1, 11):
+        actions.pointer_action.move_to_location(
+            int(points[0][0] + (points[1][0] - points[0][0]) * t / 10),
+            int(points[0][1] + (points[1][1] - points[0][1]) * t / 10))
+    actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def test_regions_page_drags_boxes_and_saves_them(browser):
+    """`regions --edit`: move a proposed box, draw a new one, remove one, save."""
+    import numpy as np
+
+    from mnist_edge.web.editor import RegionEditor
+
+    frame = np.full((240, 320, 3), 220, np.uint8)
+    posted: list = []
+
+    def save(boxes):
+        posted.append(boxes)
+        return f"{len(boxes)} regions"
+
+    editor = RegionEditor(frame, [(20, 40, 40, 60), (200, 40, 40, 60)], save)
+    server = web.build_server("127.0.0.1:0", editor=editor).start()
+    try:
+        browser.get(server.url)  # / leads to the regions page
+        wait = WebDriverWait(browser, 15)
+        wait.until(lambda d: d.find_element("id", "frame").get_attribute("data-ready") == "1")
+        _drag(browser, "frame", (40, 70), (60, 90), (320, 240))      # move box 1 by (20, 20)
+        _drag(browser, "frame", (100, 120), (150, 190), (320, 240))  # a new box
+        _drag(browser, "frame", (210, 50), (210, 50), (320, 240))    # select box 2 (a click)
+        browser.find_element("id", "remove").click()
+        browser.find_element("id", "save").click()
+        wait.until(lambda d: d.find_element("id", "result").get_attribute("data-state"))
+        assert browser.find_element("id", "result").get_attribute("data-state") == "saved"
+        assert editor.saved.is_set() and len(posted) == 1
+        (moved, new), = [posted[0]]
+        assert abs(moved[0] - 40) <= 2 and abs(moved[1] - 60) <= 2 and moved[2:] == (40, 60)
+        assert abs(new[0] - 100) <= 2 and abs(new[1] - 120) <= 2
+        assert abs(new[2] - 50) <= 3 and abs(new[3] - 70) <= 3
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "browser_regions.png"))
+        assert js_errors(browser) == []
+    finally:
+        server.close()

@@ -246,3 +246,48 @@ def test_selftest_bad_input_is_one_error_line(args, message, monkeypatch):
     assert len(proc.stderr.strip().splitlines()) == 1
     result = CliRunner().invoke(app, ["selftest", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_bundle_onto_a_folder_or_under_a_file_is_one_line_before_building(deploy_models,
+                                                                           tmp_path):
+    """Issue 13.4: an unwritable output is refused before the wheel is built."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (tmp_path, blocker / "b.tar.gz"):
+        proc = _cli("bundle", "-o", str(out), "--model", str(deploy_models["float"]))
+        assert proc.returncode == 2 and proc.stderr.startswith("error: cannot write"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+        assert "building" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_service_carries_the_auth_file_of_the_live_view():
+    """Issue 13.10: bundle/deploy carry the login into the service's webcam command."""
+    from mnist_edge.shipping.bundle import RunnerOptions
+
+    args = RunnerOptions(serve="0.0.0.0:8080", auth_file="/etc/mnist-edge/auth").args()
+    assert args[-2:] == ["--auth-file", "/etc/mnist-edge/auth"] and "--serve" in args
+    with pytest.raises(UserError, match="--serve"):
+        RunnerOptions(auth_file="auth").args()
+
+
+def test_install_sh_help_says_what_keep_does_and_the_exit_codes():
+    """Issue 13.11: --keep was documented as 'besides current and previous'; the script keeps
+    the N newest (current, previous and the new one always)."""
+    install = REPO / "mnist_edge" / "shipping" / "files" / "install.sh"
+    text = subprocess.run(["sh", str(install), "--help"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "keep the N newest releases" in text and "besides" not in text
+    assert "Exit status: 0 ok" in text and "6 switch or service failed." in text
+    assert "set -eu" not in text
+
+
+def test_quick_start_outputs_are_ignored_by_git():
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = ["mnist_model.h5", "mnist_model.json", "mnist_model_int8.tflite",
+             "mnist_model_int8.json", "mnist_model_int8_eval.json", "mnist_model_confusion.png",
+             "readings.jsonl"]
+    done = subprocess.run(["git", "check-ignore", *names], cwd=REPO, capture_output=True,
+                          text=True)
+    assert sorted(done.stdout.split()) == sorted(names)

@@ -71,3 +71,65 @@ def test_help_teaches():
     assert proc.returncode == 0
     for word in ("--arch", "--epochs", "--batch-size", "--seed", "--out", "--data"):
         assert word in proc.stdout
+
+
+def test_unwritable_output_is_one_line_before_training(mnist_file, tmp_path):
+    """Issue 13.4: a parent that is a file or a target that is a folder failed with a traceback,
+    and only after training."""
+    import time
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker / "m.h5", tmp_path / "folder.h5"):
+        if out.name == "folder.h5":
+            out.mkdir()
+        started = time.monotonic()
+        proc = run_cli("train", "--arch", "seed", "--train-samples", "2000", "--epochs", "3",
+                       "--data", str(mnist_file), "--out", str(out))
+        assert proc.returncode == 2, proc.stderr
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "cannot write" in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "Epoch" not in proc.stdout + proc.stderr
+        assert time.monotonic() - started < 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.h5"]
+    assert list((tmp_path / "folder.h5").iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--epochs", "100000000"], "--epochs"),
+])
+def test_bad_seed_and_absurd_epochs_are_one_line(args, message):
+    """Issue 13.5: these gave tracebacks (or hours of training)."""
+    proc = run_cli("train", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_library_refuses_bad_seed_and_epochs(mnist, tmp_path):
+    from mnist_edge.common.errors import UserError
+    from mnist_edge.training.train import train
+
+    with pytest.raises(UserError, match="seed"):
+        train(mnist, out=tmp_path / "m.h5", seed=-1)
+    with pytest.raises(UserError, match="epochs"):
+        train(mnist, out=tmp_path / "m.h5", epochs=10**6)
+
+
+def test_the_readmes_quick_run_shows_a_working_model(mnist_file, tmp_path):
+    """Issue 13.11: the README's quick run printed 59% and looked broken."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("mnist-edge train")
+                and "quick" in ln)
+    args = shlex.split(line.split("#")[0])[1:]
+    proc = run_cli(*args, "--data", str(mnist_file), "--out", str(tmp_path / "q.h5"))
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(re.search(r"Test Accuracy: ([\d.]+)", proc.stdout)[1])
+    claimed = int(re.search(r"~(\d+)%", line)[1]) / 100
+    assert accuracy >= claimed - 0.03, (accuracy, line)

@@ -263,3 +263,14 @@ def test_failure_while_measuring_leaves_no_file(tiny_model, small, tmp_path, mon
         conv.convert(tiny_model.model_path, small.subset(None, 50), quant="none",
                      out_dir=tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cli_stderr_has_no_tensorflow_chatter(tiny_model, tmp_path, mnist_file):
+    """A machine without a GPU sees the command's own output only: no ``failed call to cuInit``
+    or other native log line (they start with a severity letter and ``0000``)."""
+    done = run_cli("convert", str(tiny_model.model_path), "--data", str(mnist_file),
+                   "--limit", "100", "--calibration", "50", "--out-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    native = [line for line in (done.stdout + done.stderr).splitlines()
+              if line[:5] in ("E0000", "W0000", "I0000") or "cuInit" in line]
+    assert native == []

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from cli_helpers import HEAVY_MODULES, REPO, run_cli
 
 from mnist_edge.common.errors import UserError
 from mnist_edge.training.data import ENV_VAR, load_mnist, read_idx, to_model_input
@@ -113,3 +117,59 @@ def test_model_input_scaling():
     x = to_model_input(np.array([[[0, 255]]], dtype=np.uint8).repeat(28, 1).repeat(14, 2))
     assert x.shape == (1, 28, 28, 1) and x.dtype == np.float32
     assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_non_finite_training_data_is_refused_with_the_count(tmp_path):
+    """Issue 13.5: all-NaN data trained to 9.8% with exit 0; one NaN in 0..1 floats skipped the
+    rescale."""
+    x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    x[1, 3, 3] = np.inf
+    path = tmp_path / "nan.npz"
+    np.savez(path, x_train=x, y_train=np.zeros(5, np.uint8),
+             x_test=np.zeros((5, 28, 28), np.float32), y_test=np.zeros(5, np.uint8))
+    with pytest.raises(UserError, match="x_train holds 2 non-finite values"):
+        load_mnist(path)
+
+
+def test_idx_header_whose_dimensions_overflow_is_refused(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    # 65536**4 == 2**64: a 64-bit product wraps to 0, which matched the 0 data bytes.
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + struct.pack(">I", 65536) * 4)
+    with pytest.raises(UserError, match="expected 18446744073709551616 bytes"):
+        read_idx(path)
+
+
+def _tiny_npz(path, n=20):
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+             y_train=np.arange(n) % 10, x_test=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+             y_test=np.arange(n) % 10)
+
+
+def test_keras_cache_is_read_without_tensorflow(tmp_path):
+    """No --data and no $MNIST_EDGE_DATA: Keras' cached mnist.npz is read with numpy alone."""
+    (tmp_path / "datasets").mkdir()
+    _tiny_npz(tmp_path / "datasets" / "mnist.npz")
+    code = ("import sys; from mnist_edge.training.data import load_mnist; d = load_mnist(); "
+            f"print(len(d.x_train), d.source, {HEAVY_MODULES})")
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "KERAS_HOME": str(tmp_path)}, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["20", "keras.datasets.mnist", "[]"]
+
+
+def test_no_data_anywhere_is_one_error_line(tmp_path):
+    """Nothing given, nothing cached, no network: one line, no TensorFlow banner or download
+    progress before it."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    # a proxy that refuses: the download fails fast even on a machine that is online
+    env.update(KERAS_HOME=str(tmp_path), https_proxy="http://127.0.0.1:9",
+               HTTPS_PROXY="http://127.0.0.1:9")
+    done = run_cli("train", "--epochs", "1", "--out", str(tmp_path / "m.h5"), env=env)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0].startswith("error: no MNIST data"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "m.h5").exists()

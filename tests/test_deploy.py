@@ -8,6 +8,7 @@ the model misreads, and a TCP proxy that resets the connection in the middle of 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -163,10 +164,11 @@ def test_first_deploy_provisions_a_venv_without_tensorflow(lab, pi, first, venv)
     log = (pi.home / "mnist-edge" / "logs" / f"{first['release']}.log").read_text()
     assert "creating venv" in log and "dependencies installed (litert)" in log
     assert "manifest verified" in log and "systemd is not running here" in log
-    probe = lab.ssh(pi, f"{venv}/bin/python -c 'import importlib.util as u; "
+    vpy = "$(readlink ~/mnist-edge/current/bin/python)"  # the venv of this dependency set
+    probe = lab.ssh(pi, f"{vpy} -c 'import importlib.util as u; "
                         "print([bool(u.find_spec(m)) for m in "
                         "(\"tensorflow\", \"keras\", \"ai_edge_litert\", \"cv2\", \"numpy\")])'; "
-                        f"{venv}/bin/python -m pip list --format=freeze")
+                        f"{vpy} -m pip list --format=freeze")
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[0] == "[False, False, True, True, True]"
     assert "opencv-python-headless==" in probe.stdout and "opencv-python==" not in probe.stdout
@@ -260,6 +262,68 @@ def test_failing_selftest_leaves_the_previous_release_current(lab, pi, first, de
     assert logs[-1].stem not in releases  # the failed release was removed again
 
 
+def _fake_wheel(folder: Path, name: str, version: str, init: str) -> Path:
+    """A minimal installable wheel whose package runs ``init`` on import."""
+    import zipfile
+
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": init,
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+        zf.writestr(f"{info}/RECORD", "".join(f"{p},,\n" for p in [*files, f"{info}/RECORD"]))
+    return wheel
+
+
+def test_a_dependency_pin_that_cannot_import_never_breaks_the_running_release(
+        lab, pi, first, bundles, venv, wheelhouse, tmp_path):
+    """Issue 13.2: install.sh put new dependencies into the venv every release shared, before
+    the self-test; when that failed, the running release ran on them (ImportError)."""
+    before = _links(pi.home)
+    assert _selftest_on_device(lab, pi)["ok"]
+    house = tmp_path / "house"
+    house.mkdir()
+    for wheel in wheelhouse.glob("*.whl"):
+        (house / wheel.name).symlink_to(wheel)
+    _fake_wheel(house, "typer", "999.0", "raise ImportError('typer 999 is broken')\n")
+
+    def pin(name, data):
+        if name.endswith("/requirements.txt"):
+            return data.replace(b"typer>=0.12", b"typer==999.0")
+        return data
+
+    bad = _rewrite_bundle(bundles["a"].path, tmp_path / "pinned.tar.gz", pin)
+    with tarfile.open(bad) as tar:
+        pinned = tar.extractfile("mnist-edge-bundle/requirements.txt").read()
+    assert b"typer==999.0" in pinned
+    new_sum = hashlib.sha256(pinned).hexdigest()
+
+    def sums(name, data):
+        if name.endswith("/SHA256SUMS"):
+            return b"".join(f"{new_sum}  requirements.txt\n".encode()
+                            if line.endswith(b"  requirements.txt\n") else line
+                            for line in data.splitlines(keepends=True))
+        return data
+
+    bad = _rewrite_bundle(bad, tmp_path / "pinned2.tar.gz", sums)
+    proc = _deploy(lab, pi.host, "--bundle", str(bad), "--venv", str(venv),
+                   "--wheelhouse", str(house))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "self-test failed" in proc.stdout, proc.stdout
+    assert _links(pi.home) == before
+    assert _selftest_on_device(lab, pi)["ok"]  # still runs on the venv it was tested with
+    assert not list(venv.glob(".*.tmp.*"))  # no half-built venv left behind
+    # and a rollback, too, runs each release on its own venv
+    proc = _deploy(lab, pi.host, "--rollback", "--venv", str(venv))
+    assert proc.returncode == 0 and _selftest_on_device(lab, pi)["ok"], proc.stdout
+    proc = _deploy(lab, pi.host, "--rollback", "--venv", str(venv))
+    assert proc.returncode == 0 and _links(pi.home) == before
+
+
 def test_connection_dropped_mid_upload_leaves_the_previous_release_current(
         lab, pi, first, bundles, venv):
     before = _links(pi.home)
@@ -292,6 +356,19 @@ def test_rollback_switches_back_and_forth(lab, pi, first, venv):
     back = dp.rollback_host(dp.parse_host(pi.host), _opts(lab))
     assert back.ok and (back.release, back.previous) == (current, previous)
     assert _links(pi.home) == (current, previous)
+
+
+def test_a_device_without_sftp_gets_the_bundle_by_scp_legacy(lab, first, bundles, venv,
+                                                             wheelhouse):
+    """Issue 13.9: scp needs the device's SFTP subsystem; without one the upload failed with
+    'scp: Connection closed'."""
+    bare = lab.start(sftp=False)
+    opts = dp.DeployOptions(ssh=dp.Ssh(lab.config), install_args=dp.install_args(
+        venv=str(venv), wheelhouse=str(wheelhouse)))
+    result = dp.deploy([dp.parse_host(bare.host)], bundles["b"].path, opts)[0]
+    assert result.ok, result.message + result.output
+    assert result.upload == "scp -O" and "uploaded with scp -O" in result.message
+    assert _selftest_on_device(lab, bare)["ok"]
 
 
 def test_rollback_without_previous_fails_clearly(lab, tmp_path):
@@ -380,3 +457,91 @@ def test_deploy_bad_input_is_one_error_line(args, message):
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_killed_deploy_leaves_no_ssh_master_and_its_folder_is_swept(lab, pi, first, bundles,
+                                                                      venv, tmp_path):
+    """Issue 13.8: SIGKILL during a deploy left an orphan ssh ControlMaster and its folder."""
+    import shutil
+    import signal
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mx", dir="/tmp"))  # a unix socket path is short
+    code = (
+        "import sys, tempfile; tempfile.tempdir = sys.argv[1]\n"
+        "from pathlib import Path\n"
+        "from mnist_edge.shipping import deploy as dp\n"
+        "ssh = dp.Ssh(Path(sys.argv[2]), persist_s=2)\n"
+        "opts = dp.DeployOptions(ssh=ssh, install_args=dp.install_args(venv=sys.argv[4]))\n"
+        "dp.deploy([dp.parse_host(sys.argv[3])], Path(sys.argv[5]), opts)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(lab.config), pi.host,
+                             str(venv), str(bundles["b"].path)], cwd=REPO)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(root.glob("mnist-edge-ssh.*/master")):
+        time.sleep(0.05)
+    assert list(root.glob("mnist-edge-ssh.*/master")), "the deploy never connected"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    # The master goes once idle (persist_s), and the next deploy sweeps the folder.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and list(root.glob("mnist-edge-ssh.*/master")):
+        time.sleep(0.2)
+    assert not list(root.glob("mnist-edge-ssh.*/master"))
+    ps = subprocess.run(["pgrep", "-f", f"ControlPath={root}"], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", ps.stdout
+    removed = dp.sweep_stale_mux_dirs(str(root))
+    assert removed and not list(root.glob("mnist-edge-ssh.*"))
+    shutil.rmtree(root, ignore_errors=True)
+    # the device is left consistent: a later deploy works
+    assert _lib_deploy(lab, pi, bundles["a"].path, venv).ok
+
+
+_INTERRUPTED_DEPLOY = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from mnist_edge.shipping import deploy as dp\n"
+    "opts = dp.DeployOptions(ssh=dp.Ssh(Path(sys.argv[1])),\n"
+    "                        install_args=dp.install_args(venv=sys.argv[3]))\n"
+    "step = lambda host, what: print('step', what, flush=True)\n"
+    "r = dp.deploy([dp.parse_host(sys.argv[2])], Path(sys.argv[4]), opts, step=step)[0]\n"
+    "print('result', json.dumps({'ok': r.ok, 'step': r.step, 'release': r.release,\n"
+    "                            'message': r.message}), flush=True)\n"
+)
+
+
+def _ctrl_c_at(lab, pi, venv, bundle: Path, when: str) -> dict:
+    """A deploy in its own process group, sent SIGINT (what Ctrl-C sends the terminal's whole
+    foreground group) once it reports the step ``when``; returns its result."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_DEPLOY, str(lab.config),
+                             pi.host, str(venv), str(bundle)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    for line in proc.stdout:
+        if line.startswith(f"step {when}"):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    out, _ = proc.communicate(timeout=300)
+    result = [ln for ln in out.splitlines() if ln.startswith("result ")]
+    assert proc.returncode == 0 and result, out
+    return json.loads(result[0][len("result "):])
+
+
+def test_ctrl_c_during_the_install_reports_what_the_host_did(lab, pi, first, bundles, venv):
+    """Issue 13.8: Ctrl-C reported FAILED for a host that did switch. The install runs to its
+    end (its ssh is not killed) and the result is the host's."""
+    before = _links(pi.home)
+    result = _ctrl_c_at(lab, pi, venv, bundles["b"].path, "installing")
+    assert result["ok"], result
+    assert _links(pi.home) == (result["release"], before[0])
+
+
+def test_ctrl_c_before_the_install_changes_nothing_and_says_so(lab, pi, first, bundles, venv):
+    before = _links(pi.home)
+    result = _ctrl_c_at(lab, pi, venv, bundles["a"].path, "uploading")
+    assert not result["ok"]
+    assert result["step"] == "install" and "cancelled (Ctrl-C) before install" in \
+        result["message"] and f"it still runs {before[0]}" in result["message"]
+    assert _links(pi.home) == before

@@ -167,3 +167,14 @@ def test_limit_must_be_positive(tiny_int8, mnist, tmp_path):
         ev.evaluate(tiny_int8, mnist, out_dir=tmp_path, limit=0)
     result = CliRunner().invoke(app, ["evaluate", str(tiny_int8), "--limit", "0"])
     assert result.exit_code == 2
+
+
+def test_cli_unwritable_out_dir_is_one_line_before_evaluating(tiny_int8, mnist_file, tmp_path):
+    """Issue 13.4: --out-dir that is a file gave a traceback after the evaluation."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = run_cli("evaluate", str(tiny_int8), "--data", str(mnist_file), "--limit", "100",
+                    "--out-dir", str(blocker))
+    assert done.returncode == 2
+    _assert_one_error_line(done.stderr, "cannot write", "not a folder")
+    assert "Test Accuracy" not in done.stdout

@@ -27,6 +27,9 @@ def device_modules() -> list[str]:
 def test_every_device_module_imports_without_tensorflow():
     modules = device_modules()
     assert "mnist_edge.reading.pipeline" in modules and "mnist_edge.cli.training" in modules
+    assert {"mnist_edge.cli.meter", "mnist_edge.reading.meter", "mnist_edge.reading.align",
+            "mnist_edge.publish.mqtt", "mnist_edge.publish.webhook",
+            "mnist_edge.shipping.ansible"} <= set(modules)
     code = (
         "import importlib, sys\n"
         "sys.modules['tensorflow'] = None\n"

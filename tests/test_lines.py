@@ -146,3 +146,56 @@ def test_predict_table_refuses_a_wrong_format_before_reading(tmp_path, tflite_mo
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: --table")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _rule_masks(size: int, step: int, skip_row: int | None = None, broken: bool = False):
+    """Masks of a 9x9 grid's rules (10 lines each way) at ``step`` px, with one horizontal rule
+    left out (``skip_row``) and/or every horizontal rule drawn only in short pieces."""
+    from mnist_edge.reading.lines import Rules
+
+    h = np.zeros((size, size), np.uint8)
+    v = np.zeros((size, size), np.uint8)
+    lo, hi = step, step * 10
+    for i in range(10):
+        pos = step * (i + 1)
+        if i != skip_row:
+            if broken:  # a rule in pieces, as digits and faint print leave it
+                for x in range(lo, hi, 3 * step):  # gaps inside; both ends on the border
+                    cv2.line(h, (x, pos), (min(hi, x + step * 2), pos), 255, 2)
+                cv2.line(h, (hi - 2 * step, pos), (hi, pos), 255, 2)
+            else:
+                cv2.line(h, (lo, pos), (hi, pos), 255, 2)
+        cv2.line(v, (pos, lo), (pos, hi), 255, 2)
+    return Rules(h, v)
+
+
+@pytest.mark.parametrize("skip_row, broken", [(None, False), (4, False), (None, True),
+                                              (6, True)])
+def test_cells_of_a_grid_with_a_missing_or_broken_rule(skip_row, broken):
+    """A regular grid's rule that was not found (faint) is put back, and a rule found only in
+    pieces still separates every cell it borders: each cell centre gets its own row and column."""
+    from mnist_edge.reading.cells import cell_of, find_grids
+
+    step = 40
+    grids = find_grids(_rule_masks(step * 11, step, skip_row, broken), min_h=12)
+    assert [g.shape for g in grids] == [(9, 9)]
+    for row in range(9):
+        for col in range(9):
+            x, y = step * (col + 1.5), step * (row + 1.5)
+            assert cell_of(grids, x, y, 12) == (0, row, col)
+
+
+def test_an_irregular_table_keeps_its_own_rows():
+    """Rows of different heights are a table, not a grid with missing rules: nothing is added."""
+    from mnist_edge.reading.cells import find_grids
+    from mnist_edge.reading.lines import Rules
+
+    h = np.zeros((400, 400), np.uint8)
+    v = np.zeros((400, 400), np.uint8)
+    ys = [20, 60, 170, 210, 330]
+    for y in ys:
+        cv2.line(h, (20, y), (380, y), 255, 2)
+    for x in (20, 200, 380):
+        cv2.line(v, (x, 20), (x, 330), 255, 2)
+    grids = find_grids(Rules(h, v), min_h=12)
+    assert [g.shape for g in grids] == [(4, 2)]

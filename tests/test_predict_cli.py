@@ -13,7 +13,8 @@ from cli_helpers import run_cli
 from typer.testing import CliRunner
 
 from mnist_edge.cli import app
-from mnist_edge.reading.predict import image_files, predict_files, read_image
+from mnist_edge.reading.camera import read_image_file
+from mnist_edge.reading.predict import image_files, predict_files
 from mnist_edge.reading.reader import DigitReader
 from mnist_edge.testing import synth
 
@@ -155,11 +156,60 @@ def test_read_image_errors_are_user_errors(tmp_path):
 
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(UserError, match="cannot read"):
-        read_image(tmp_path / "empty.png")
+        read_image_file(tmp_path / "empty.png")
     with pytest.raises(UserError, match="cannot read"):
-        read_image(tmp_path)  # a folder is not an image
+        read_image_file(tmp_path)  # a folder is not an image
+    with pytest.raises(UserError, match="more pixels"):
+        read_image_file(_claims_100000_squared(tmp_path / "bomb.png"))
 
 
 def test_help_has_an_example():
     result = CliRunner().invoke(app, ["predict", "--help"])
     assert result.exit_code == 0 and "mnist-edge predict" in result.output
+
+
+def _claims_100000_squared(path: Path) -> Path:
+    """A 74-byte-ish PNG whose (CRC-valid) header claims 100000x100000 pixels."""
+    import struct
+    import zlib
+
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes())
+    data[16:24] = (100000).to_bytes(4, "big") * 2
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_bad_files_are_one_line_each_and_the_good_ones_still_read(pages, tmp_path, env):
+    """Issue 13.7: a huge-header PNG gave a cv2.error traceback and a missing path stopped the
+    rest."""
+    folder, _, _ = pages
+    bomb = _claims_100000_squared(tmp_path / "bomb.png")
+    missing = tmp_path / "missing.png"
+    result = run_cli("predict", str(bomb), str(missing), str(folder / "a_42.png"), "--json",
+                     env=env)
+    assert result.returncode == 2
+    assert [Path(json.loads(line)["path"]).name for line in result.stdout.splitlines()] == [
+        "a_42.png"]
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("error: ") for e in errors), result.stderr
+    assert "bomb.png" in errors[0] and "pixels" in errors[0]
+    assert "no such file or folder" in errors[1] and "missing.png" in errors[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_webcam_folder_skips_bad_files_one_line_each_and_exits_2(pages, tmp_path, env):
+    folder, _, _ = pages
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a_42.png").write_bytes((folder / "a_42.png").read_bytes())
+    _claims_100000_squared(mixed / "b_bomb.png")
+    (mixed / "c_broken.png").write_bytes((folder / "a_42.png").read_bytes()[:60])
+    out = tmp_path / "r.jsonl"
+    result = run_cli("webcam", "--source", str(mixed), "--headless", "--jsonl", str(out),
+                     env=env)
+    assert result.returncode == 2, result.stderr
+    skipped = [ln for ln in result.stderr.splitlines() if ln.startswith("skipped:")]
+    assert len(skipped) == 2 and "b_bomb.png" in skipped[0] and "c_broken.png" in skipped[1]
+    assert "Traceback" not in result.stderr and "2 file(s) could not be read" in result.stderr
+    assert len(out.read_text().splitlines()) == 1

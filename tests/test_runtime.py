@@ -247,3 +247,43 @@ def test_model_without_ten_outputs_is_refused(tmp_path):
     path.write_bytes(to_tflite(model, "none"))
     with pytest.raises(UserError, match=r"outputs shape \(1, 5\), not 10 class"):
         Classifier(path)
+
+
+# --- issue 13.6: a damaged file that loads but fails when invoked -----------------------------
+
+def _damaged_copy(tmp_path):
+    """The shipped int8 model with one weight scale of its dense layer made negative: it passes
+    the file checks and allocates, and XNNPACK raises at the first ``invoke``."""
+    import struct
+
+    from mnist_edge.common.paths import models_dir
+
+    source = models_dir() / "edge_int8.tflite"
+    data = source.read_bytes()
+    interp = Classifier(source)._interp
+    for t in interp.get_tensor_details():
+        scales = t["quantization_parameters"]["scales"]
+        packed = struct.pack("<f", float(scales[0])) if len(scales) == 1 else b""
+        if "dense_1/MatMul" in t["name"] and packed and data.count(packed) == 1:
+            bad = tmp_path / "damaged_int8.tflite"
+            bad.write_bytes(data.replace(packed, struct.pack("<f", -1.0)))
+            return bad
+    pytest.skip("no dense weight scale to damage in the shipped model")
+
+
+def test_a_model_that_fails_at_inference_is_refused_when_opened(tmp_path):
+    bad = _damaged_copy(tmp_path)
+    with pytest.raises(UserError, match="fails on a blank test image.*damaged"):
+        Classifier(bad)
+
+
+def test_damaged_model_is_one_line_in_predict_and_serve(tmp_path):
+    bad = _damaged_copy(tmp_path)
+    for args in (["predict", str(REPO / "samples" / "one_7.png"), "--model", str(bad)],
+                 ["serve", "127.0.0.1:0", "--model", str(bad)]):
+        done = subprocess.run([sys.executable, "-m", "mnist_edge", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "damaged" in errors[0], done.stderr
+        assert "Traceback" not in done.stderr

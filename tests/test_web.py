@@ -140,9 +140,41 @@ def test_decode_upload_lays_transparency_on_white():
     rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent black: an untouched canvas
     rgba[5:15, 9:11] = (0, 0, 0, 255)  # one opaque black stroke
     image = uploads.decode_upload(png(rgba))
-    assert image.shape == (20, 20, 3)
-    assert image[0, 0].tolist() == [255, 255, 255]
-    assert image[10, 10].tolist() == [0, 0, 0]
+    assert image.shape == (20, 20) and image.dtype == np.uint8  # decoded to grey
+    assert image[0, 0] == 255
+    assert image[10, 10] == 0
+    half = np.zeros((4, 4, 4), np.uint16)
+    half[..., 3] = 32768  # 16-bit, half transparent black: mid grey
+    assert abs(int(uploads.decode_upload(png(half))[0, 0]) - 128) <= 1
+
+
+def test_decode_memory_is_bounded_by_depth_and_channels(reader):
+    """Issue 13.1: a 138 KB 16-bit RGBA 4096x4096 PNG decodes to 128 MB: refused by its header."""
+    bomb = cv2.imencode(".png", np.full((4096, 4096, 4), 65535, np.uint16),
+                        [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
+    assert len(bomb) < 200_000
+    with pytest.raises(uploads.BadUpload) as info:
+        uploads.Predictor(reader).predict(bomb)
+    assert info.value.status == 413 and "MB" in str(info.value)
+    # Without transparency the same pixels cost 1 byte each (decoded straight to 8-bit grey).
+    grey16 = png(np.full((64, 64, 3), 65535, np.uint16))
+    assert uploads.decode_cost(grey16) == 64 * 64
+    assert uploads.decode_cost(png(np.zeros((64, 64, 4), np.uint16))) == 64 * 64 * 9
+    assert uploads.decode_cost(png(np.zeros((64, 64, 4), np.uint8))) == 64 * 64 * 5
+
+
+def test_concurrent_decodes_beyond_the_budget_get_503_with_retry_after(reader):
+    with web.build_server("127.0.0.1:0", reader=reader).start() as server:
+        budget = uploads.DecodeBudget(capacity=10 * 2**20, wait_s=0.2)
+        server.app.predictor.budget = budget
+        body = png(draw_digit(7))
+        with budget.hold(budget.capacity):  # other uploads are being decoded
+            status, headers, answer = get(server, "/predict", "POST", body)
+            assert status == 503 and headers.get("Retry-After") == "1"
+            assert "busy" in json.loads(answer)["error"]
+        assert budget.used == 0
+        status, _, answer = get(server, "/predict", "POST", body)
+        assert status == 200 and json.loads(answer)["digits"][0]["label"] == 7
 
 
 def test_hub_camera_state_follows_frames_not_status_text():
@@ -437,7 +469,10 @@ def test_a_failing_reader_is_a_500_not_a_dead_server(capfd):
     with web.build_server("127.0.0.1:0", reader=BrokenReader()).start() as server:
         status, _, body = get(server, "/predict", "POST", png(draw_digit(7)))
         assert status == 500 and json.loads(body) == {"error": "internal error: RuntimeError"}
-        assert get(server, "/healthz")[0] == 200
+        status, _, body = get(server, "/healthz")  # issue 13.6: not "ok" while reads fail
+        assert status == 503 and json.loads(body)["status"] == "failing"
+        assert "RuntimeError: boom" in json.loads(body)["error"]
+        assert get(server, "/status")[0] == 200  # still serving
     assert "RuntimeError: boom" in capfd.readouterr().err  # logged for whoever runs it
 
 
@@ -644,3 +679,59 @@ def test_webcam_serve_bad_address_is_one_line(tflite_model, clip):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: bad address")
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 13.10: an optional login
+
+
+def test_auth_asks_for_a_login_except_on_healthz(reader):
+    import base64
+
+    def basic(text: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(text.encode()).decode()}
+
+    with web.build_server("127.0.0.1:0", reader=reader, auth="ann:s3cret").start() as server:
+        status, headers, _ = get(server, "/")
+        assert status == 401 and headers["WWW-Authenticate"].startswith('Basic realm="mnist-edge"')
+        assert get(server, "/healthz")[0] == 200  # service managers need no password
+        assert get(server, "/status", headers=basic("ann:wrong"))[0] == 401
+        assert get(server, "/status", headers=basic("ann"))[0] == 401
+        assert get(server, "/status", headers={"Authorization": "Basic %%%"})[0] == 401
+        assert get(server, "/status", headers=basic("ann:s3cret"))[0] == 200
+        body = png(draw_digit(7))
+        assert get(server, "/predict", "POST", body)[0] == 401
+        status, _, answer = get(server, "/predict", "POST", body, basic("ann:s3cret"))
+        assert status == 200 and json.loads(answer)["digits"][0]["label"] == 7
+
+
+def test_auth_options_and_the_open_network_warning(tmp_path):
+    assert web.resolve_auth(None, None) is None
+    assert web.resolve_auth("a:b:c", None) == "a:b:c"  # a password may hold colons
+    token = tmp_path / "auth"
+    token.write_text("pi:from-a-file\n")
+    assert web.resolve_auth(None, token) == "pi:from-a-file"
+    for bad in (("nocolon", None), (":pw", None), ("user:", None), ("a:b", token)):
+        with pytest.raises(UserError):
+            web.resolve_auth(*bad)
+    with pytest.raises(UserError, match="cannot read the auth file"):
+        web.resolve_auth(None, tmp_path / "missing")
+    assert "without --auth" in web.open_warning("0.0.0.0", None)
+    assert web.open_warning("0.0.0.0", "a:b") is None
+    assert web.open_warning("127.0.0.1", None) is None and web.open_warning("::1", None) is None
+
+
+def test_serve_on_all_interfaces_without_auth_warns(tflite_model):
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "serve", "0.0.0.0:0",
+                             "--model", str(tflite_model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("serving the draw pad" in ln for ln in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    assert any(ln.startswith("warning: listening on 0.0.0.0 without --auth") for ln in lines)

@@ -4,6 +4,7 @@ display fallback; on generated video files, images and folders (no camera needed
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -85,7 +86,9 @@ def test_sources_image_and_folder(tmp_path, env):
     assert [_reading(json.loads(x)) for x in out.read_text().splitlines()] == ["6", "18", "33"]
     result = CliRunner().invoke(app, ["webcam", "-s", str(tmp_path / "1.png"), "--headless",
                                       "--jsonl", str(out)])
-    assert [_reading(json.loads(x)) for x in out.read_text().splitlines()] == ["18"]
+    # The log is appended to (a restarted service keeps its history).
+    assert [_reading(json.loads(x)) for x in out.read_text().splitlines()] == ["6", "18", "33",
+                                                                              "18"]
 
 
 @pytest.mark.parametrize("source, needles", [
@@ -178,15 +181,58 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_log(clip, reader, tmp_path):
     assert len(out.read_text().splitlines()) == 4
 
 
-def test_a_crash_leaves_no_half_written_log(clip, reader, tmp_path):
+def test_a_crash_keeps_the_whole_lines_written_and_no_temp_file(clip, reader, tmp_path):
     out = tmp_path / "r.jsonl"
 
     def boom(img, reading):
-        raise RuntimeError("viewer broke")
+        if reading["frame"] == 2:
+            raise RuntimeError("viewer broke")
 
     with pytest.raises(RuntimeError):
         webcam.run(clip.path, reader, headless=True, jsonl=out, on_frame=boom)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [out]
+    assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1, 2]
+
+
+def test_sigterm_keeps_every_reading_written_as_it_came(clip, tmp_path, env):
+    """Issue 13.3: without --serve, SIGTERM (systemd's stop) used to lose the whole log."""
+    import signal
+    import subprocess
+
+    out = tmp_path / "readings.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "webcam", "--source",
+                             str(clip.path), "--loop", "--headless", "--jsonl", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and len(out.read_text().splitlines()) >= 3:
+                break  # lines appear while the run goes on, not at its end
+            time.sleep(0.1)
+        assert out.exists() and len(out.read_text().splitlines()) >= 3
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["frame"] % clip.frames for line in lines][:3] == [0, 1, 2]
+    assert re.search(rf"\b{len(lines)} frames", err), err
+    assert list(tmp_path.iterdir()) == [out]  # no hidden temp file
+
+
+def test_jsonl_that_cannot_be_written_is_one_line_before_any_work(clip, tmp_path, env):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker / "r.jsonl", tmp_path):  # a parent that is a file; a folder
+        result = run_cli("webcam", "--source", str(clip.path), "--headless", "--jsonl",
+                         str(target), env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("error:") == 1 and "cannot write the readings" in result.stderr
+        assert "Traceback" not in result.stderr and "frames" not in result.stderr
 
 
 def test_window_that_cannot_open_falls_back_to_headless(clip, reader, monkeypatch):
@@ -229,6 +275,22 @@ def test_annotate_draws_boxes_labels_and_fps():
     assert out.shape == (120, 160, 3) and out.dtype == np.uint8
     assert (out[30:80, 40] != 200).any()  # the box's left edge is drawn
     assert webcam.annotate(frame, [], None).shape == (120, 160, 3)
+
+
+def test_labels_of_digits_in_a_grid_never_cover_each_other():
+    """Issue 13.11: digits closer than their labels are wide (a grid) had overlapping labels."""
+    digits = [Digit(d, 0.97, (40 + 22 * i, 60 + 40 * row, 16, 28), tuple([0.0] * 10))
+              for row in range(3) for i, d in enumerate((3, 1, 4, 1, 5, 9, 2, 6))]
+    h, w = 240, 320
+    scale, thick = max(0.4, min(h, w) / 600), max(1, round(min(h, w) / 300))
+    placed = webcam.place_labels(digits, (h, w), scale, thick, taken=[(0, 0, 100, 20)])
+    rects = [(0, 0, 100, 20)] + [r for _, r in placed]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not webcam._overlap(a, b), (a, b)
+    assert len(placed) >= len(digits) // 2  # most digits still get a label
+    assert any(text.endswith("%") for text, _ in placed)
+    assert all(text.split()[0].isdigit() for text, _ in placed)
 
 
 # ----------------------------------------------------------------------- smoothing, sources
@@ -304,3 +366,20 @@ def test_camera_that_does_not_exist_says_what_to_try():
     with pytest.raises(UserError) as err:
         camera.open_source(97)
     assert "cannot open camera 97" in str(err.value) and "--source" in str(err.value)
+
+
+def test_headless_run_says_a_reading_now_and_then(clip, reader):
+    """Issue 13.11: a headless webcam printed nothing until it stopped."""
+    lines: list[str] = []
+    webcam.run(clip.path, reader, headless=True, on_progress=lines.append, progress_every=0.0)
+    assert len(lines) == clip.frames
+    assert lines[0].startswith("frame 0: ") and "FPS" in lines[0]
+    quiet: list[str] = []
+    webcam.run(clip.path, reader, headless=True, on_progress=quiet.append, progress_every=3600)
+    assert len(quiet) == 1  # the first frame, then one line per interval
+
+
+def test_headless_cli_prints_a_first_reading(clip, env):
+    result = run_cli("webcam", "--source", str(clip.path), "--headless", env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^frame 0: \d+", result.stderr, re.M), result.stderr

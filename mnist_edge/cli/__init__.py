@@ -4,8 +4,9 @@ Each command parses its options and calls one library function that the tests ca
 imports (TensorFlow, OpenCV) happen inside the commands, so ``mnist-edge --help`` and the
 device-side commands start fast and never import TensorFlow. One module per group of commands:
 :mod:`~mnist_edge.cli.training` (train, convert, evaluate), :mod:`~mnist_edge.cli.reading`
-(predict, webcam, serve), :mod:`~mnist_edge.cli.shipping` (bundle, deploy, selftest); what they
-share is in :mod:`~mnist_edge.cli.common`.
+(predict, webcam, serve), :mod:`~mnist_edge.cli.meter` (regions, and the meter and publishing
+options webcam, bundle and deploy take), :mod:`~mnist_edge.cli.shipping` (bundle, deploy,
+selftest); what they share is in :mod:`~mnist_edge.cli.common`.
 
 Errors a user can fix are raised as :class:`~mnist_edge.common.errors.UserError` and shown as a
 single ``error: ...`` line on stderr with exit status 2 (see :func:`main`).
@@ -20,6 +21,7 @@ import typer
 
 from mnist_edge.cli import (  # noqa: F401  (register the commands)
     collecting,
+    meter,
     reading,
     shipping,
     training,

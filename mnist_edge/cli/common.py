@@ -18,8 +18,8 @@ import typer
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.runtime import RUNTIMES
 
-COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "serve", "collect", "bundle",
-                 "deploy", "selftest")
+COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "collect",
+                 "bundle", "deploy", "selftest")
 
 
 class _OrderedGroup(typer.core.TyperGroup):
@@ -86,7 +86,15 @@ DataOption = Annotated[
     ),
 ]
 
-
+AuthOption = Annotated[str | None, typer.Option(
+    "--auth", metavar="USER:PASSWORD", help="Ask browsers and scripts for this login (HTTP "
+    "basic; /healthz stays open). Use on any network you do not fully trust.",
+    show_default=False)]
+AuthFileOption = Annotated[Path | None, typer.Option(
+    "--auth-file", metavar="FILE", help="Like --auth, read from the first line of FILE (keeps "
+    "the password out of the process list).", show_default=False)]
+SeedOption = Annotated[int, typer.Option(
+    min=0, max=2**32 - 1, help="Random seed: the same seed gives the same result.")]
 
 
 def model_option(help: str) -> Any:  # noqa: A002 (the option's help text)

@@ -10,11 +10,22 @@ import typer
 
 from mnist_edge.cli.common import (
     EXIT_USER_ERROR,
+    AuthFileOption,
+    AuthOption,
     ModelOption,
     RuntimeOption,
     ThreadsOption,
     app,
+    fail,
     user_errors,
+)
+from mnist_edge.cli.meter import (
+    ConfigOption,
+    MqttOption,
+    PostOption,
+    StateDirOption,
+    meter_lines,
+    meter_run,
 )
 
 InvertOption = Annotated[bool, typer.Option(
@@ -51,12 +62,10 @@ def predict(
 
     Examples:
 
+    \b
       mnist-edge predict samples/
-
       mnist-edge predict photo.jpg --json
-
       mnist-edge predict scoresheet.jpg --table scores.csv
-
       mnist-edge predict chalkboard.png --invert --min-confidence 0.8
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -84,7 +93,7 @@ def predict(
             typer.echo(json.dumps(result.to_dict(probabilities)))
         else:
             results.append(result)
-    if not as_json:
+    if not as_json and (results or not failed):
         _print_predictions(results)
     if table_path is not None:
         write_tables(table_path, tables)
@@ -139,6 +148,12 @@ def webcam(
     loop: Annotated[bool, typer.Option(
         "--loop", help="Replay a file source from the start when it ends (a demo clip).")
     ] = False,
+    auth: AuthOption = None,
+    auth_file: AuthFileOption = None,
+    config: ConfigOption = None,
+    mqtt: MqttOption = None,
+    post: PostOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Read digits live from a camera, a video, images or a stream.
 
@@ -148,43 +163,54 @@ def webcam(
 
     Examples:
 
+    \b
       mnist-edge webcam                                 # camera 0, window
-
       mnist-edge webcam --source samples/digits.mp4 --headless --jsonl -
-
       mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
-
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
-
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+      mnist-edge webcam --config meter.toml --mqtt mqtt://ha:secret@homeassistant.local
     \f
     Long because a Typer command's signature is its option list and its docstring is its
-    --help; the code below is about 20 lines.
+    --help; the code below is about 30 lines.
     """
     from mnist_edge.reading import live
     from mnist_edge.reading.reader import make_reader
+    from mnist_edge.web.server import resolve_auth
 
+    login = resolve_auth(auth, auth_file)  # before the camera opens
+    if login is not None and serve is None:
+        raise fail("--auth/--auth-file protect the --serve view: add --serve [HOST:]PORT")
     reader = make_reader(model, runtime.value, threads, invert=invert,
                          min_confidence=min_confidence)
     say = functools.partial(typer.echo, err=True)
-    run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
-                            smoothing=smooth, max_frames=max_frames, loop=loop)
-    if serve is None:
-        summary = run(on_status=say)
-    else:
-        from mnist_edge.web.server import live_server
+    with meter_run(reader, config, mqtt, post, state_dir, say) as hooks:
+        # headless: a reading line now and then on stderr (unless stdout carries --jsonl -)
+        run = functools.partial(live.run, source, reader, headless=headless, jsonl=jsonl,
+                                smoothing=smooth, max_frames=max_frames, loop=loop,
+                                on_progress=None if jsonl == "-" else say,
+                                read_frame=hooks.read_frame, on_reading=hooks.on_reading)
+        if serve is None:
+            summary = run(on_status=say)
+        else:
+            from mnist_edge.web.server import live_server
 
-        with live_server(serve, model, runtime=runtime.value, threads=threads, echo=say) as hub:
-            def status(text: str) -> None:
-                say(text)
-                hub.set_status(text)
+            with live_server(serve, model, runtime=runtime.value, threads=threads,
+                             echo=say, auth=login) as hub:
+                hooks.add_status_to(hub)  # /status: values, skips, broker state
 
-            # realtime: a file plays at its own FPS so the stream looks live (cameras ignore it)
-            summary = run(on_status=status, on_frame=hub.publish, realtime=True)
-    for line in summary.lines():
+                def status(text: str) -> None:
+                    say(text)
+                    hub.set_status(text)
+
+                # realtime: a file plays at its own FPS so the stream looks live (cameras
+                # ignore it)
+                summary = run(on_status=status, on_frame=hub.publish, realtime=True)
+    extra = hooks.status()  # after meter_run has stopped the publishers (queue flushed)
+    for line in [*summary.lines(), *meter_lines(extra)]:
         say(line)
-
-
+    if summary.skipped:  # bad files were reported one per line; the good ones were read
+        raise typer.Exit(EXIT_USER_ERROR)
 
 @app.command()
 @user_errors
@@ -196,21 +222,35 @@ def serve(
     model: ModelOption = None,
     runtime: RuntimeOption = "auto",
     threads: ThreadsOption = None,
+    auth: AuthOption = None,
+    auth_file: AuthFileOption = None,
+    config: ConfigOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Serve the draw-a-digit page, POST /predict and /healthz (no camera needed).
 
     Open http://HOST:PORT/draw, draw a digit, and see what the model reads with the
     probabilities of all ten classes. Scripts can POST a PNG or JPEG to /predict. Ctrl-C stops.
+    With --config, /predict reads a meter's regions from each posted frame (a camera board
+    that pushes snapshots) and answers with its values too.
 
     Examples:
 
+    \b
       mnist-edge serve                       # http://127.0.0.1:8080/draw
-
       mnist-edge serve 0.0.0.0:8080 --model models/seed_int8.tflite
-
       curl --data-binary @digit.png http://127.0.0.1:8080/predict
+      mnist-edge serve 8080 --config meter.toml   # POST frames of the meter to /predict
     """
+    from mnist_edge.web.server import resolve_auth
     from mnist_edge.web.server import serve as serve_web
 
+    meter = None
+    if config is not None:
+        from mnist_edge.reading.meter import Meter, load_config
+
+        meter_config = load_config(config)  # a bad file is one line before the port opens
+        meter = functools.partial(Meter, meter_config, state_dir=state_dir)
     serve_web(address, model, runtime=runtime.value, threads=threads,
-              echo=lambda text: typer.echo(text, err=True))
+              echo=lambda text: typer.echo(text, err=True),
+              auth=resolve_auth(auth, auth_file), meter=meter)

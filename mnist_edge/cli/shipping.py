@@ -19,6 +19,15 @@ from mnist_edge.cli.common import (
     model_option,
     user_errors,
 )
+from mnist_edge.cli.meter import (
+    AnsibleOption,
+    ConfigOption,
+    MqttOption,
+    PostOption,
+    SerialOption,
+    check_meter_options,
+    write_ansible_dir,
+)
 from mnist_edge.shipping.bundle import DEFAULT_OUT, DEFAULT_SERVICE
 from mnist_edge.shipping.deploy import DEFAULT_REMOTE_DIR, INSTALL_RUNTIMES
 
@@ -48,6 +57,11 @@ JsonlOption = Annotated[
     str | None, typer.Option("--jsonl", help="Service: webcam --jsonl FILE (relative paths are "
                                              "inside the deploy folder).", show_default=False),
 ]
+ServiceAuthFileOption = Annotated[
+    str | None, typer.Option("--auth-file", help="Service: webcam --auth-file FILE, a "
+                             "USER:PASSWORD file on the device that the --serve view asks for "
+                             "(relative paths are inside the deploy folder).", show_default=False),
+]
 ServiceNameOption = Annotated[
     str, typer.Option("--service-name", help="systemd unit name on the device."),
 ]
@@ -67,22 +81,31 @@ class BundleChoices:
     serve: str | None = None
     source: str | None = None
     jsonl: str | None = None
+    auth_file: str | None = None
     service_name: str = DEFAULT_SERVICE
     no_verify: bool = False
+    config: Path | None = None  # a meter config (shipped with its reference image)
+    mqtt: str | None = None
+    post: str | None = None
 
     def content_given(self) -> bool:
         """Whether any option that changes a bundle's content was given."""
         return any(v is not None for v in (self.model, self.samples, self.data, self.wheel,
-                                           self.serve, self.source, self.jsonl))
+                                           self.serve, self.source, self.jsonl,
+                                           self.auth_file, self.config, self.mqtt, self.post))
 
     def build(self, out: Path, console):
-        """Build the bundle with a spinner on ``console``; shared by ``bundle`` and ``deploy``."""
+        """Build the bundle with a spinner on ``console``; shared by ``bundle`` and ``deploy``.
+        The meter and publishing options are checked before anything is built."""
         from mnist_edge.shipping.bundle import RunnerOptions, build_bundle
 
+        check_meter_options(self.config, self.mqtt, self.post)
         with console.status("bundling") as spinner:
             return build_bundle(
                 out, model=self.model, wheel=self.wheel, samples=self.samples, data=self.data,
-                runner=RunnerOptions(serve=self.serve, source=self.source, jsonl=self.jsonl),
+                runner=RunnerOptions(serve=self.serve, source=self.source, jsonl=self.jsonl,
+                                     auth_file=self.auth_file, config=self.config,
+                                     mqtt=self.mqtt, post=self.post),
                 service=self.service_name, verify=not self.no_verify,
                 progress=lambda msg: spinner.update(f"bundle: {msg}"),
             )
@@ -91,8 +114,10 @@ class BundleChoices:
 # The options of BundleChoices' fields, in its order (their defaults are the fields').
 _BUNDLE_OPTIONS = {"model": ModelFileOption, "samples": SamplesOption, "data": DataOption,
                    "wheel": WheelOption, "serve": ServeOption, "source": SourceOption,
-                   "jsonl": JsonlOption, "service_name": ServiceNameOption,
-                   "no_verify": NoVerifyOption}
+                   "jsonl": JsonlOption, "auth_file": ServiceAuthFileOption,
+                   "service_name": ServiceNameOption,
+                   "no_verify": NoVerifyOption, "config": ConfigOption, "mqtt": MqttOption,
+                   "post": PostOption}
 
 
 def bundle_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -124,6 +149,8 @@ def bundle(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .tar.gz.")
                    ] = DEFAULT_OUT,
     choices: BundleChoices = BundleChoices(),  # noqa: B008 (replaced by its options)
+    ansible: AnsibleOption = None,
+    serial: SerialOption = 2,
 ) -> None:
     """Pack what a Raspberry Pi needs into one .tar.gz (no TensorFlow anywhere).
 
@@ -134,9 +161,10 @@ def bundle(
 
     Examples:
 
+    \b
       mnist-edge bundle
-
       mnist-edge bundle --model models/seed_int8.tflite --serve 0.0.0.0:8080 -o pi.tar.gz
+      mnist-edge bundle --config meter.toml --mqtt mqtt://ha:secret@ha.local --ansible fleet
     """
     from rich.console import Console
 
@@ -147,6 +175,8 @@ def bundle(
     typer.echo(f"  model {m['model']['file']}, {m['samples']['count']} self-test samples, "
                f"{len(m['files'])} files, service: webcam --headless "
                f"{' '.join(m['service']['webcam_args'])}".rstrip())
+    if ansible is not None:
+        write_ansible_dir(ansible, info, serial)
 
 
 @app.command()
@@ -165,8 +195,9 @@ def deploy(
     bundle_file: Annotated[Path | None, typer.Option(
         "--bundle", help="Deploy this bundle instead of building one.", show_default=False)] = None,
     choices: BundleChoices = BundleChoices(),  # noqa: B008 (replaced by its options)
-    venv: Annotated[str | None, typer.Option(help="venv on the device [default: REMOTE_DIR/"
-                                                  "venv].", show_default=False)] = None,
+    venv: Annotated[str | None, typer.Option(help="Folder of venvs on the device, one per "
+                                                  "dependency set [default: REMOTE_DIR/venvs].",
+                                             show_default=False)] = None,
     python: Annotated[str | None, typer.Option(help="Python on the device [default: python3].",
                                                show_default=False)] = None,
     wheelhouse: Annotated[str | None, typer.Option(
@@ -197,12 +228,10 @@ def deploy(
 
     Examples:
 
+    \b
       mnist-edge deploy pi@raspberrypi.local --serve 0.0.0.0:8080
-
       mnist-edge deploy pi@10.0.0.5 pi@10.0.0.6:2222 --model models/seed_int8.tflite
-
       mnist-edge deploy pi@raspberrypi.local --status
-
       mnist-edge deploy pi@raspberrypi.local --rollback
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -299,8 +328,8 @@ def selftest(
 
     Examples:
 
+    \b
       ~/mnist-edge/current/bin/mnist-edge selftest
-
       mnist-edge selftest --model models/edge_int8.tflite --samples samples/
     """
     import json

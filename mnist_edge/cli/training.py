@@ -11,6 +11,7 @@ import typer
 from mnist_edge.cli.common import (
     DataOption,
     RuntimeOption,
+    SeedOption,
     ThreadsOption,
     app,
     command_line,
@@ -36,8 +37,8 @@ def train(
                                 "MNIST script, exactly.")
     ] = Arch.edge,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs [default: 10 for both recipes; class "
-                                             "folders 30, more for a small set].",
+        int | None, typer.Option(min=1, max=1000, help="Epochs [default: 10 for both recipes; "
+                                                      "class folders 30, more for a small set].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
@@ -45,7 +46,7 @@ def train(
                                              "folders 32].",
                                  show_default=False)
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same model.")] = 0,
+    seed: SeedOption = 0,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to save the Keras model (.h5); the metrics "
                                                 "JSON goes next to it.")
@@ -163,7 +164,7 @@ def convert(
     calibration: Annotated[int, typer.Option(
         min=1, help="int8 only: training images used to calibrate, balanced across the 10 "
                     "classes.")] = DEFAULT_CALIBRATION,
-    seed: Annotated[int, typer.Option(help="Seed for drawing the calibration images.")] = 0,
+    seed: SeedOption = 0,
     out_dir: Annotated[Path | None, typer.Option(
         "--out-dir", "-o", help="Where to write <name>_<quant>.tflite and .json [default: next "
                                 "to MODEL].", show_default=False)] = None,
@@ -181,10 +182,9 @@ def convert(
 
     Examples:
 
+    \b
       mnist-edge convert models/edge.h5 --data ../shared/data/mnist.npz
-
       mnist-edge convert models/seed.h5 --quant float16 --out-dir /tmp/models
-
       mnist-edge convert meter.h5        # calibrated on the class folders it was trained on
     """
     from rich.console import Console
@@ -267,10 +267,9 @@ def evaluate(
 
     Examples:
 
+    \b
       mnist-edge evaluate models/edge_int8.tflite --data ../shared/data/mnist.npz
-
       mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
-
       mnist-edge evaluate meter_int8.tflite --data crops/
     """
     from rich.console import Console

@@ -9,10 +9,50 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from mnist_edge.common.errors import UserError
+
+MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, writing a model is refused before the work
+
+
+def check_writable(*targets: str | os.PathLike[str], min_free: int = MIN_FREE_BYTES) -> None:
+    """Refuse, as one :class:`UserError`, an output that cannot be written - before the work.
+
+    For each target: its folder is created for the check and removed again (a parent that is
+    a file fails here), the target
+    must not be a folder, a temporary file is created and removed next to it (a read-only
+    folder fails here), and the filesystem must have ``min_free`` bytes free (Keras' HDF5
+    writer crashes the process on a full disk, so it must not get that far).
+    """
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder")
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UserError(f"cannot write {path}: {blocker} is a file, not a folder")
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe",
+                                         dir=path.parent)
+            os.close(fd)
+            os.unlink(probe)
+            free = shutil.disk_usage(path.parent).free
+        except OSError as exc:
+            raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            for folder in missing:  # deepest first: a failed run leaves no empty folders
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        if free < min_free:
+            raise UserError(f"cannot write {path}: only {free / 2**20:.1f} MB free on its disk "
+                            f"(need {min_free / 2**20:.0f} MB)")
 
 
 @contextlib.contextmanager
@@ -20,19 +60,27 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it to ``target``.
 
     The temporary name keeps the target's suffix, because some writers (Keras) pick the file
-    format from it. On any exception the temporary file is removed and ``target`` is untouched.
+    format from it. On any exception the temporary file is removed and ``target`` is untouched;
+    an ``OSError`` (disk full, read-only, a parent that is a file, a target that is a folder)
+    becomes one :class:`UserError` that names the target.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, _final_mode(target))
-        os.replace(tmp_path, target)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, _final_mode(target))
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -39,10 +39,18 @@ def quiet_tensorflow_logs(level: str = "2") -> None:
 
 def import_quietly(module: str, tf_log_level: str = "2") -> Any:
     """Import ``module`` (TensorFlow, or a module that imports it) without TensorFlow's C++
-    start-up banner on stderr."""
+    start-up banner on stderr.
+
+    TensorFlow probes for a GPU (``failed call to cuInit`` on a machine without one) the first
+    time devices are listed, not at import; listing them here, silenced, spends that probe
+    before the command's own work prints anything."""
     quiet_tensorflow_logs(tf_log_level)
     with native_output_silenced():
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and hasattr(tf, "config"):
+            tf.config.list_physical_devices()
+        return imported
 
 
 @contextlib.contextmanager

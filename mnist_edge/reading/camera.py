@@ -52,19 +52,14 @@ def load_image(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> n
     """The image file at ``path`` as OpenCV decodes it with ``flags`` (default BGR: alpha
     dropped, 16-bit scaled), or None when it is empty or not an image OpenCV can decode.
 
-    The one image-file reader (predict, image and folder sources, selftest): each caller words
-    its own error. Raises OSError when the file cannot be read at all (missing, a folder, no
-    permission). The bytes are read by Python and decoded from memory, so any path works.
+    The one image-file decoder (:func:`read_image_file` words its errors for predict and
+    the image sources; selftest words its own). Raises OSError when the file cannot be read
+    at all (missing, a folder, no permission), cv2.error or MemoryError when its header claims
+    more pixels than can be decoded. The bytes are read by Python and decoded from memory,
+    so any path works.
     """
     data = np.fromfile(Path(path), dtype=np.uint8)
     return cv2.imdecode(data, flags) if data.size else None
-
-
-def _image_or_none(path: Path) -> np.ndarray | None:
-    try:
-        return load_image(path)
-    except OSError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,7 @@ class FrameSource:
     def __init__(self, description: str) -> None:
         self.description = description
         self.fps: float | None = None
+        self.skipped = 0  # files that could not be read (a folder of images)
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -170,7 +166,7 @@ class VideoSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         pacer = _Pacer(self.realtime, self.stop)
-        index = 0
+        index = passes = 0
         while True:
             delivered = 0
             while True:
@@ -182,6 +178,7 @@ class VideoSource(FrameSource):
                 yield Frame(index, image, t)
                 index += 1
                 delivered += 1
+            passes += 1
             if not self.loop or delivered == 0 or _stopped(self.stop):
                 return
             self._cap.release()
@@ -210,28 +207,55 @@ class ImagesSource(FrameSource):
 
     def __iter__(self) -> Iterator[Frame]:
         pacer = _Pacer(self.realtime, self.stop)
-        index = 0
+        index = passes = 0
         while True:
             delivered = 0
             for path in self.paths:
-                image = self._first if self._first is not None else _image_or_none(path)
-                if image is None:
-                    _report(self.on_status, f"skipped {path}: not a readable image")
+                try:
+                    image = self._first if self._first is not None else \
+                        read_image_file(path)
+                except UserError as exc:
+                    if passes == 0:  # a looped folder reports each bad file once
+                        self.skipped += 1
+                        _report(self.on_status, f"skipped: {exc}")
                     continue
                 t = index / self.fps
                 pacer.wait(t)
                 yield Frame(index, image, t, str(path))
                 index += 1
                 delivered += 1
+            passes += 1
             if not self.loop or delivered == 0 or _stopped(self.stop):
                 return
 
 
 def _read_image(path: Path) -> np.ndarray:
-    image = _image_or_none(path)
+    return read_image_file(path)
+
+
+def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """The image at ``path`` as 8-bit BGR; one-line :class:`UserError` for a missing,
+    unreadable, damaged or absurdly large file (a 74-byte PNG can claim 100000x100000 pixels:
+    OpenCV then raises instead of returning None)."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"no such file or folder: {path}")
+    try:
+        image = load_image(p)
+    except OSError as exc:
+        raise UserError(f"cannot read {p}: {exc.strerror or exc}") from None
+    except cv2.error as exc:
+        too_big = "MAX_IMAGE_PIXELS" in str(exc) or "size" in str(exc).lower()
+        raise UserError(f"cannot read {p}: " + ("its header claims more pixels than OpenCV "
+                                                 "will decode" if too_big else
+                                                 "OpenCV failed to decode it") +
+                        " (damaged or not a real image)") from None
+    except MemoryError:
+        raise UserError(f"cannot read {p}: too large to decode in this machine's memory"
+                        ) from None
     if image is None:
-        raise UserError(f"cannot read image {path}: not an image OpenCV can decode "
-                        "(or the file is damaged)")
+        kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
+        raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
     return image
 
 

@@ -10,7 +10,7 @@ right under perspective and for tables whose rows differ in height.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -19,6 +19,7 @@ from mnist_edge.reading.lines import LONG, Rules
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
+REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Line:
     b: float
     lo: float
     hi: float
+    # the pixels it was fitted to (along, across): merged pieces are fitted again together
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), repr=False)
 
     def at(self, along: float) -> float:
         """Where the line is, across, at ``along``."""
@@ -65,7 +68,8 @@ def find_grids(rules: Rules, min_h: int) -> list[Grid]:
     hs = _merge(_fit(rules.horizontal, min_len, vertical=False), SAME_LINE * min_h)
     vs = _merge(_fit(rules.vertical, min_len, vertical=True), SAME_LINE * min_h)
     groups = _crossing_groups(hs, vs, REACH * min_h)
-    return [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
+    grids = [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
+    return [_spanned(Grid(_filled(g.rows), _filled(g.cols))) for g in grids]
 
 
 def cell_of(grids: list[Grid], x: float, y: float, min_h: int) -> Cell | None:
@@ -90,23 +94,77 @@ def _fit(mask: np.ndarray, min_len: float, vertical: bool) -> list[Line]:
         along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
         lo, hi = float(along.min()), float(along.max())
         if hi - lo >= min_len:
-            b, a = np.polyfit(along, across, 1)
-            lines.append(Line(float(a), float(b), lo, hi))
+            lines.append(_line(np.column_stack([along, across])))
     return lines
+
+
+def _line(points: np.ndarray) -> Line:
+    """The least-squares line through ``points`` (along, across)."""
+    b, a = np.polyfit(points[:, 0], points[:, 1], 1)
+    return Line(float(a), float(b), float(points[:, 0].min()), float(points[:, 0].max()),
+                points)
 
 
 def _merge(lines: list[Line], gap: float) -> list[Line]:
     """Pieces of one rule (a dashed or broken line, the two edges of a thick one) as one line,
-    sorted by position."""
+    fitted again through all their points (a short piece's slope, extrapolated across a page,
+    would put the line a row off), sorted by position."""
     out: list[Line] = []
     for line in sorted(lines, key=lambda ln: ln.at((ln.lo + ln.hi) / 2)):
-        for kept in out:
+        for i, kept in enumerate(out):
             mid = (max(line.lo, kept.lo) + min(line.hi, kept.hi)) / 2
             if abs(line.at(mid) - kept.at(mid)) < gap:
-                kept.lo, kept.hi = min(kept.lo, line.lo), max(kept.hi, line.hi)
+                out[i] = _line(np.concatenate([kept.points, line.points]))
                 break
         else:
             out.append(line)
+    return out
+
+
+def _spanned(grid: Grid) -> Grid:
+    """Each line of a grid drawn across the whole grid: a rule found only in pieces (digits
+    and lettering break it, faint print loses stretches) still separates every cell it
+    borders."""
+    def span(lines: list[Line], across: list[Line]) -> list[Line]:
+        if not across:
+            return lines
+        ends = [ln.at((ln.lo + ln.hi) / 2) for ln in across]
+        lo, hi = min(ends), max(ends)
+        return [Line(ln.a, ln.b, min(ln.lo, lo), max(ln.hi, hi), ln.points) for ln in lines]
+
+    return Grid(span(grid.rows, grid.cols), span(grid.cols, grid.rows))
+
+
+def _filled(lines: list[Line]) -> list[Line]:
+    """A regular grid's missing rules put back (a faint or hidden line between two found ones
+    whose gap is a whole number of the grid's spacings), so cells are not counted one short.
+    Irregular tables are left as found."""
+    if len(lines) < 4:
+        return lines
+    mids = [(ln.lo + ln.hi) / 2 for ln in lines]
+    centre = float(np.median(mids))
+    pos = [ln.at(centre) for ln in lines]
+    gaps = np.diff(pos)
+    step = float(np.median(gaps))
+    if step <= 0:
+        return lines
+    units = gaps / step
+    found = lines
+    # a double border (or a rule under the grid's title) outside a regular grid: dropped
+    while len(units) > 3 and units[0] < 1 - REGULAR:
+        lines, units = lines[1:], units[1:]
+    while len(units) > 3 and units[-1] < 1 - REGULAR:
+        lines, units = lines[:-1], units[:-1]
+    whole = np.round(units)
+    if not np.all((whole >= 1) & (np.abs(units - whole) <= REGULAR * whole)):
+        return found
+    out = [lines[0]]
+    for prev, nxt, k in zip(lines, lines[1:], whole.astype(int), strict=False):
+        for j in range(1, k):
+            t = j / k
+            out.append(Line(prev.a + t * (nxt.a - prev.a), prev.b + t * (nxt.b - prev.b),
+                            min(prev.lo, nxt.lo), max(prev.hi, nxt.hi)))
+        out.append(nxt)
     return out
 
 

@@ -4,14 +4,16 @@
 :class:`~mnist_edge.reading.reader.DigitReader`, and for every processed frame:
 
 * writes one JSON line ``{"frame": n, "time": s, "digits": [...]}`` to ``jsonl`` (a file,
-  written atomically when the run ends, or ``"-"`` for stdout, flushed per line);
+  appended to and flushed line by line, so a reader - or ``deploy --status`` - sees each
+  reading as it comes and a kill loses none; or ``"-"`` for stdout, flushed per line);
 * calls ``on_frame(annotated_bgr, reading)`` with the same dict (the web view hooks in here);
 * shows the annotated frame in a window when a display exists (``q``/Esc quits, ``s`` saves a
   snapshot); without one (no ``$DISPLAY``/``$WAYLAND_DISPLAY``, or an OpenCV built without GUI)
   it runs headless, and a window that fails to open switches it to headless instead of crashing.
 
-Ctrl-C, the end of a file, ``max_frames``, the quit key or ``stop.set()`` end the run cleanly
-with a :class:`RunSummary` (frames, mean FPS, the readings seen most).
+Ctrl-C, SIGTERM (systemd's stop), the end of a file, ``max_frames``, the quit key or
+``stop.set()`` end the run cleanly with a :class:`RunSummary` (frames, mean FPS, the readings
+seen most, and what stopped it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,6 +35,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.errors import UserError
 from mnist_edge.common.quiet import stdout_to_devnull
 from mnist_edge.reading.camera import FrameSource, open_source
 from mnist_edge.reading.reader import Digit, DigitReader
@@ -43,6 +47,9 @@ TEXT_COLOUR = (255, 255, 255)
 
 FrameCallback = Callable[[np.ndarray, dict[str, Any]], None]
 StatusCallback = Callable[[str], None]
+# read_frame(image) -> (digits to draw, extra keys for the reading line): a meter's regions
+FrameReader = Callable[[np.ndarray], tuple[list[Digit], dict[str, Any]]]
+ReadingCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -57,6 +64,7 @@ class RunSummary:
     readings: Counter[str] = field(default_factory=Counter)
     stopped_by: str = "end of input"
     snapshots: list[str] = field(default_factory=list)
+    skipped: int = 0  # files of a folder source that could not be read
 
     @property
     def fps(self) -> float:
@@ -69,7 +77,7 @@ class RunSummary:
             "fps": round(self.fps, 1), "digits": self.digits,
             "frames_with_digits": self.frames_with_digits,
             "readings": dict(self.readings.most_common(10)), "stopped_by": self.stopped_by,
-            "snapshots": self.snapshots,
+            "snapshots": self.snapshots, "skipped": self.skipped,
         }
 
     def lines(self) -> list[str]:
@@ -80,7 +88,8 @@ class RunSummary:
             f"({self.fps:.1f} FPS), stopped by {self.stopped_by}",
             f"{self.digits} digits read in {self.frames_with_digits} frames; "
             f"most seen readings: {common}",
-        ]
+        ] + ([f"{self.skipped} file(s) could not be read (see the 'skipped:' lines)"]
+             if self.skipped else [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,15 +152,63 @@ def annotate(frame: np.ndarray, digits: list[Digit], fps: float | None = None) -
     h, w = img.shape[:2]
     scale = max(0.4, min(h, w) / 600)
     thick = max(1, round(min(h, w) / 300))
-    for d in digits:
-        x, y, bw, bh = d.box
-        cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), BOX_COLOUR, thick)
-        _label(img, f"{d.label} {d.confidence:.0%}", (x, y), scale, thick, above=True)
     status = "".join(str(d.label) for d in digits) or "-"
     if fps is not None:
         status = f"{fps:5.1f} FPS   {status}"
-    _label(img, status, (0, 0), scale, thick, above=False)
+    corner = _text_rect(status, (0, 0), scale, thick)
+    for d in digits:
+        x, y, bw, bh = d.box
+        cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), BOX_COLOUR, thick)
+    for text, rect in place_labels(digits, (h, w), scale, thick, taken=[corner]):
+        _label(img, text, rect, scale, thick)
+    _label(img, status, corner, scale, thick)
     return img
+
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive)
+
+
+def place_labels(digits: list[Digit], shape: tuple[int, int], scale: float, thick: int,
+                 taken: list[Rect] | None = None) -> list[tuple[str, Rect]]:
+    """Where each digit's label goes without covering another label: above its box, else
+    below, else inside its top; ``"7 97%"`` shrinks to ``"7"`` when neither fits (digits in a
+    grid sit closer than their labels are wide). A label that fits nowhere is left out: the box
+    and the reading line still show the digit."""
+    placed: list[Rect] = list(taken or [])
+    out: list[tuple[str, Rect]] = []
+    for d in digits:
+        x, y, bw, bh = d.box
+        for text in (f"{d.label} {d.confidence:.0%}", str(d.label)):
+            _, th, base = _text_size(text, scale, thick)
+            tall = th + base + 4
+            spots = [(x, y - tall), (x, y + bh), (x, y)]
+            rect = next((r for r in (_text_rect(text, at, scale, thick) for at in spots)
+                         if _inside(r, shape) and not any(_overlap(r, o) for o in placed)),
+                        None)
+            if rect is not None:
+                placed.append(rect)
+                out.append((text, rect))
+                break
+    return out
+
+
+def _text_size(text: str, scale: float, thick: int) -> tuple[int, int, int]:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    return tw, th, base
+
+
+def _text_rect(text: str, at: tuple[int, int], scale: float, thick: int) -> Rect:
+    tw, th, base = _text_size(text, scale, thick)
+    x, y = at
+    return x, y, x + tw + 4, y + th + base + 4
+
+
+def _inside(r: Rect, shape: tuple[int, int]) -> bool:
+    return r[0] >= 0 and r[1] >= 0 and r[2] < shape[1] and r[3] < shape[0]
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _bgr_copy(frame: np.ndarray) -> np.ndarray:
@@ -166,14 +223,12 @@ def _bgr_copy(frame: np.ndarray) -> np.ndarray:
     return a.copy()
 
 
-def _label(img: np.ndarray, text: str, at: tuple[int, int], scale: float, thick: int,
-           above: bool) -> None:
-    """Text on a filled box (readable on any background), above ``at`` or inside the corner."""
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    x, y = at
-    top = y - th - base - 4 if above and y - th - base - 4 >= 0 else y
-    cv2.rectangle(img, (x, top), (x + tw + 4, top + th + base + 4), BOX_COLOUR, -1)
-    cv2.putText(img, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR,
+def _label(img: np.ndarray, text: str, rect: Rect, scale: float, thick: int) -> None:
+    """Text on a filled box (readable on any background) at ``rect``."""
+    x0, y0, x1, y1 = rect
+    _, th, _ = _text_size(text, scale, thick)
+    cv2.rectangle(img, (x0, y0), (x1, y1), BOX_COLOUR, -1)
+    cv2.putText(img, text, (x0 + 2, y0 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR,
                 thick, cv2.LINE_AA)
 
 
@@ -228,8 +283,9 @@ class _Window:
 
 @contextlib.contextmanager
 def _jsonl_writer(target: str | os.PathLike[str] | IO[str] | None) -> Iterator[IO[str] | None]:
-    """Where readings go: nowhere, stdout (``"-"``), an open stream, or a file written to a
-    temporary name and moved into place when the run ends (never a half-written log)."""
+    """Where readings go: nowhere, stdout (``"-"``), an open stream, or a file appended to, one
+    whole line per write, flushed (opened before the first frame: an unwritable path is one
+    :class:`UserError`, and a run that is killed keeps every line it wrote)."""
     if target is None:
         yield None
     elif isinstance(target, str) and target == "-":
@@ -237,8 +293,35 @@ def _jsonl_writer(target: str | os.PathLike[str] | IO[str] | None) -> Iterator[I
     elif hasattr(target, "write"):
         yield target  # type: ignore[misc]
     else:
-        with atomic.atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed below, errors mapped)
+        except OSError as exc:
+            raise UserError(f"cannot write the readings to {path}: "
+                            f"{exc.strerror or exc}") from None
+        with fh:
             yield fh
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it takes Ctrl-C's clean path."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(
@@ -256,27 +339,38 @@ def run(
     stop: threading.Event | None = None,
     snapshot_dir: str | os.PathLike[str] = ".",
     window_title: str = "mnist-edge",
+    on_progress: StatusCallback | None = None,
+    progress_every: float = 10.0,
+    read_frame: FrameReader | None = None,
+    on_reading: ReadingCallback | None = None,
 ) -> RunSummary:
     """Read digits from every frame of ``source`` until it ends or the run is stopped.
 
     ``headless=None`` detects whether a window can be shown. ``smoothing`` > 1 averages each
     digit's probabilities over about that many frames. For a file source every frame is
     processed, in order (``realtime=True`` paces it at its FPS, ``loop=True`` repeats it).
+    Without a window, ``on_progress`` gets a line with the latest reading every
+    ``progress_every`` seconds (and after the first frame), so a headless run is never silent.
+    ``read_frame`` replaces the reader's blob search (a meter config's regions; its extra keys
+    join the reading line); ``on_reading(reading)`` gets every reading line (publishing).
     """
     status = on_status or (lambda _text: None)
     src = source if isinstance(source, FrameSource) else open_source(
         source, realtime=realtime, loop=loop, stop=stop, on_status=status)
     show = not headless if headless is not None else display_available()
     summary = RunSummary(source=src.description)
-    with contextlib.closing(src), _jsonl_writer(jsonl) as out:
+    with contextlib.closing(src), _jsonl_writer(jsonl) as out, _sigterm_stops():
         window = _Window(window_title, status) if show else None
         try:
             _loop(src, summary, _LoopOptions(
                 reader, out, window, status, smoothing=smoothing, max_frames=max_frames,
-                on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir)))
+                on_frame=on_frame, stop=stop, snapshot_dir=Path(snapshot_dir),
+                progress=None if show else on_progress, progress_every=progress_every,
+                read_frame=read_frame, on_reading=on_reading))
         finally:
             if window is not None:
                 window.close()
+            summary.skipped = src.skipped
     return summary
 
 
@@ -293,6 +387,10 @@ class _LoopOptions:
     on_frame: FrameCallback | None = None
     stop: threading.Event | None = None
     snapshot_dir: Path = Path(".")
+    progress: StatusCallback | None = None  # a line now and then when headless
+    progress_every: float = 10.0  # seconds
+    read_frame: FrameReader | None = None  # instead of the reader's blob search (a meter)
+    on_reading: ReadingCallback | None = None  # every reading line (publishing)
 
 
 def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
@@ -302,13 +400,18 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
     smoother = Smoother(opts.smoothing, getattr(opts.reader, "info", None) and
                         opts.reader.info.values) if opts.smoothing > 1 else None
     started = last = time.monotonic()
+    next_progress = started
     fps: float | None = None
     try:
         for frame in src:
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
                 break
-            digits = opts.reader.read(frame.image)
+            extra: dict[str, Any] = {}
+            if opts.read_frame is None:
+                digits = opts.reader.read(frame.image)
+            else:
+                digits, extra = opts.read_frame(frame.image)
             if smoother is not None:
                 digits = smoother.update(digits)
             now = time.monotonic()
@@ -316,11 +419,18 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
             last = now
             reading = {"frame": frame.index, "time": round(frame.time, 3),
-                       "digits": [d.to_dict() for d in digits]}
+                       "digits": [d.to_dict() for d in digits], **extra}
             _tally(summary, digits)
+            if opts.progress is not None and now >= next_progress:
+                next_progress = now + opts.progress_every
+                shown = "".join(str(d.label) for d in digits) or "no digits"
+                opts.progress(f"frame {frame.index}: {shown}  ({summary.frames} frames, "
+                         f"{summary.frames / max(now - started, 1e-6):.1f} FPS)")
             if out is not None:
                 out.write(json.dumps(reading) + "\n")
                 out.flush()
+            if opts.on_reading is not None:
+                opts.on_reading(reading)
             if on_frame is not None or (window is not None and window.enabled):
                 annotated = annotate(frame.image, digits, fps)
                 if on_frame is not None:
@@ -336,8 +446,8 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
         else:
             if stop is not None and stop.is_set():
                 summary.stopped_by = "stop request"
-    except KeyboardInterrupt:
-        summary.stopped_by = "Ctrl-C"
+    except KeyboardInterrupt as exc:
+        summary.stopped_by = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
     except BrokenPipeError:  # `mnist-edge webcam --jsonl - | head`: the reader went away
         summary.stopped_by = "output closed"
         if out is sys.stdout:

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.camera import IMAGE_EXTS, folder_images, load_image
+from mnist_edge.reading.camera import IMAGE_EXTS, folder_images, read_image_file
 from mnist_edge.reading.reader import Digit, DigitReader
 
 
@@ -43,8 +41,8 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files to read: each file as given, each folder's images sorted by path, subfolders
     included (a class-folder set reads whole).
 
-    UserError for a path that does not exist or a folder without images: nothing to do is a
-    mistake worth saying, not an empty result.
+    A path that does not exist stays in the list (reading it gives its own error line, and the
+    others are still read); a folder without images is a UserError.
     """
     files: list[Path] = []
     for raw in paths:
@@ -54,31 +52,16 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                            and f.suffix.lower() in IMAGE_EXTS
                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
             files.extend(found or folder_images(p))  # folder_images says why there are none
-        elif p.exists():
-            files.append(p)
         else:
-            raise UserError(f"no such file or folder: {raw}")
+            files.append(p)
     return files
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """The image at ``path`` as BGR (alpha dropped, 16-bit scaled); UserError if unreadable."""
-    p = Path(path)
-    try:
-        image = load_image(p)
-    except OSError as exc:
-        raise UserError(f"cannot read {p}: {exc.strerror or exc}")
-    if image is None:
-        kind = "an image" if p.suffix.lower() in IMAGE_EXTS else "an image file"
-        raise UserError(f"cannot read {p}: not {kind} OpenCV can decode (or it is damaged)")
-    return image
 
 
 def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageResult]:
     """Read every digit in each file, in order; an unreadable file yields an error result."""
     for f in files:
         try:
-            image = read_image(f)
+            image = read_image_file(f)
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
             continue

@@ -162,6 +162,21 @@ class Classifier:
         self.num_classes = expected
         self._input_rank = len(shape)
         self._batch = shape[0]
+        self._check_blank_inference()
+
+    def _check_blank_inference(self) -> None:
+        """One inference on a blank image now: a damaged file (a bad quantization scale) loads
+        fine and only fails when invoked, which would otherwise be at the first frame or request."""
+        try:
+            with native_output_silenced():
+                probs = self.predict(np.zeros((max(self._batch, 1), 28, 28), np.uint8))
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"{self.model_path}: the model fails on a blank test image "
+                            f"({first_line(exc)}); the file is damaged: convert it again"
+                            ) from None
+        if not np.all(np.isfinite(probs)):
+            raise UserError(f"{self.model_path}: the model gives non-finite probabilities on a "
+                            "blank test image; the file is damaged: convert it again")
 
     @property
     def input_details(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ FORMAT = 1
 DEFAULT_OUT = Path("dist") / "mnist-edge-bundle.tar.gz"
 DEFAULT_SERVICE = "mnist-edge"
 SAMPLES_PER_CLASS = 2
+CONFIG_DIR = "config"  # a meter config and its reference image, inside the bundle
 # Values that end up in bundle.env (sourced by sh) and in paths on the device.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._+@,:/-]*")
 SAFE_ARG = re.compile(r"[A-Za-z0-9._+@,:/=-]+")
@@ -62,17 +63,31 @@ class RunnerOptions:
     serve: str | None = None
     source: str | None = None
     jsonl: str | None = None
+    auth_file: str | None = None  # a USER:PASSWORD file on the device, for --serve
+    config: Path | None = None  # a meter config: shipped as config/<name>.toml
+    mqtt: str | None = None
+    post: str | None = None
 
-    def args(self) -> list[str]:
+    def args(self, secret: bool = True) -> list[str]:
         """The webcam options, in order (relative ``--jsonl`` paths are kept relative: the unit
-        runs in the deploy folder, so the file survives releases)."""
+        runs in the deploy folder, so the file survives releases). A meter config is read from
+        the release, its last good values kept in the deploy folder. ``secret=False`` masks
+        the MQTT password (for the manifest)."""
         out: list[str] = []
+        if self.auth_file is not None and self.serve is None:
+            raise UserError("--auth-file protects the --serve view: add --serve [HOST:]PORT")
         for flag, value in (("--source", self.source), ("--serve", self.serve),
-                            ("--jsonl", self.jsonl)):
+                            ("--jsonl", self.jsonl), ("--auth-file", self.auth_file),
+                            ("--mqtt", self.mqtt), ("--post", self.post)):
             if value is not None:
                 if not value or "\n" in value or "\r" in value:
                     raise UserError(f"{flag} must be a non-empty single line, got {value!r}")
+                if flag == "--mqtt" and not secret:
+                    value = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", value)
                 out += [flag, value]
+        if self.config is not None:
+            out += ["--config", f"@PREFIX@/current/{CONFIG_DIR}/{self.config.name}",
+                    "--state-dir", "@PREFIX@"]
         return out
 
 
@@ -306,6 +321,8 @@ def _stage(
     install.write_text(_template("install.sh"), "utf-8")
     install.chmod(0o755)
     model_file = f"model/{model.name}"
+    if runner.config is not None:
+        _stage_config(stage / CONFIG_DIR, runner.config)
     (stage / "mnist-edge.service").write_text(_unit_text(model_file, runner), "utf-8")
     return {
         "format": FORMAT,
@@ -317,9 +334,27 @@ def _stage(
                   "summary": _model_summary(meta)},
         "samples": {"dir": "samples", "count": len(labels)},
         "requirements": requirements,
-        "service": {"name": service, "webcam_args": runner.args(),
+        "service": {"name": service, "webcam_args": runner.args(secret=False),
                     "serve": runner.serve, "jsonl": runner.jsonl, "source": runner.source},
     }
+
+
+def _stage_config(dest: Path, config: Path) -> None:
+    """Check a meter config and ship it with its reference image (beside it, renamed in the
+    file if it lived elsewhere)."""
+    from mnist_edge.reading.meter import load_config
+
+    loaded = load_config(config)
+    dest.mkdir()
+    text = config.read_text("utf-8")
+    if loaded.reference_image is not None:
+        if not loaded.reference_image.is_file():
+            raise UserError(f"{config}: no reference image {loaded.reference_image}")
+        name = loaded.reference_image.name
+        shutil.copy2(loaded.reference_image, dest / name)
+        text = re.sub(r'(?m)^(\s*image\s*=\s*)(".*?"|\'.*?\')',
+                      lambda m: m.group(1) + json.dumps(name), text)
+    (dest / config.name).write_text(text, "utf-8")
 
 
 def _model_summary(meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -378,6 +413,7 @@ def build_bundle(
         raise UserError(f"service name {service!r}: use letters, digits and _.@-")
     runner = runner or RunnerOptions()
     runner.args()  # validate early
+    atomic.check_writable(out)
     with tempfile.TemporaryDirectory(prefix="mnist-edge-bundle.") as tmp:
         stage = Path(tmp) / BUNDLE_ROOT
         if wheel:

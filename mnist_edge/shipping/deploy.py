@@ -16,13 +16,16 @@ shell-quoted, and the device-side logic (``files/remote.sh``) comes in on standa
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -40,6 +43,16 @@ HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
 REMOTE_DIR_RE = re.compile(r"(~|~/[A-Za-z0-9._/+@,-]*|/[A-Za-z0-9._/+@,-]*|[A-Za-z0-9._+@,-]"
                            r"[A-Za-z0-9._/+@,-]*)")
 Step = Callable[[str, str], None]
+# Room a deploy needs on the device beyond the bundle's own size (x3: upload, unpacked copy,
+# installed code); a new dependency set needs far more (a venv), which install.sh reports.
+MIN_FREE_MB = 32
+
+
+def _run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for ssh and scp, each in its own session: a Ctrl-C in the terminal
+    reaches deploy, which decides what to stop, rather than killing an ssh that is in the middle
+    of an install (whose result the host would then know and deploy would not)."""
+    return subprocess.run(argv, start_new_session=True, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,9 @@ class Ssh:
     identity: Path | None = None
     connect_timeout: int = 10
     control_path: str | None = None  # set per host while a deploy holds a master connection
+    # The master exits by itself after this many idle seconds: a deploy that is SIGKILLed (no
+    # chance to close it) leaves no ssh process behind for long.
+    persist_s: int = 120
 
     def _common(self, master: bool = False) -> list[str]:
         opts: list[str] = []
@@ -111,7 +127,8 @@ class Ssh:
     def master_argv(self, host: Host) -> list[str]:
         """Open the shared connection and put it in the background (``-f -N``)."""
         port = ["-p", str(host.port)] if host.port else []
-        return ["ssh", *self._common(master=True), "-f", "-N", *port, "--", host.destination]
+        return ["ssh", *self._common(master=True), "-o", f"ControlPersist={self.persist_s}",
+                "-f", "-N", *port, "--", host.destination]
 
     def exit_argv(self, host: Host) -> list[str]:
         port = ["-p", str(host.port)] if host.port else []
@@ -123,10 +140,19 @@ class Ssh:
         command = shlex.join(["sh", "-s", "--", *remote_args])
         return ["ssh", *self._common(), *port, "--", host.destination, command]
 
-    def scp_argv(self, host: Host, local: Path, remote_path: str) -> list[str]:
+    def scp_argv(self, host: Host, local: Path, remote_path: str,
+                 legacy: bool = False) -> list[str]:
+        """scp over SFTP (OpenSSH's default), or ``legacy``: ``scp -O``, the old protocol that
+        needs no SFTP subsystem on the device."""
         port = ["-P", str(host.port)] if host.port else []
-        return ["scp", "-q", *self._common(), *port, "--", str(local),
-                host.scp_prefix + remote_path]
+        return ["scp", "-q", *(["-O"] if legacy else []), *self._common(), *port, "--",
+                str(local), host.scp_prefix + remote_path]
+
+    def cat_argv(self, host: Host, remote_path: str) -> list[str]:
+        """``ssh host sh -c 'cat > PATH'``: the upload of last resort (stdin is the file)."""
+        port = ["-p", str(host.port)] if host.port else []
+        command = shlex.join(["sh", "-c", 'cat > "$1"', "sh", remote_path])
+        return ["ssh", *self._common(), *port, "--", host.destination, command]
 
 
 def remote_script() -> str:
@@ -159,7 +185,7 @@ def run_remote(ssh: Ssh, host: Host, args: Sequence[str], timeout: float) -> Rem
     """Run ``remote.sh ARGS`` on ``host``."""
     argv = ssh.ssh_argv(host, args)
     try:
-        proc = subprocess.run(argv, input=remote_script(), capture_output=True, text=True,
+        proc = _run(argv, input=remote_script(), capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return RemoteRun(124, {}, "", f"error: no answer within {timeout:.0f} s")
@@ -190,6 +216,7 @@ class HostResult:
     output: str = ""
     values: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    upload: str = ""  # how the bundle went up: "scp", "scp -O" or "ssh cat"
 
 
 @dataclass(frozen=True)
@@ -232,7 +259,7 @@ def open_master(ssh: Ssh, host: Host, timeout: float) -> str | None:
     """Start the host's shared ssh connection; None if it is up, else why it is not."""
     with tempfile.TemporaryFile("w+") as err:
         try:
-            proc = subprocess.run(ssh.master_argv(host), stdin=subprocess.DEVNULL,
+            proc = _run(ssh.master_argv(host), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
         except subprocess.TimeoutExpired:
             return f"no answer within {timeout:.0f} s"
@@ -245,16 +272,49 @@ def open_master(ssh: Ssh, host: Host, timeout: float) -> str | None:
 
 
 def close_master(ssh: Ssh, host: Host) -> None:
-    subprocess.run(ssh.exit_argv(host), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    _run(ssh.exit_argv(host), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=30, check=False)
+
+
+MUX_PREFIX = "mnist-edge-ssh."
+
+
+def sweep_stale_mux_dirs(root: str | None = None) -> list[Path]:
+    """Remove the control-socket folders of deploys that were killed (their pid is gone and
+    their master has exited); returns what was removed."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{MUX_PREFIX}*.*"):
+        pid_text = folder.name[len(MUX_PREFIX):].split(".", 1)[0]
+        if not pid_text.isdigit() or not folder.is_dir() or (folder / "master").exists():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # that deploy is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def deploy_host(
     host: Host, bundle: Path, bundle_sha: str, rid: str, opts: DeployOptions,
-    step: Step | None = None,
+    step: Step | None = None, cancel: threading.Event | None = None,
 ) -> HostResult:
-    """connect -> prepare -> upload -> install (self-test, switch, service) on one host."""
-    with tempfile.TemporaryDirectory(prefix="mnist-edge-ssh.") as mux:
+    """connect -> prepare -> upload -> install (self-test, switch, service) on one host.
+
+    ``cancel`` (set on Ctrl-C) stops the host before its next step; an install already under
+    way runs to its end, so the result says what the host really did."""
+    cancel = cancel or threading.Event()
+    if cancel.is_set():
+        now = time.time()
+        return HostResult(host.spec, False, "deploy", "connect", message="cancelled (Ctrl-C) "
+                          "before connecting: nothing changed on the host", started=now,
+                          finished=now)
+    sweep_stale_mux_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{MUX_PREFIX}{os.getpid()}.") as mux:
         ssh = replace(opts.ssh, control_path=str(Path(mux) / "master"))
         if step:
             step(host.spec, "connecting")
@@ -266,7 +326,8 @@ def deploy_host(
                               seconds=finished - started, started=started, finished=finished)
         connected = time.time() - started
         try:
-            result = _deploy_steps(host, bundle, bundle_sha, rid, replace(opts, ssh=ssh), step)
+            result = _deploy_steps(host, bundle, bundle_sha, rid, replace(opts, ssh=ssh), step,
+                                   cancel)
         finally:
             close_master(ssh, host)
         result.timings = {"connect": connected, **result.timings}
@@ -276,7 +337,7 @@ def deploy_host(
 
 def _deploy_steps(
     host: Host, bundle: Path, bundle_sha: str, rid: str, opts: DeployOptions,
-    step: Step | None = None,
+    step: Step | None, cancel: threading.Event,
 ) -> HostResult:
     note = step or (lambda _h, _s: None)
     started = time.time()
@@ -294,8 +355,15 @@ def _deploy_steps(
         note(host.spec, "done" if ok else f"failed at {stage}")
         return result
 
+    def cancelled(stage: str) -> HostResult:
+        runs = f"it still runs {result.release}" if result.release else "it has no release yet"
+        return done(False, stage, f"cancelled (Ctrl-C) before {stage}: nothing changed on the "
+                                  f"host; {runs}")
+
     note(host.spec, "preparing")
-    prep = run_remote(opts.ssh, host, ["prepare", opts.remote_dir, rid], opts.timeout)
+    need_mb = 3 * bundle.stat().st_size // 2**20 + MIN_FREE_MB
+    prep = run_remote(opts.ssh, host, ["prepare", opts.remote_dir, rid, str(need_mb)],
+                      opts.timeout)
     result.timings["prepare"] = time.time() - started
     if prep.returncode != 0:
         return done(False, "connect", prep.error, prep)
@@ -305,26 +373,83 @@ def _deploy_steps(
     if not remote_dir.startswith("/"):
         return done(False, "connect", f"device did not report its deploy folder: {prep.stdout!r}")
 
+    if cancel.is_set():
+        return cancelled("upload")
     note(host.spec, "uploading")
-    upload = opts.ssh.scp_argv(host, bundle, f"{remote_dir}/incoming/{rid}.tar.gz")
     mark = time.time()
     try:
-        proc = subprocess.run(upload, capture_output=True, text=True, timeout=opts.timeout)
+        method, reason = upload_bundle(opts, host, bundle, f"{remote_dir}/incoming/{rid}.tar.gz",
+                                       lambda text: note(host.spec, text))
     except subprocess.TimeoutExpired:
         return done(False, "upload", f"upload took longer than {opts.timeout:.0f} s")
     result.timings["upload"] = time.time() - mark
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or [f"scp exit status {proc.returncode}"])[-1]
+    result.upload = method
+    if reason:
         return done(False, "upload", f"upload failed: {reason}")
 
+    if cancel.is_set():
+        return cancelled("install")
     note(host.spec, "installing + self-test")
     mark = time.time()
     inst = run_remote(opts.ssh, host, ["install", remote_dir, rid, bundle_sha,
                                        *opts.install_args], opts.timeout)
     result.timings["install"] = time.time() - mark
+    if inst.returncode in (124, 255):  # no answer, or the connection dropped: ask the host
+        return _read_back(host, rid, opts, inst, done)
     if inst.returncode != 0:
         return done(False, "install", inst.error, inst)
-    return done(True, "done", _self_test_line(inst.stdout) or "installed", inst)
+    via = "" if method == "scp" else f" (uploaded with {method}: the device has no SFTP)"
+    return done(True, "done", (_self_test_line(inst.stdout) or "installed") + via, inst)
+
+
+def _read_back(host: Host, rid: str, opts: DeployOptions, inst: RemoteRun,
+               done: Callable[..., HostResult]) -> HostResult:
+    """The install's answer was lost: what the host's own links say it runs now (a new
+    connection, since the shared one may be what broke)."""
+    back = run_remote(replace(opts.ssh, control_path=None), host, ["status", opts.remote_dir],
+                      60)
+    if back.returncode != 0:
+        return done(False, "install", f"{inst.error}; the host could not be asked what it runs "
+                                      f"now ({back.error}): check with deploy --status", inst)
+    if back.values.get("current") == rid:
+        return done(True, "done", f"installed: {rid} is current (the answer was lost: "
+                                  "read back from the host)", back)
+    return done(False, "install", f"{inst.error}; the host still runs "
+                                  f"{back.values.get('current') or 'no release'}", back)
+
+
+def _no_sftp(stderr: str) -> bool:
+    """scp's words when the device has no SFTP subsystem (minimal images, some embedded sshd)."""
+    text = stderr.lower()
+    return "subsystem request failed" in text or "connection closed" in text or "sftp" in text
+
+
+def upload_bundle(opts: DeployOptions, host: Host, bundle: Path, remote_path: str,
+                  say: Callable[[str], None]) -> tuple[str, str]:
+    """Upload ``bundle``: scp (SFTP), else ``scp -O`` where the device has no SFTP, else
+    ``ssh ... cat >``. Returns (the method used, "" or the failure's last line)."""
+    def last_line(proc: subprocess.CompletedProcess, what: str) -> str:
+        return (proc.stderr.strip().splitlines() or [f"{what} exit status {proc.returncode}"])[-1]
+
+    proc = _run(opts.ssh.scp_argv(host, bundle, remote_path), capture_output=True,
+                          text=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "scp", ""
+    if not _no_sftp(proc.stderr):
+        return "scp", last_line(proc, "scp")
+    say("no SFTP on the device: uploading with scp -O (the legacy scp protocol)")
+    proc = _run(opts.ssh.scp_argv(host, bundle, remote_path, legacy=True),
+                          capture_output=True, text=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "scp -O", ""
+    say("scp -O failed too: streaming the bundle over ssh (cat >)")
+    with open(bundle, "rb") as fh:
+        proc = _run(opts.ssh.cat_argv(host, remote_path), stdin=fh,
+                              capture_output=True, timeout=opts.timeout)
+    if proc.returncode == 0:
+        return "ssh cat", ""
+    err = proc.stderr.decode(errors="replace").strip().splitlines()
+    return "ssh cat", err[-1] if err else f"ssh exit status {proc.returncode}"
 
 
 def rollback_host(host: Host, opts: DeployOptions, step: Step | None = None) -> HostResult:
@@ -358,25 +483,49 @@ def status_host(host: Host, opts: DeployOptions, step: Step | None = None) -> Ho
 
 
 def for_hosts(
-    hosts: Sequence[Host], work: Callable[[Host], HostResult], jobs: int = 8
+    hosts: Sequence[Host], work: Callable[[Host], HostResult], jobs: int = 8,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> list[HostResult]:
-    """Run ``work`` on every host in parallel; results in the order the hosts were given."""
+    """Run ``work`` on every host in parallel; results in the order the hosts were given.
+
+    A Ctrl-C calls ``on_interrupt`` (a deploy tells its hosts to stop before their next step)
+    and waits for every host's result; without one, or at a second Ctrl-C, it stops waiting."""
     if not hosts:
         raise UserError("name at least one host (user@host[:port])")
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(hosts)))) as pool:
-        return list(pool.map(work, hosts))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(hosts))))
+    futures = [pool.submit(work, h) for h in hosts]
+    try:
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            if on_interrupt is None:
+                raise
+            on_interrupt()
+            wait(futures)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise UserError("interrupted: not waiting for the hosts (an install under way finishes "
+                        "on its own; see what each host runs with deploy --status)") from None
+    pool.shutdown()
+    return [f.result() for f in futures]
 
 
 def deploy(
     hosts: Sequence[Host], bundle: Path, opts: DeployOptions, jobs: int = 8,
     step: Step | None = None, bundle_sha: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[HostResult]:
-    """Deploy ``bundle`` to every host in parallel, one release id for all of them."""
+    """Deploy ``bundle`` to every host in parallel, one release id for all of them.
+
+    Ctrl-C (or ``cancel.set()``) stops each host before its next step and still returns every
+    host's result: hosts that were installing finish and say so."""
     from mnist_edge.common.checksum import sha256_file
 
     sha = bundle_sha or sha256_file(bundle)
     rid = release_id(sha)
-    return for_hosts(hosts, lambda h: deploy_host(h, bundle, sha, rid, opts, step), jobs)
+    cancel = cancel or threading.Event()
+    return for_hosts(hosts, lambda h: deploy_host(h, bundle, sha, rid, opts, step, cancel),
+                     jobs, on_interrupt=cancel.set)
 
 
 def plan(hosts: Sequence[Host], bundle: Path, bundle_sha: str, opts: DeployOptions) -> list[str]:

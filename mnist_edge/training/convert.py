@@ -227,6 +227,7 @@ def convert(
 
     find_runtime(runtime)  # a runtime that cannot load here fails now, not after converting
     tflite_path, sidecar_path = output_paths(model_path, quant, io_type, out_dir)
+    atomic.check_writable(tflite_path, sidecar_path)
     step("loading the Keras model")
     model = load_keras_model(model_path, len(getattr(data, "classes", LABELS)))
     calib = calibration_indices(data, calibration, seed) if quant == "int8" else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def read_idx(p: Path) -> np.ndarray:
     if len(raw) < header:
         raise UserError(f"{p}: truncated idx header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python ints: a header of huge dimensions cannot overflow
     if len(raw) - header != expected:
         raise UserError(f"{p}: expected {expected} bytes of data for shape {shape}, "
                         f"found {len(raw) - header} (truncated?)")
@@ -130,6 +131,10 @@ def _validated(arrays: dict[str, np.ndarray], source: str, sha256: str) -> Mnist
             raise UserError(f"{source}: x_{split} is empty")
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
             raise UserError(f"{source}: y_{split} must hold integer labels 0..9")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            bad = int(np.count_nonzero(~np.isfinite(x)))
+            raise UserError(f"{source}: x_{split} holds {bad:,} non-finite values (NaN or "
+                            "infinity); fix the data")
         if np.issubdtype(x.dtype, np.floating) and x.max() <= 1.0:
             arrays[f"x_{split}"] = np.round(x * 255)  # accept images already scaled to [0, 1]
         elif x.min() < 0 or x.max() > 255:
@@ -141,19 +146,27 @@ def _validated(arrays: dict[str, np.ndarray], source: str, sha256: str) -> Mnist
 
 
 def _load_keras() -> MnistData:
-    try:
-        import keras
+    """Keras' cached ``mnist.npz`` if it is there (read with numpy, no TensorFlow), else Keras'
+    download with TensorFlow's start-up lines and the download's progress kept off the
+    terminal, so a machine without the file or a network gets the one ``error:`` line only."""
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    if cache.is_file():
+        return _validated(_read_npz(cache), source="keras.datasets.mnist",
+                          sha256=_sha256_of(cache))
+    from mnist_edge.common import quiet
 
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    try:
+        keras = quiet.import_quietly("keras", tf_log_level="3")
+        with quiet.python_chatter_silenced(), quiet.native_output_silenced():
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except ImportError:
         raise UserError(f"no MNIST data: pass --data PATH or set {ENV_VAR} "
-                        "(the Keras download needs the [train] extra)")
+                        "(the Keras download needs the [train] extra)") from None
     except Exception as exc:  # network errors come in many types
         raise UserError(f"no MNIST data: pass --data PATH or set {ENV_VAR} "
-                        f"(Keras download failed: {first_line(exc)})")
-    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
-    sha = _sha256_of(cache) if cache.is_file() else "unknown"
+                        f"(Keras download failed: {first_line(exc)})") from None
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    sha = _sha256_of(cache) if cache.is_file() else "unknown"
     return _validated(arrays, source="keras.datasets.mnist", sha256=sha)
 
 

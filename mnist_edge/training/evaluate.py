@@ -104,6 +104,7 @@ def evaluate(
     """Run the model on (the first ``limit`` of) the test set and write JSON + two PNGs."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
+    atomic.check_writable(*output_paths(model_path, out_dir))
     x_test, y_test = data.x_test[:limit], data.y_test[:limit]
     started = time.perf_counter()
     probs, how = predict(model_path, x_test, runtime, threads)

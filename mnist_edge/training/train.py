@@ -25,6 +25,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.errors import UserError  # noqa: E402
 from mnist_edge.common.metrics import (  # noqa: E402
     classification_metrics,
     machine_description,
@@ -61,6 +62,10 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_SEED = 2**32 - 1  # what numpy's and TensorFlow's seeding accept
+MAX_EPOCHS = 1000
+
+
 def metrics_path_for(model_path: Path) -> Path:
     """``mnist_model.h5`` -> ``mnist_model.json``: the metrics live next to the model."""
     return model_path.with_suffix(".json")
@@ -80,6 +85,11 @@ def train(
 
     One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
     up, each part would only hand them on to the next."""
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed must be 0..{MAX_SEED}, got {seed}")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise UserError(f"epochs must be 1..{MAX_EPOCHS}, got {epochs}")
+    atomic.check_writable(out, metrics_path_for(Path(out)))  # before minutes of training
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size

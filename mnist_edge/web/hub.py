@@ -62,6 +62,8 @@ class LiveHub:
         self._last_frame_at: float | None = None
         self._message = "waiting for the first frame"
         self.encoded_frames = 0
+        # name -> callable giving more JSON for /status (a meter's values, MQTT's connection)
+        self.status_extras: dict[str, Callable[[], Any]] = {}
         self._encoder = threading.Thread(target=self._encode_loop, name="mjpeg-encoder",
                                          daemon=True)
         self._encoder.start()
@@ -144,6 +146,7 @@ class LiveHub:
             "frames": frames,
             "viewers": viewers,
             "reading": reading,
+            **{name: fn() for name, fn in list(self.status_extras.items())},
         }
 
     @contextlib.contextmanager

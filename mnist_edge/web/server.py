@@ -10,7 +10,9 @@ come from a :class:`~mnist_edge.web.hub.LiveHub`; uploads are read by
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hmac
 import http.server
 import json
 import signal
@@ -92,6 +94,51 @@ class WebApp:
     max_upload: int = MAX_UPLOAD_BYTES
     started: float = 0.0
     log: Callable[[str], None] | None = None
+    auth: str | None = None  # "user:password" for HTTP basic; None: no login
+    editor: Any = None  # a web.editor.RegionEditor: the regions page (``regions --edit``)
+
+
+def parse_auth(text: str) -> str:
+    """``user:password`` as given to ``--auth`` (or read from ``--auth-file``), checked."""
+    text = text.strip()
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password or "\n" in text:
+        raise UserError("--auth must be USER:PASSWORD (one line, both non-empty)")
+    return text
+
+
+def read_auth_file(path: str | Path) -> str:
+    """The ``user:password`` on the first line of a token file (keeps it out of ``ps``)."""
+    try:
+        first = (Path(path).read_text(encoding="utf-8").splitlines() or [""])[0]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the auth file {path}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return parse_auth(first)
+    except UserError:
+        raise UserError(f"auth file {path}: the first line must be USER:PASSWORD") from None
+
+
+def resolve_auth(auth: str | None, auth_file: str | Path | None) -> str | None:
+    """The login from ``--auth`` or ``--auth-file`` (not both), or None."""
+    if auth is not None and auth_file is not None:
+        raise UserError("give --auth or --auth-file, not both")
+    if auth_file is not None:
+        return read_auth_file(auth_file)
+    return parse_auth(auth) if auth is not None else None
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def open_warning(host: str, auth: str | None) -> str | None:
+    """The warning for a server reachable from other machines without a login."""
+    if auth is None and not is_loopback(host):
+        return (f"warning: listening on {host} without --auth: anyone on the network can watch "
+                "the camera and use /predict (add --auth USER:PASSWORD or --auth-file FILE)")
+    return None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -113,20 +160,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._route_get(head=True)
 
+    def _authorized(self, path: str) -> bool:
+        """HTTP basic login when the app has one; ``/healthz`` stays open for service managers.
+        The comparison takes the same time whatever the guess (``hmac.compare_digest``)."""
+        if self.app.auth is None or path == "/healthz":
+            return True
+        header = self.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        given = b""
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):
+                given = base64.b64decode(value.strip(), validate=True)
+        return hmac.compare_digest(given, self.app.auth.encode("utf-8"))
+
+    def _challenge(self, head: bool = False, body_pending: bool = False) -> None:
+        extra = {"WWW-Authenticate": 'Basic realm="mnist-edge", charset="UTF-8"'}
+        if body_pending:
+            self._reject_body(401, "log in first (HTTP basic)", extra=extra)
+        else:
+            self._json(401, {"error": "log in first (HTTP basic)"}, head, extra=extra)
+
     def _route_get(self, head: bool) -> None:
         path = urlsplit(self.path).path
         hub = self.app.hub
+        if not self._authorized(path):
+            self._challenge(head)
+            return
         if path == "/":
             if hub is None:
-                self._redirect("/draw")
+                self._redirect("/regions" if self.app.editor is not None else "/draw")
             else:
                 self._static("live.html", head)
         elif path in ("/draw", "/draw/"):
             self._static("draw.html", head)
         elif path.startswith("/static/"):
             self._static(path[len("/static/"):], head)
+        elif path.startswith("/regions") and self.app.editor is not None:
+            self._regions_get(path, head)
         elif path == "/healthz":
-            self._json(200, self._health(), head)
+            health = self._health()
+            self._json(200 if health["status"] == "ok" else 503, health, head)
         elif path == "/status":
             self._json(200, self._status(), head)
         elif path in ("/reading", "/stream.mjpg") and hub is None:
@@ -148,6 +221,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
+        if not self._authorized(path):
+            self._challenge(body_pending=True)
+            return
+        if path == "/regions" and self.app.editor is not None:
+            body = self._read_body()
+            if body is not None:
+                status, answer = self.app.editor.post(body)
+                self._json(status, answer)
+            return
         if path != "/predict":
             self._reject_body(404, f"no such endpoint: POST {path}")
             return
@@ -161,7 +243,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             answer = self.app.predictor.predict(body)
         except BadUpload as exc:
-            self._json(exc.status, {"error": str(exc)})
+            self._json(exc.status, {"error": str(exc)}, extra=exc.headers)
             return
         except Exception as exc:  # a bug, not the client's fault: log it, answer, keep serving
             traceback.print_exc(file=sys.stderr)
@@ -170,6 +252,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # Server-Timing: the decode+read time, so a client can tell it from the network's.
         took = f"predict;dur={1000 * (time.perf_counter() - started):.2f}"
         self._json(200, answer, extra={"Server-Timing": took})
+
+    def _regions_get(self, path: str, head: bool) -> None:
+        """The regions page, its frame and its state (``regions --edit``)."""
+        editor = self.app.editor
+        if path in ("/regions", "/regions/"):
+            self._static("regions.html", head)
+        elif path == "/regions/frame.png":
+            self._send(200, editor.png, "image/png", head)
+        elif path == "/regions/state":
+            self._json(200, editor.state(), head)
+        else:
+            self._json(404, {"error": f"no such page: {path}"}, head)
 
     def handle_expect_100(self) -> bool:
         """Refuse an oversized upload before the client sends it (``Expect: 100-continue``)."""
@@ -211,14 +305,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return None  # the client went away mid-upload: nobody to answer
         return body
 
-    def _reject_body(self, status: int, message: str, length: int | None = None) -> None:
+    def _reject_body(self, status: int, message: str, length: int | None = None,
+                     extra: dict[str, str] | None = None) -> None:
         """Answer without reading a body, then drain what the client still sends.
 
         Closing a socket with unread data makes the kernel send RST, which can destroy the answer
         before the client reads it; so: answer, half-close, and discard (bounded) until the client
         closes too.
         """
-        self._json(status, {"error": message}, close=True)
+        self._json(status, {"error": message}, close=True, extra=extra)
         length = self._content_length() if length is None else length
         if not length:
             return
@@ -275,6 +370,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         }
         if self.app.hub is not None:
             health["camera"] = self.app.hub.camera_state()["state"]
+        failing = self.app.predictor.failing if self.app.predictor is not None else None
+        if failing:  # every /predict is a 500: a service manager should see it
+            health["status"] = "failing"
+            health["error"] = f"the last read failed: {failing}"
         return health
 
     def _status(self) -> dict[str, Any]:
@@ -432,25 +531,35 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def build_server(address: str, *, hub: LiveHub | None = None, reader: Any = None,
                  model: dict[str, Any] | None = None, max_upload: int = MAX_UPLOAD_BYTES,
-                 log: Callable[[str], None] | None = None) -> WebServer:
-    """A bound (not yet serving) server for ``[HOST:]PORT``: live view if ``hub`` is given."""
+                 log: Callable[[str], None] | None = None, auth: str | None = None,
+                 editor: Any = None, read_frame: Any = None) -> WebServer:
+    """A bound (not yet serving) server for ``[HOST:]PORT``: live view if ``hub`` is given,
+    the regions page if ``editor`` is."""
     host, port = parse_address(address)
-    app = WebApp(hub=hub, predictor=Predictor(reader) if reader is not None else None,
+    predictor = Predictor(reader, read_frame=read_frame) if reader is not None else None
+    app = WebApp(hub=hub, predictor=predictor,
                  static=load_static(), model=model or (hub.model if hub else {}),
-                 max_upload=max_upload, log=log)
+                 max_upload=max_upload, log=log, auth=auth, editor=editor)
     return WebServer(app, host, port)
 
 
 def serve(address: str, model_path: str | Path | None = None, *, runtime: str = "auto",
           threads: int | None = None, max_upload: int = MAX_UPLOAD_BYTES,
-          echo: Callable[[str], None] = print) -> None:
-    """``mnist-edge serve``: the draw pad, ``/predict`` and ``/healthz``, until Ctrl-C."""
+          echo: Callable[[str], None] = print, auth: str | None = None,
+          meter: Any = None) -> None:
+    """``mnist-edge serve``: the draw pad, ``/predict`` and ``/healthz``, until Ctrl-C.
+
+    ``meter(reader)`` (``serve --config``) builds a :class:`~mnist_edge.reading.meter.Meter`:
+    ``/predict`` then reads its regions and answers with its values too."""
     from mnist_edge.reading.reader import make_reader
 
-    parse_address(address)  # a typo in the address is reported before the model loads
+    host, _ = parse_address(address)  # a typo in the address is reported before the model loads
     reader = make_reader(model_path, runtime, threads, **DRAW_PAD_READING)
+    read_frame = meter(reader).read if meter is not None else None
     server = build_server(address, reader=reader, model=reader_model_info(reader, model_path),
-                          max_upload=max_upload)
+                          max_upload=max_upload, auth=auth, read_frame=read_frame)
+    if (warning := open_warning(host, auth)) is not None:
+        echo(warning)
     echo(f"serving the draw pad on {server.url}draw  (model {server.app.model.get('name')}, "
          "Ctrl-C to stop)")
     server.serve_forever()
@@ -460,7 +569,8 @@ def serve(address: str, model_path: str | Path | None = None, *, runtime: str = 
 @contextlib.contextmanager
 def live_server(address: str, model_path: str | Path | None = None, *, runtime: str = "auto",
                 threads: int | None = None, max_upload: int = MAX_UPLOAD_BYTES,
-                echo: Callable[[str], None] | None = None) -> Iterator[LiveHub]:
+                echo: Callable[[str], None] | None = None, auth: str | None = None
+                ) -> Iterator[LiveHub]:
     """``webcam --serve``: a hub plus its server in the background, for the length of a run.
 
     Yields the hub; pass ``hub.publish`` / ``hub.set_status`` to ``webcam.run`` as ``on_frame``
@@ -470,15 +580,17 @@ def live_server(address: str, model_path: str | Path | None = None, *, runtime: 
     from mnist_edge.reading.reader import make_reader
 
     echo = echo or (lambda text: print(text, file=sys.stderr, flush=True))
-    parse_address(address)
+    host, _ = parse_address(address)
     reader = make_reader(model_path, runtime, threads, **DRAW_PAD_READING)
     hub = LiveHub(reader_model_info(reader, model_path))
     try:
-        server = build_server(address, hub=hub, reader=reader, max_upload=max_upload)
+        server = build_server(address, hub=hub, reader=reader, max_upload=max_upload, auth=auth)
     except BaseException:
         hub.close()
         raise
     server.start()
+    if (warning := open_warning(host, auth)) is not None:
+        echo(warning)
     echo(f"live view on {server.url}  (draw pad: {server.url}draw)")
     try:
         with _terminate_as_interrupt():  # systemd's stop ends the run like Ctrl-C does

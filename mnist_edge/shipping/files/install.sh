@@ -6,9 +6,11 @@
 #
 # Steps, each safe to repeat (running the script twice is harmless):
 #   1. verify every file against SHA256SUMS (a damaged bundle stops here);
-#   2. check Python >= 3.10 and create or reuse the venv shared by all releases
-#      (dependencies are installed only when requirements.txt changed: a model-only update
-#      takes seconds);
+#   2. check Python >= 3.10 and create or reuse the venv of this dependency set
+#      (<venvs>/<key>, key = requirements.txt + runtime + Python version): a new set gets a new
+#      venv, built under a temporary name and renamed only once complete, so a failed install,
+#      a failed self-test or a rollback never changes what another release runs; a model-only
+#      update reuses its venv and takes seconds;
 #   3. install this release's wheel into <prefix>/releases/<id>/lib (--no-deps; the device
 #      dependencies, with opencv *headless* and LiteRT or tflite-runtime, go into the venv);
 #   4. self-test: read the bundle's sample digits with the bundled model; all must match;
@@ -17,7 +19,8 @@
 #
 # Options:
 #   --prefix DIR      deploy folder (default ~/mnist-edge)
-#   --venv DIR        the shared venv (default <prefix>/venv)
+#   --venv DIR        the folder of venvs, one per dependency set (default <prefix>/venvs;
+#                     venvs no release uses any more are pruned only from the default)
 #   --python PY       interpreter for the venv (default python3)
 #   --wheelhouse DIR  install dependencies offline from this folder of wheels (pip --no-index)
 #   --runtime R       auto (default: LiteRT, else tflite-runtime), litert or tflite-runtime
@@ -26,7 +29,8 @@
 #   --service-only    only (re)install and restart the service of this release (rollback)
 #   --print-unit      print the systemd unit this would install, and exit
 #   --reinstall       reinstall dependencies and the wheel even if they look up to date
-#   --keep N          releases to keep besides current and previous (default 3)
+#   --keep N          keep the N newest releases (default 3); current, previous and this one
+#                     are never removed, whatever their age
 #
 # Exit status: 0 ok, 2 usage, 3 bundle damaged, 4 Python/venv/dependencies, 5 self-test
 # failed, 6 switch or service failed.
@@ -35,7 +39,7 @@ set -eu
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'error: %s\n' "$1" >&2; exit "${2:-1}"; }
 need() { [ "$2" -ge 2 ] || die "$1 needs a value" 2; }
-usage() { sed -n '3,32s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '3,/^set -eu/s/^# \{0,1\}//p' "$0"; }
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 prefix=${HOME:-/root}/mnist-edge
@@ -88,9 +92,10 @@ prefix=$(absolute "$prefix")
 mkdir -p "$prefix" || die "cannot create $prefix" 6
 prefix=$(cd "$prefix" && pwd -P)
 safe_path "$prefix" || die "deploy folder $prefix: use only letters, digits and ._/+@,-" 2
-[ -n "$venv" ] || venv=$prefix/venv
-venv=$(absolute "$venv")
-safe_path "$venv" || die "venv $venv: use only letters, digits and ._/+@,-" 2
+[ -n "$venv" ] || venv=$prefix/venvs
+venvs=$(absolute "$venv")
+safe_path "$venvs" || die "venv folder $venvs: use only letters, digits and ._/+@,-" 2
+venv_tmp=""
 
 # ---------------------------------------------------------------------------------- 1. verify
 verify() {
@@ -112,8 +117,8 @@ check_python() {
 }
 
 deps_key() {
-    { cat "$here/requirements.txt"; echo "runtime=$runtime"; "$vpy" -c 'import sys; print(sys.version)'; } \
-        | sha256sum | cut -d' ' -f1
+    { cat "$here/requirements.txt"; echo "runtime=$runtime"; "$python" -c 'import sys; print(sys.version)'; } \
+        | sha256sum | cut -c1-16
 }
 
 pip_install() {
@@ -137,31 +142,45 @@ install_deps() {
 }
 
 provision() {
-    vpy=$venv/bin/python
-    if [ ! -x "$vpy" ]; then
-        say "creating venv $venv"
-        "$python" -m venv "$venv" >/dev/null \
-            || die "could not create a venv with $python (Debian/Raspberry Pi OS: sudo apt install python3-venv)" 4
-    fi
-    key=$(deps_key)
-    if [ "$reinstall" = 0 ] && [ "$(cat "$venv/.mnist-edge-deps" 2>/dev/null)" = "$key" ]; then
-        say "venv $venv: dependencies up to date ($(cat "$venv/.mnist-edge-runtime"))"
+    final=$venvs/$key
+    if [ "$reinstall" = 0 ] && [ -x "$final/bin/python" ] \
+            && [ "$(cat "$final/.mnist-edge-deps" 2>/dev/null)" = "$key" ]; then
+        say "venv $final: dependencies up to date ($(cat "$final/.mnist-edge-runtime"))"
         return 0
     fi
-    say "installing device dependencies into $venv${wheelhouse:+ from $wheelhouse}"
+    # Built under a temporary name: the venv of another release is never touched, and a
+    # failure leaves nothing under the key.
+    venv_tmp=$venvs/.$key.tmp.$$
+    venv=$venv_tmp
+    vpy=$venv/bin/python
+    rm -rf "$venv_tmp"
+    say "creating venv $final for this dependency set"
+    "$python" -m venv "$venv_tmp" >/dev/null \
+        || die "could not create a venv with $python (Debian/Raspberry Pi OS: sudo apt install python3-venv)" 4
+    say "installing device dependencies into $final${wheelhouse:+ from $wheelhouse}"
     install_deps
-    printf '%s\n' "$key" > "$venv/.mnist-edge-deps"
-    say "venv $venv: dependencies installed ($(cat "$venv/.mnist-edge-runtime"))"
+    printf '%s\n' "$key" > "$venv_tmp/.mnist-edge-deps"
+    if [ -d "$final" ]; then  # --reinstall: swap, then drop the old copy
+        mv "$final" "$venvs/.$key.old.$$" && mv "$venv_tmp" "$final" \
+            && rm -rf "$venvs/.$key.old.$$" || die "could not replace $final" 4
+    else
+        mv "$venv_tmp" "$final" || die "could not move the new venv to $final" 4
+    fi
+    venv_tmp=""
+    say "venv $final: dependencies installed ($(cat "$final/.mnist-edge-runtime"))"
 }
 
 provision_locked() {
-    mkdir -p "$(dirname "$venv")"
+    mkdir -p "$venvs" || die "cannot create $venvs" 4
+    key=$(deps_key)
+    venv_tmp=$venvs/.$key.tmp.$$  # removed on exit if a failure left it (also from the subshell)
     if command -v flock >/dev/null 2>&1; then
-        # Two installs sharing one venv (two deploy folders, one device) take turns here.
-        ( flock 9 && provision ) 9>"$venv.lock" || exit $?
+        # Two installs sharing one venv folder (two deploy folders, one device) take turns here.
+        ( flock 9 && provision ) 9>"$venvs/.lock" || exit $?
     else
         provision
     fi
+    venv=$venvs/$key
     vpy=$venv/bin/python
 }
 
@@ -209,7 +228,7 @@ write_wrapper() {
     mkdir -p "$rel/bin"
     cat > "$rel/bin/mnist-edge.tmp" <<EOF
 #!/bin/sh
-# mnist-edge of one release: its own code (lib/) and model, the shared venv's dependencies.
+# mnist-edge of one release: its own code (lib/) and model, and the venv it was tested with.
 release=\$(cd "\$(dirname "\$0")/.." && pwd -P)
 PYTHONPATH="\$release/lib\${PYTHONPATH:+:\$PYTHONPATH}"
 MNIST_EDGE_MODEL="\${MNIST_EDGE_MODEL:-\$release/$MODEL}"
@@ -305,6 +324,15 @@ prune() {
         case "releases/$old" in "$cur"|"$prev"|"releases/$id") continue ;; esac
         rm -rf "${prefix:?}/releases/$old"
     done
+    # Venvs that no release left here runs on (only in the default folder: a --venv folder may
+    # be shared with other deploy folders).
+    [ "$venvs" = "$prefix/venvs" ] || return 0
+    used=$(for link in "$prefix"/releases/*/bin/python; do readlink "$link" 2>/dev/null; done)
+    for dir in "$venvs"/*/; do
+        dir=${dir%/}
+        [ -d "$dir" ] || continue
+        printf '%s\n' "$used" | grep -qxF "$dir/bin/python" || rm -rf "$dir"
+    done
 }
 
 # -------------------------------------------------------------------------------------- main
@@ -321,6 +349,7 @@ copied=0
 cleanup() {
     # A release that failed before activation is removed again, if this run copied it there.
     rc=$?
+    [ -z "$venv_tmp" ] || rm -rf "$venv_tmp"
     if [ "$rc" != 0 ] && [ "$copied" = 1 ] && [ "$(readlink "$prefix/current" 2>/dev/null)" != "releases/$id" ]; then
         rm -rf "$rel"
     fi

@@ -3,7 +3,8 @@
 # The device side of `mnist-edge deploy`, sent over ssh on standard input and run as
 #   sh -s -- ACTION REMOTE_DIR [ARGS...]
 # Actions:
-#   prepare DIR ID              make the folders, clear stale uploads, print the state
+#   prepare DIR ID [NEED_MB]    make the folders, clear stale uploads, check free space, print
+#                               the state
 #   install DIR ID SHA256 ...   check the upload, unpack it to releases/ID, run its install.sh
 #                               (which self-tests, then switches current); undo on failure
 #   rollback DIR ...            make previous current again (and current previous), restart
@@ -46,6 +47,8 @@ check_id() {
 
 link() { l=$(readlink "$dir/$1" 2>/dev/null || true); printf '%s' "${l#releases/}"; }
 
+free_mb() { df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print int($4 / 1024) }'; }
+
 state() {
     echo "dir=$dir"
     echo "current=$(link current)"
@@ -60,6 +63,10 @@ prepare() {
     find "$dir/incoming" -type f -name '*.tar.gz' -mmin +60 -exec rm -f {} + 2>/dev/null || true
     [ ! -e "$dir/releases/$id" ] || die "release $id already exists in $dir/releases"
     command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found on the device"
+    free=$(free_mb)
+    if [ -n "${2:-}" ] && [ -n "$free" ] && [ "$free" -lt "$2" ]; then
+        die "only $free MB free in $dir; this bundle needs about $2 MB (free some space, or remove old releases)"
+    fi
     state
 }
 
@@ -79,15 +86,20 @@ install_release() {
     mkdir "$rel" || die "could not create $rel"
     if ! tar -xzf "$tarball" -C "$rel" --strip-components=1; then
         rm -rf "$rel"
-        die "could not unpack the bundle"
+        die "could not unpack the bundle ($(free_mb) MB free in $dir)"
     fi
     rm -f "$tarball"
     log=$dir/logs/$id.log
     if sh "$rel/install.sh" --prefix "$dir" "$@" >"$log" 2>&1; then
-        cat "$log"
+        cat "$log" 2>/dev/null || true
     else
         rc=$?
-        cat "$log"
+        cat "$log" 2>/dev/null || true
+        if ! grep -q '^error:' "$log"; then  # stopped by the shell (a full disk, a kill)
+            last=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
+            printf 'error: install.sh stopped (exit %s) after: %s; %s MB free in %s\n' \
+                "$rc" "${last:-nothing}" "$(free_mb)" "$dir" >&2
+        fi
         case "releases/$id" in
             "$(readlink "$dir/current" 2>/dev/null)"|"$(readlink "$dir/previous" 2>/dev/null)") ;;
             *) rm -rf "$rel" ;;
