@@ -237,3 +237,21 @@ def test_predict_upload_reads_one_crop_and_names_the_classes(trained, crops):
     assert answer["labels"] == [*range(10), "N", "blank"] and len(answer["digits"]) == 1
     assert len(answer["digits"][0]["probabilities"]) == len(CLASSES)
     assert model_info(model)["labels"] == CLASSES
+
+
+def test_meter_regions_read_with_a_crop_model(trained, crops):
+    from mnist_edge.reading.reader import make_reader
+    from mnist_edge.reading.regions import RegionReader, RegionsConfig
+
+    reader = make_reader(trained.parent / "meter_int8.tflite")
+    names = ["3", "N", "7"]
+    tiles = [cv2.imread(str(sorted((crops / n).glob("*.png"))[0])) for n in names]
+    frame = np.hstack(tiles)  # three 20x32 counter windows side by side
+    boxes = [[20 * i, 0, 20, 32] for i in range(3)]
+    config = RegionsConfig.from_dicts([{"box": b} for b in boxes], (60, 32))
+    calls = []
+    real = reader.classify
+    reader.classify = lambda c: calls.append(c) or real(c)
+    found = RegionReader(reader, config).read(frame)
+    assert len(calls) == 1 and np.array_equal(calls[0][1], prepare_crop(tiles[1]))
+    assert all(d.label is None or isinstance(d.label, int) for d in found)  # N, blank: unknown
