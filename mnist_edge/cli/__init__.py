@@ -19,7 +19,13 @@ from typing import Annotated
 
 import typer
 
-from mnist_edge.cli import meter, reading, shipping, training  # noqa: F401  (register the commands)
+from mnist_edge.cli import (  # noqa: F401  (register the commands)
+    collecting,
+    meter,
+    reading,
+    shipping,
+    training,
+)
 from mnist_edge.cli.common import EXIT_USER_ERROR, app
 from mnist_edge.common.errors import UserError
 

@@ -18,8 +18,8 @@ import typer
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.runtime import RUNTIMES
 
-COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "bundle",
-                 "deploy", "selftest")
+COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "collect",
+                 "bundle", "deploy", "selftest")
 
 
 class _OrderedGroup(typer.core.TyperGroup):
@@ -80,7 +80,8 @@ DataOption = Annotated[
     typer.Option(
         "--data",
         help="MNIST as an .npz (x_train, y_train, x_test, y_test) or a folder of the 4 idx files "
-        "(.gz or raw). Default: $MNIST_EDGE_DATA, then Keras' cache/download.",
+        "(.gz or raw); or your own crops, one folder per class (DIR/<class>/*.png). Default: "
+        "$MNIST_EDGE_DATA, then Keras' cache/download.",
         show_default=False,
     ),
 ]

@@ -35,8 +35,10 @@ ModelFileOption = model_option("The .tflite model to ship [default: the shipped 
 SamplesOption = Annotated[
     Path | None,
     typer.Option("--samples", help="Self-test images: a folder with labels.json mapping file "
-                                   "names to digits [default: ./samples of the checkout, else "
-                                   "20 MNIST test digits from --data].", show_default=False),
+                                   "names to digits, or a folder of class folders [default: a "
+                                   "crop model's own class folders; ./samples of the checkout; "
+                                   "else 20 MNIST test digits from --data].",
+                 show_default=False),
 ]
 WheelOption = Annotated[
     Path | None,

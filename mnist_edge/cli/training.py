@@ -42,11 +42,13 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(min=1, max=1000, help="Epochs [default: seed and edge-mnist 10; "
                                              "edge 6, an epoch being one pass over the MNIST "
-                                             "images of its mix].",
+                                             "images of its mix; class folders 30, more for a "
+                                             "small set].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128].",
+        int | None, typer.Option(min=1, help="Batch size [default: seed 200, edge 128; class "
+                                             "folders 32].",
                                  show_default=False)
     ] = None,
     seed: SeedOption = 0,
@@ -64,31 +66,55 @@ def train(
                                  show_default=False)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    init: Annotated[
-        Path | None, typer.Option(help="edge only: start from this .h5 [default: the shipped "
-                                       "models/edge_mnist.h5, or an edge-mnist model trained "
-                                       "first].", show_default=False)
-    ] = None,
+    base: Annotated[Path | None, typer.Option(
+        "--from", metavar="MODEL.h5", help="The model to start from: class folders fine-tune "
+        "it [default: the shipped models/edge.h5]; the edge recipe warm-starts from it "
+        "[default: models/edge_mnist.h5, or an edge-mnist model trained first].",
+        show_default=False)] = None,
+    from_scratch: Annotated[bool, typer.Option(
+        "--from-scratch", help="Class folders: train --arch afresh instead of fine-tuning.")
+    ] = False,
+    val_split: Annotated[float, typer.Option(
+        min=0.01, max=0.9, help="Class folders: share of each class held out to measure the "
+                                "model (ignored when DIR/train and DIR/test exist).")] = 0.2,
 ) -> None:
-    """Train a digit classifier on MNIST and save it as .h5 with a metrics JSON.
+    """Train a digit classifier on MNIST, or on your own crops in class folders.
 
     Prints the test accuracy and error like the classic Keras MNIST script, then a summary.
+    With --data DIR holding one folder per class (DIR/0/*.png, DIR/1/..., DIR/N/..., any
+    size, colour or grey), it fine-tunes the shipped model on them (30 epochs, augmented),
+    holds out --val-split of each class (or uses DIR/train + DIR/test as given), and records
+    the class names and crop preprocessing in the model's JSON sidecar.
 
     Examples:
 
     \b
       mnist-edge train --data ../shared/data/mnist.npz
       mnist-edge train --arch seed --out models/seed.h5
+      mnist-edge train --data crops/ --out meter.h5
+      mnist-edge train --data crops/ --from-scratch --epochs 60 --out meter.h5
     """
     if out.suffix not in (".h5", ".keras"):
         raise fail(f"--out must end in .h5 (or .keras), got {out}")
+    from mnist_edge.training.folders import is_class_folder
+
+    if data is not None and is_class_folder(data):
+        from mnist_edge.cli.folders import train_on_folders
+
+        return train_on_folders(data, out, base, from_scratch, arch.value, epochs, batch_size,
+                                seed, val_split, quiet)
+    if from_scratch:
+        raise fail("--from-scratch applies to class folders (--data DIR/<class>/)")
+    if base is not None and arch is not Arch.edge:
+        raise fail("--from applies to the edge recipe and to class folders, not --arch "
+                   f"{arch.value}")
+    if base is not None and not base.is_file():
+        raise fail(f"--from {base}: no such file")
 
     from mnist_edge.training.data import load_mnist
 
     dataset = load_mnist(data).subset(train_samples, test_samples)
-    if init is not None and not init.is_file():
-        raise fail(f"--init {init}: no such file")
-    _run_training(dataset, arch.value, out, epochs, batch_size, seed, quiet, init)
+    _run_training(dataset, arch.value, out, epochs, batch_size, seed, quiet, base)
 
 
 def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init=None) -> None:
@@ -172,6 +198,7 @@ def convert(
     \b
       mnist-edge convert models/edge.h5 --data ../shared/data/mnist.npz
       mnist-edge convert models/seed.h5 --quant float16 --out-dir /tmp/models
+      mnist-edge convert meter.h5        # calibrated on the class folders it was trained on
     """
     from rich.console import Console
 
@@ -179,9 +206,16 @@ def convert(
     from mnist_edge.training.data import load_mnist
 
     check_keras_file(model)  # a wrong file fails before seconds of loading MNIST
+    from mnist_edge.cli.folders import check_writable, folder_dataset_for
+    from mnist_edge.training.convert import output_paths
+
+    check_writable(output_paths(model, quant.value, io.value, out_dir)[0])
+
     console = Console(stderr=True, quiet=quiet)
     with console.status("loading MNIST") as status:
-        dataset = load_mnist(data).subset(None, limit)
+        # a model trained on class folders is calibrated and measured on them
+        folders = folder_dataset_for(model, data, test_only=False)
+        dataset = (folders or load_mnist(data)).subset(None, limit)
         result = _convert_with_status(model, dataset, quant.value, io.value, out_dir,
                                       calibration, seed, runtime.value, status)
     if not quiet:
@@ -237,13 +271,19 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the two result lines.")
                      ] = False,
 ) -> None:
-    """Measure a model on the MNIST test set: JSON metrics, confusion matrix and error grid PNGs.
+    """Measure a model on the MNIST test set, or on class folders: JSON metrics, confusion
+    matrix and a picture sheet of the misread images.
+
+    With --data DIR of class folders, every image there is read (only DIR/test when it
+    exists; a model's own training folder: its hold-out), prepared as the model's sidecar
+    says, and accuracy is reported per class name.
 
     Examples:
 
     \b
       mnist-edge evaluate models/edge_int8.tflite --data ../shared/data/mnist.npz
       mnist-edge evaluate models/seed.h5 --limit 1000 --out-dir /tmp/eval
+      mnist-edge evaluate meter_int8.tflite --data crops/
     """
     from rich.console import Console
 
@@ -252,15 +292,25 @@ def evaluate(
     from mnist_edge.training.evaluate import evaluate as run_evaluation
 
     check_model_file(model)  # a wrong file fails before seconds of loading MNIST
+    from mnist_edge.cli.folders import check_writable, folder_dataset_for, print_per_class
+    from mnist_edge.training.evaluate import output_paths
+
+    check_writable(output_paths(model, out_dir)[0])
+
     console = Console(stderr=True, quiet=quiet)
     with console.status("evaluating"):
-        result = run_evaluation(model, load_mnist(data), out_dir=out_dir, limit=limit,
-                                runtime=runtime.value, threads=threads, command=command_line())
+        folders = folder_dataset_for(model, data, test_only=True)
+        result = run_evaluation(model, folders or load_mnist(data), out_dir=out_dir,
+                                limit=limit, runtime=runtime.value, threads=threads,
+                                command=command_line())
     m = result.metrics
     print(f"Test Accuracy: {m['test_accuracy']:.4f}")
     print(f"Test Error: {m['test_error_percent']:.2f}")
+    if folders is not None:
+        print_per_class(m, console)
     worst = min(m["per_class_accuracy"].items(), key=lambda kv: kv[1])
-    console.print(f"{m['test_examples']:,} test digits with {m['runtime']}, "
+    console.print(f"{m['test_examples']:,} test {'crops' if folders else 'digits'} with "
+                  f"{m['runtime']}, "
                   f"{m['misclassified_count']} wrong, weakest class {worst[0]} "
                   f"({100 * worst[1]:.1f}%)")
     for path in (result.json_path, result.confusion_path, result.errors_path):

@@ -16,22 +16,29 @@ import numpy as np
 NUM_CLASSES = 10
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Accuracy, error (%), per-class accuracy and the confusion matrix (rows: true labels)."""
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                           labels: list[str] | None = None) -> dict[str, Any]:
+    """Accuracy, error (%), per-class accuracy and the confusion matrix (rows: true labels).
+
+    ``labels`` names the classes (a class-folder model's folder names); default digits 0-9."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    names = [str(v) for v in labels] if labels is not None else [str(k) for k in
+                                                                 range(NUM_CLASSES)]
+    n = len(names)
+    confusion = np.zeros((n, n), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
     per_class_total = confusion.sum(axis=1)
     per_class = np.divide(
         np.diag(confusion), per_class_total,
-        out=np.zeros(NUM_CLASSES), where=per_class_total > 0,
+        out=np.zeros(n), where=per_class_total > 0,
     )
     accuracy = float((y_true == y_pred).mean())
     return {
         "test_accuracy": round(accuracy, 6),
         "test_error_percent": round(100.0 * (1.0 - accuracy), 4),
-        "per_class_accuracy": {str(k): round(float(v), 6) for k, v in enumerate(per_class)},
+        "per_class_accuracy": {name: round(float(v), 6) for name, v in zip(names, per_class,
+                                                                            strict=True)},
         "confusion_matrix": confusion.tolist(),
     }
 

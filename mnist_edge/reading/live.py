@@ -104,9 +104,10 @@ class Smoother:
     8 no longer changes the answer. A digit unseen for more than 2 frames is forgotten.
     """
 
-    def __init__(self, frames: int) -> None:
+    def __init__(self, frames: int, labels: list[int | str] | None = None) -> None:
         self.alpha = 2.0 / (max(1, frames) + 1)
         self._tracks: list[dict[str, Any]] = []
+        self.labels = labels  # the model's class names (None: digits 0-9)
 
     def update(self, digits: list[Digit]) -> list[Digit]:
         out = []
@@ -123,8 +124,9 @@ class Smoother:
                 track = {"box": d.box, "p": p, "missed": 0}
                 self._tracks.append(track)
             q = track["p"]
-            label = int(q.argmax())
-            out.append(Digit(label, float(q[label]), d.box, tuple(float(v) for v in q)))
+            k = int(q.argmax())
+            label = self.labels[k] if self.labels else k
+            out.append(Digit(label, float(q[k]), d.box, tuple(float(v) for v in q)))
         for i in free:
             self._tracks[i]["missed"] += 1
         self._tracks = [t for t in self._tracks if t["missed"] <= 2]
@@ -395,7 +397,8 @@ def _loop(src: FrameSource, summary: RunSummary, opts: _LoopOptions) -> None:
     """Read every frame of ``src`` until it ends or the run is stopped; ``summary`` is filled
     in as frames go (and says why the run stopped)."""
     stop, out, window, on_frame = opts.stop, opts.out, opts.window, opts.on_frame
-    smoother = Smoother(opts.smoothing) if opts.smoothing > 1 else None
+    smoother = Smoother(opts.smoothing, getattr(opts.reader, "info", None) and
+                        opts.reader.info.values) if opts.smoothing > 1 else None
     started = last = time.monotonic()
     next_progress = started
     fps: float | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.camera import folder_images, read_image_file
+from mnist_edge.reading.camera import IMAGE_EXTS, folder_images, read_image_file
 from mnist_edge.reading.reader import Digit, DigitReader
 
 
@@ -38,7 +38,8 @@ class ImageResult:
 
 
 def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to read: each file as given, each folder's images sorted by name.
+    """Files to read: each file as given, each folder's images sorted by path, subfolders
+    included (a class-folder set reads whole).
 
     A path that does not exist stays in the list (reading it gives its own error line, and the
     others are still read); a folder without images is a UserError.
@@ -47,7 +48,10 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            files.extend(folder_images(p))
+            found = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.suffix.lower() in IMAGE_EXTS
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files.extend(found or folder_images(p))  # folder_images says why there are none
         else:
             files.append(p)
     return files
@@ -60,6 +64,9 @@ def predict_files(reader: DigitReader, files: Iterable[Path]) -> Iterator[ImageR
             image = read_image_file(f)
         except UserError as exc:
             yield ImageResult(str(f), error=str(exc))
+            continue
+        if reader.info.whole_crops:  # a crop model: the image is one crop, one reading
+            yield ImageResult(str(f), [reader.read_whole(image)])
             continue
         digits, grids = reader.read_grids(image)
         yield ImageResult(str(f), digits, grids=grids)

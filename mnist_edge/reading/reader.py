@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common.paths import default_model
+from mnist_edge.reading.model_input import load_model_info, prepare_crops
 from mnist_edge.reading.pipeline import (
     DEFAULT_PARAMS,
     VisionParams,
@@ -37,10 +38,10 @@ WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a bl
 class Digit:
     """One digit read from a frame."""
 
-    label: int
+    label: int | str  # a digit as int; a class such as "N" or "blank" by its name
     confidence: float
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    probabilities: tuple[float, ...]  # 10 floats, one per class
+    probabilities: tuple[float, ...]  # one float per class (10 for an MNIST model)
     cell: tuple[int, int, int] | None = None  # (grid, row, column) when cells are read
 
     def to_dict(self, probabilities: bool = False) -> dict[str, Any]:
@@ -99,6 +100,9 @@ class DigitReader:
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model()
         self.classifier = Classifier(self.model_path, runtime=runtime, threads=threads)
+        # class names and input recipe from the sidecar: a model trained on a class folder
+        # reads whole crops and may name classes "N" or "blank"
+        self.info = load_model_info(self.model_path, self.classifier.num_classes)
         self.invert = invert
         self.min_confidence = float(min_confidence)
         self.params = params
@@ -124,7 +128,13 @@ class DigitReader:
         found = find_digits(frame, invert=self.invert, params=self.params, cells=self.cells)
         if not found.boxes:
             return [], found.grids
-        probs = self.classify(found.crops)
+        if self.info.whole_crops:
+            # the model was trained on whole crops: give it the frame's own pixels around each
+            # blob, prepared as in training, not the MNIST-style crop
+            probs = self.classify(prepare_crops(
+                [region(frame, b) for b in found.boxes], self.info.preprocessing))
+        else:
+            probs = self.classify(found.crops)
         chosen = [i for options in found.readings
                   for i in best_reading(options, probs, found.boxes)]
         digits = []
@@ -133,15 +143,41 @@ class DigitReader:
             p = probs[i]
             label = int(p.argmax())
             if p[label] >= self.min_confidence:
-                digits.append(Digit(label, float(p[label]), found.boxes[i],
+                digits.append(Digit(self.info.values[label], float(p[label]), found.boxes[i],
                                     tuple(float(v) for v in p), found.cells[i]))
         return digits, found.grids
 
+    def read_whole(self, image: np.ndarray) -> Digit:
+        """``image`` read as one crop (a crop model's own input: a file of a class folder).
+
+        Reported whatever its confidence: the caller asked about this crop, and a low
+        confidence is an answer too."""
+        probs = self.classify(prepare_crops([image], self.info.preprocessing))[0]
+        label = int(probs.argmax())
+        h, w = image.shape[:2]
+        return Digit(self.info.values[label], float(probs[label]), (0, 0, int(w), int(h)),
+                     tuple(float(v) for v in probs))
+
     def classify(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 10) for MNIST-style crops (N, 28, 28) uint8, in one invoke."""
+        """Probabilities (N, classes) for prepared crops (N, 28, 28) uint8, in one invoke."""
         if len(crops) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.classifier.num_classes), np.float32)
         return self.classifier.predict(crops)
+
+
+REGION_MARGIN = 0.15  # share of a blob's height added around it: crops are cut with a margin
+
+
+def region(frame: np.ndarray, box: tuple[int, int, int, int],
+           margin: float = REGION_MARGIN) -> np.ndarray:
+    """The frame's pixels around ``box``, with a margin like a hand-cut crop has (also what
+    ``collect`` saves, so collected crops look like what the reader classifies)."""
+    x, y, w, h = box
+    m = int(round(margin * max(w, h)))
+    fh, fw = frame.shape[:2]
+    x0, y0 = max(0, x - m), max(0, y - m)
+    x1, y1 = min(fw, x + w + m), min(fh, y + h + m)
+    return frame[y0:y1, x0:x1]
 
 
 def make_reader(model_path: str | os.PathLike[str] | None = None, runtime: str = "auto",

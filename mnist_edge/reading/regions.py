@@ -24,6 +24,7 @@ import numpy as np
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.align import _box, to_gray
 from mnist_edge.reading.crop import MNIST_SIZE, clip01, mnist_crop
+from mnist_edge.reading.model_input import prepare_crop
 
 MIN_SIDE = 8  # px: a region smaller than this cannot hold a readable digit
 PAPER_PERCENTILE = 90
@@ -141,9 +142,14 @@ class RegionReader:
         n = len(self.config.regions)
         crops = np.zeros((n, MNIST_SIZE, MNIST_SIZE), np.uint8)
         inked, boxes = [], []
+        info = getattr(self.reader, "info", None)
+        whole = info is not None and info.whole_crops
         for i, r in enumerate(self.config.regions):
             roi, box = _cut(frame, r.box, matrix)
-            crop = region_crop(roi, self.config.invert)
+            # a model trained on the user's own crops reads the window as it was trained:
+            # prepared whole (polarity, contrast), its own classes telling blank from digit
+            crop = prepare_crop(roi, info.preprocessing) if whole else \
+                region_crop(roi, self.config.invert)
             inked.append(crop is not None)
             boxes.append(box)
             if crop is not None:
@@ -161,10 +167,20 @@ class RegionReader:
                 out.append(RegionDigit(r, None, 0.0, boxes[i]))
                 continue
             p = probs[i]
-            label = int(p.argmax())
-            out.append(RegionDigit(r, label, float(p[label]), boxes[i],
+            k = int(p.argmax())
+            out.append(RegionDigit(r, _digit_or_none(self.reader, k), float(p[k]), boxes[i],
                                    tuple(float(v) for v in p)))
         return out
+
+
+def _digit_or_none(reader: Any, k: int) -> int | None:
+    """Output ``k`` as a digit; a class that is no digit (``N``, a wheel between two digits;
+    ``blank``) reads as unknown, as an empty region does, so a value is never built from it."""
+    info = getattr(reader, "info", None)
+    if info is None:
+        return k
+    value = info.values[k]
+    return value if isinstance(value, int) else None
 
 
 def _cut(frame: np.ndarray, box: tuple[int, int, int, int], matrix: np.ndarray | None

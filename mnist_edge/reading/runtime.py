@@ -111,8 +111,12 @@ class Classifier:
     """
 
     def __init__(
-        self, model_path: str | os.PathLike[str], runtime: str = "auto", threads: int | None = None
+        self, model_path: str | os.PathLike[str], runtime: str = "auto", threads: int | None = None,
+        classes: int | None = None,
     ) -> None:
+        """``classes``: how many outputs to expect when the caller knows better than the
+        sidecar (``convert`` measures a file before its sidecar is written); default: as many
+        as the sidecar names, 10 without one."""
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise UserError(f"model not found: {self.model_path}")
@@ -144,9 +148,18 @@ class Classifier:
         if len(shape) not in (3, 4) or shape[1:3] != (28, 28) or shape[3:] not in ((), (1,)):
             raise UserError(f"{self.model_path}: expects input {shape}, not 28x28 grayscale")
         out_shape = tuple(int(d) for d in out["shape"])
-        if out_shape[1:] != (10,):
+        # 10 for MNIST models; a model trained on class folders has one output per class
+        # folder, as its sidecar names them
+        from mnist_edge.reading.model_input import load_model_info
+
+        info = load_model_info(self.model_path)
+        expected = classes or len(info.labels)
+        if len(out_shape) != 2 or out_shape[1] != expected:
+            named = f" (as its sidecar {info.sidecar.name} names)" if info.sidecar and \
+                not classes else ""
             raise UserError(f"{self.model_path}: outputs shape {out_shape}, "
-                            "not 10 class probabilities")
+                            f"not {expected} class probabilities{named}")
+        self.num_classes = expected
         self._input_rank = len(shape)
         self._batch = shape[0]
         self._check_blank_inference()
@@ -176,7 +189,7 @@ class Classifier:
         return self._interp.get_output_details()[0]
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) float32 for images (N, 28, 28) or (28, 28).
+        """Class probabilities (N, classes) float32 for images (N, 28, 28) or (28, 28).
 
         uint8 images are read as 0..255; float images as 0..1. One ``invoke`` for the batch.
         """
@@ -189,7 +202,7 @@ class Classifier:
             raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
         n = images.shape[0]
         if n == 0:
-            return np.zeros((0, 10), dtype=np.float32)
+            return np.zeros((0, self.num_classes), dtype=np.float32)
         if images.dtype == np.uint8:
             x = images.astype(np.float32) / 255.0
         elif np.issubdtype(images.dtype, np.floating):

@@ -201,11 +201,19 @@ def default_samples_dir() -> Path | None:
     return None
 
 
-def collect_samples(dest: Path, samples: Path | None, data: Path | None) -> dict[str, str]:
-    """Fill ``dest`` with self-test images: ``samples`` if given, else the checkout's
-    ``samples/``, else the first test digits of each class from MNIST (``--data``)."""
-    from mnist_edge.shipping.selftest import read_labels, write_mnist_samples
+def collect_samples(dest: Path, samples: Path | None, data: Path | None,
+                    model: Path | None = None) -> dict[str, str]:
+    """Fill ``dest`` with self-test images: ``samples`` if given (a labels.json folder, or a
+    class-folder set), else for a model trained on class folders a few crops of its own set,
+    else the checkout's ``samples/``, else the first test digits of each class from MNIST
+    (``--data``)."""
+    from mnist_edge.shipping.selftest import read_labels, write_folder_samples, write_mnist_samples
 
+    if samples is not None and _is_class_folder_set(samples):
+        return write_folder_samples(dest, samples)
+    crop_set = _crop_model_folder(model) if model is not None and samples is None else None
+    if data is None and crop_set is not None:
+        return write_folder_samples(dest, crop_set)
     source = samples or (None if data else default_samples_dir())
     if source is not None:
         labels = read_labels(source)
@@ -227,6 +235,36 @@ def collect_samples(dest: Path, samples: Path | None, data: Path | None) -> dict
     picks = np.concatenate([np.flatnonzero(mnist.y_test == d)[:SAMPLES_PER_CLASS]
                             for d in range(10)])
     return write_mnist_samples(dest, mnist.x_test[picks], mnist.y_test[picks])
+
+
+def _is_class_folder_set(folder: Path) -> bool:
+    """A folder of class folders (each holding images) and no labels.json: ``--samples`` may
+    be the set a crop model was trained on."""
+    from mnist_edge.reading.camera import IMAGE_EXTS
+
+    if not folder.is_dir() or (folder / "labels.json").is_file():
+        return False
+    subdirs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return bool(subdirs) and all(
+        any(f.suffix.lower() in IMAGE_EXTS for f in d.rglob("*")) for d in subdirs)
+
+
+def _crop_model_folder(model: Path) -> Path | None:
+    """The class-folder set a crop model was trained on (its sidecar's ``data_dir``); a
+    UserError when that set is gone, since MNIST digits would fail its self-test."""
+    from mnist_edge.reading.model_input import load_model_info
+
+    info = load_model_info(model)
+    if not info.whole_crops:
+        return None
+    try:
+        folder = json.loads(model.with_suffix(".json").read_text()).get("data_dir")
+    except (OSError, ValueError):
+        folder = None
+    if not folder or not Path(folder).is_dir():
+        raise UserError(f"{model} reads your own crops: pass --samples DIR (a folder of class "
+                        "folders) for its self-test")
+    return Path(folder)
 
 
 # --------------------------------------------------------------------------------------- bundle
@@ -276,7 +314,7 @@ def _stage(
             meta = json.loads(sidecar.read_text("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             meta = None
-    labels = collect_samples(stage / "samples", samples, data)
+    labels = collect_samples(stage / "samples", samples, data, model)
     requirements = device_requirements(wheel)
     (stage / "requirements.txt").write_text("\n".join(requirements) + "\n", "utf-8")
     install = stage / "install.sh"

@@ -93,6 +93,8 @@ def _as_digits(value: Any, where: str) -> str:
         return str(value)
     if isinstance(value, str) and value.isdigit():
         return value
+    if isinstance(value, str) and value and all(c.isalnum() or c in "_.-" for c in value):
+        return value  # a class-folder model's class name ("N", "blank")
     if isinstance(value, list) and value and all(
         isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9 for v in value
     ):
@@ -171,6 +173,8 @@ def run_selftest(
     start = time.perf_counter()
     labels = read_labels(samples_dir)
     classifier = Classifier(model, runtime=runtime)
+    if _whole_crops(model, classifier.num_classes):
+        return _selftest_crops(model, samples_dir, labels, runtime, start)
     crops: list[tuple[str, np.ndarray]] = []
     checks: list[SampleCheck] = []
     reader = None
@@ -197,6 +201,55 @@ def run_selftest(
     checks.sort(key=lambda c: c.name)
     return SelftestReport(str(model), classifier.runtime.name, checks,
                           time.perf_counter() - start)
+
+
+def _whole_crops(model: str | os.PathLike[str], num_classes: int) -> bool:
+    """True for a model trained on class folders (its sidecar says so)."""
+    from mnist_edge.reading.model_input import load_model_info
+
+    return load_model_info(model, num_classes).whole_crops
+
+
+def _selftest_crops(model: str | os.PathLike[str], samples_dir: str | os.PathLike[str],
+                    labels: dict[str, str], runtime: str, start: float) -> SelftestReport:
+    """A crop model reads each sample whole, prepared as its sidecar says (as ``predict``)."""
+    from mnist_edge.reading.camera import load_image
+
+    reader = _digit_reader(model, runtime)
+    checks = []
+    for name, expected in sorted(labels.items()):
+        path = Path(samples_dir) / name
+        try:
+            image = load_image(path, -1)
+        except OSError:
+            image = None
+        if image is None:
+            raise UserError(f"sample {path} is missing or not an image")
+        d = reader.read_whole(image)
+        checks.append(SampleCheck(name, expected, str(d.label), float(d.confidence)))
+    return SelftestReport(str(model), reader.runtime_name, checks, time.perf_counter() - start)
+
+
+def write_folder_samples(out_dir: str | os.PathLike[str], folder: str | os.PathLike[str],
+                         per_class: int = 2) -> dict[str, str]:
+    """Self-test samples from a class-folder set: the first ``per_class`` crops of each class
+    (of ``folder/test`` when there is one), copied with a ``labels.json`` naming their class."""
+    import shutil
+
+    root = Path(folder)
+    root = root / "test" if (root / "test").is_dir() else root
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    labels: dict[str, str] = {}
+    for cls in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(f for f in cls.iterdir() if f.is_file())[:per_class]:
+            name = f"{cls.name}_{f.name}"
+            shutil.copy2(f, out / name)
+            labels[name] = cls.name
+    if not labels:
+        raise UserError(f"{folder}: no class folders with crops for self-test samples")
+    (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
+    return labels
 
 
 def _digit_reader(model: str | os.PathLike[str], runtime: str) -> Any:

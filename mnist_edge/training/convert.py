@@ -96,7 +96,7 @@ def check_keras_file(path: str | os.PathLike[str]) -> None:
         raise UserError(f"{path}: not a readable Keras model (neither HDF5 nor a .keras zip)")
 
 
-def load_keras_model(path: str | os.PathLike[str]):
+def load_keras_model(path: str | os.PathLike[str], n_classes: int | None = None):
     """Load a Keras model and check it is a digit classifier: (28, 28, 1) in, 10 classes out.
 
     Every failure becomes a :class:`UserError` naming the file, because a user who points the
@@ -112,12 +112,15 @@ def load_keras_model(path: str | os.PathLike[str]):
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py OSError, zipfile errors, Keras ValueError/TypeError...
         raise UserError(f"{path}: not a readable Keras model ({first_line(exc)})")
-    check_model_shape(model, path)
+    check_model_shape(model, path, n_classes)
     return model
 
 
-def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> None:
-    """Reject models that cannot read MNIST crops or do not output ten class probabilities."""
+def check_model_shape(model: Any, path: str | os.PathLike[str] = "model",
+                      n_classes: int | None = None) -> None:
+    """Reject models that cannot read MNIST crops or do not output ``n_classes`` class
+    probabilities (10 for MNIST, a class-folder set's count; None: any count of at least 2,
+    e.g. a base model about to get a new output layer)."""
     try:
         in_shape = tuple(model.input_shape)
         out_shape = tuple(model.output_shape)
@@ -128,8 +131,10 @@ def check_model_shape(model: Any, path: str | os.PathLike[str] = "model") -> Non
             f"{path}: model input is {_shape_str(in_shape)}, expected (N, 28, 28, 1) "
             "MNIST images"
         )
-    if out_shape[1:] != (10,):
-        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, 10)")
+    if len(out_shape) != 2 or (out_shape[1] or 0) < 2 or (
+            n_classes is not None and out_shape[1] != n_classes):
+        want = "classes" if n_classes is None else str(n_classes)
+        raise UserError(f"{path}: model output is {_shape_str(out_shape)}, expected (N, {want})")
 
 
 def calibration_indices(data: MnistData, n: int = DEFAULT_CALIBRATION, seed: int = 0
@@ -142,9 +147,12 @@ def calibration_indices(data: MnistData, n: int = DEFAULT_CALIBRATION, seed: int
     if n < 1:
         raise UserError(f"--calibration must be at least 1, got {n}")
     rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(data.y_train == k)) for k in LABELS]
-    counts = [n // 10 + (1 if k < n % 10 else 0) for k in LABELS]
+    classes = range(len(getattr(data, "classes", LABELS)))  # a class-folder set's own classes
+    k_n = len(classes)
+    per_class = [rng.permutation(np.flatnonzero(data.y_train == k)) for k in classes]
+    counts = [n // k_n + (1 if k < n % k_n else 0) for k in classes]
     chosen = np.concatenate([idx[:c] for idx, c in zip(per_class, counts, strict=True)])
+    n = min(n, len(data.y_train))
     if len(chosen) < n:  # a tiny training set lacks some class: top up from what is there
         rest = np.setdiff1d(np.arange(len(data.y_train)), chosen)
         chosen = np.concatenate([chosen, rng.permutation(rest)[: n - len(chosen)]])
@@ -221,7 +229,7 @@ def convert(
     tflite_path, sidecar_path = output_paths(model_path, quant, io_type, out_dir)
     atomic.check_writable(tflite_path, sidecar_path)
     step("loading the Keras model")
-    model = load_keras_model(model_path)
+    model = load_keras_model(model_path, len(getattr(data, "classes", LABELS)))
     calib = calibration_indices(data, calibration, seed) if quant == "int8" else None
     step(f"converting ({variant_name(quant, io_type)})")
     images = None if calib is None else to_model_input(data.x_train[calib])
@@ -272,7 +280,7 @@ def _measure_tflite(path: Path, data: MnistData, keras_probs: np.ndarray, runtim
     from mnist_edge.reading.runtime import Classifier
     from mnist_edge.reading.tflite_file import operator_versions
 
-    clf = Classifier(path, runtime=runtime)
+    clf = Classifier(path, runtime=runtime, classes=len(getattr(data, "classes", LABELS)))
     probs = tflite_predict(clf, data.x_test)
     return {
         "probs": probs,
@@ -292,7 +300,8 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
 
     probs = measured["probs"]
     tfl_pred, keras_pred = probs.argmax(axis=1), keras_probs.argmax(axis=1)
-    metrics = classification_metrics(data.y_test, tfl_pred)
+    labels = getattr(data, "classes", None)  # a class-folder set names its classes
+    metrics = classification_metrics(data.y_test, tfl_pred, labels)
     keras_acc = float((keras_pred == data.y_test).mean())
     info: dict[str, Any] = {
         "model": tflite_path.name,
@@ -300,12 +309,16 @@ def _sidecar(model_path, tflite_path: Path, quant: str, io_type: str, calib, see
         "quantization": quant,
         "io_type": io_type if quant == "int8" else "float",
         "calibration": None if calib is None else {
-            "images": len(calib), "from": "x_train", "balanced": True, "seed": seed,
-            "per_class": np.bincount(data.y_train[calib], minlength=10).tolist(),
+            "images": len(calib), "from": "x_train" if labels is None else "class folders",
+            "balanced": True, "seed": seed,
+            "per_class": np.bincount(data.y_train[calib],
+                                     minlength=len(labels or LABELS)).tolist(),
         },
         "input": measured["input"],
         "output": measured["output"],
-        "labels": LABELS,
+        "labels": LABELS if labels is None else labels,
+        **({} if labels is None else {"preprocessing": data.preprocessing,
+                                      **data.describe()}),
         "size_bytes": measured["size_bytes"],
         "operators": measured["operators"],
         "test_examples": int(len(data.y_test)),

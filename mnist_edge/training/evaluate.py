@@ -111,12 +111,16 @@ def evaluate(
     seconds = time.perf_counter() - started
     y_pred = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
-    metrics = classification_metrics(y_test, y_pred)
+    labels = getattr(data, "classes", None)  # a class-folder set: its class names
+    metrics = classification_metrics(y_test, y_pred, labels)
+    names = labels or [str(k) for k in range(probs.shape[1])]
     missed = np.flatnonzero(y_pred != y_test)
+    what = "test digits" if labels is None else "crops"
     title = f"{Path(model_path).name}: accuracy {100 * metrics['test_accuracy']:.2f}% " \
-            f"on {len(y_test):,} test digits"
-    confusion_png = render_confusion(np.asarray(metrics["confusion_matrix"]), title)
-    errors_png = render_errors(x_test, y_test, y_pred, confidence, missed, title)
+            f"on {len(y_test):,} {what}"
+    confusion_png = render_confusion(np.asarray(metrics["confusion_matrix"]), title, names)
+    errors_png = render_errors(x_test, np.asarray(names)[y_test], np.asarray(names)[y_pred],
+                               confidence, missed, title)
     report = {
         "model": str(model_path),
         "model_sha256": sha256_file(model_path),
@@ -126,13 +130,16 @@ def evaluate(
         "limit": limit,
         "misclassified_count": int(len(missed)),
         "misclassified": [
-            {"index": int(i), "true": int(y_test[i]), "predicted": int(y_pred[i]),
-             "confidence": round(float(confidence[i]), 4)}
+            {"index": int(i), "true": _name(names, y_test[i], labels),
+             "predicted": _name(names, y_pred[i], labels),
+             "confidence": round(float(confidence[i]), 4),
+             **({"file": data.test_files[i]} if getattr(data, "test_files", None) else {})}
             for i in missed[:MAX_ERRORS_LISTED]
         ],
         "seconds": round(seconds, 3),
         "data_source": data.source,
         "data_sha256": data.sha256,
+        **({} if labels is None else {"labels": labels, **data.describe()}),
         "command": command,
     }
     json_path, confusion_path, errors_path = output_paths(model_path, out_dir)
@@ -142,7 +149,13 @@ def evaluate(
     return EvalResult(report, json_path, confusion_path, errors_path)
 
 
-def render_confusion(confusion: np.ndarray, title: str) -> bytes:
+def _name(names: list[str], index: int, labels: list[str] | None) -> int | str:
+    """A class as the JSON reports it: an MNIST digit as before (int), else its name."""
+    return int(index) if labels is None else names[int(index)]
+
+
+def render_confusion(confusion: np.ndarray, title: str, names: list[str] | None = None
+                     ) -> bytes:
     """PNG of the confusion matrix: log-scaled colours so the few errors stand out next to the
     large diagonal, and every non-zero count written in its cell."""
     from matplotlib.colors import LogNorm
@@ -159,7 +172,9 @@ def render_confusion(confusion: np.ndarray, title: str) -> bytes:
         if count:
             ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
                     color="white" if count > threshold else "black")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted label", ylabel="true label")
+    names = names or [str(k) for k in range(len(confusion))]
+    ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
+           yticklabels=names, xlabel="predicted label", ylabel="true label")
     ax.set_title(title, fontsize=10)
     return _png(fig)
 
@@ -180,7 +195,7 @@ def render_errors(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     if len(shown) == 0:
         ax = fig.add_subplot()
         ax.axis("off")
-        ax.text(0.5, 0.5, "no misclassified digits", ha="center", va="center")
+        ax.text(0.5, 0.5, "nothing misclassified", ha="center", va="center")
     for slot, index in enumerate(shown):
         ax = fig.add_subplot(rows, cols, slot + 1)
         ax.imshow(images[index], cmap="gray", vmin=0, vmax=255, interpolation="nearest")

@@ -283,7 +283,7 @@ def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
             model = keras.models.load_model(path, compile=False)
         started_from = {"file": _portable(path), "sha256": _sha256(path)}
     elif init:
-        raise FileNotFoundError(f"--init {init}: no such file")
+        raise FileNotFoundError(f"--from {init}: no such file")
     else:  # no shipped starting point (an installed wheel): train it first, same data
         first = train(data, arch=recipe.warm_start or "edge-mnist",
                       out=Path(os.environ.get("TMPDIR", "/tmp")) / f"edge_mnist_{os.getpid()}.h5",

@@ -226,20 +226,32 @@ class Predictor:
 
     def predict(self, data: bytes) -> dict[str, Any]:
         """The JSON answer for an uploaded image: ``{"digits": [{label, confidence, box,
-        probabilities}]}``, plus a meter's ``values`` (or ``skipped``) with ``read_frame``."""
+        probabilities}], "labels": [...]}``, plus a meter's ``values`` (or ``skipped``) with
+        ``read_frame``; ``labels`` names the probabilities' classes.
+
+        A model trained on class folders reads the upload as one crop, as ``predict`` does."""
         cost = decode_cost(data, self.max_pixels, self.budget.capacity)
         with self.budget.hold(cost):
             image = _decode(data)
+        info = getattr(self.reader, "info", None)
         with self._lock:
             try:
-                digits, extra = (self.read_frame(image) if self.read_frame is not None
-                                 else (self.reader.read(image), {}))
+                if self.read_frame is not None:
+                    digits, extra = self.read_frame(image)
+                elif info is not None and info.whole_crops:
+                    digits, extra = [self.reader.read_whole(image)], {}
+                else:
+                    digits, extra = self.reader.read(image), {}
             except Exception as exc:
                 first = str(exc).splitlines()[0] if str(exc) else ""
                 self.failing = f"{type(exc).__name__}: {first}"
                 raise
             self.failing = None
-        return {"digits": [d.to_dict(probabilities=True) for d in digits], **extra}
+        answer: dict[str, Any] = {"digits": [d.to_dict(probabilities=True) for d in digits],
+                                  **extra}
+        if info is not None:
+            answer["labels"] = info.values
+        return answer
 
 
 def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, Any]:
@@ -258,6 +270,8 @@ def model_info(model_path: str | Path, runtime: str | None = None) -> dict[str, 
         for key in ("test_accuracy", "accuracy", "quantization", "arch"):
             if key in sidecar and isinstance(sidecar[key], str | int | float):
                 info[key] = sidecar[key]
+        if isinstance(sidecar.get("labels"), list):  # the class names the page shows
+            info["labels"] = [str(v) for v in sidecar["labels"]]
     return info
 
 

@@ -66,7 +66,7 @@ function penUp(event) {
 canvas.addEventListener("pointerup", penUp);
 canvas.addEventListener("pointercancel", penUp);
 
-function chart(digit, index, count) {
+function chart(digit, index, count, labels) {
   const box = document.createElement("div");
   const title = document.createElement("div");
   title.className = "label";
@@ -75,7 +75,9 @@ function chart(digit, index, count) {
   bars.className = "chart";
   bars.setAttribute("role", "img");
   bars.setAttribute("aria-label", `probabilities for digit ${index + 1}`);
-  digit.probabilities.forEach((p, d) => {
+  digit.probabilities.forEach((p, k) => {
+    // a model trained on class folders names its classes ("N", "blank"); MNIST's are 0-9
+    const d = labels ? labels[k] : k;
     const col = document.createElement("div");
     col.className = d === digit.label ? "col top" : "col";
     col.dataset.digit = d;
@@ -99,7 +101,7 @@ function show(answer, ms) {
       ` (${ms.toFixed(0)} ms)`
     : "No digit found: draw a bigger one.";
   $("detail").classList.remove("error");
-  $("charts").replaceChildren(...digits.map((d, i) => chart(d, i, digits.length)));
+  $("charts").replaceChildren(...digits.map((d, i) => chart(d, i, digits.length, answer.labels)));
   result.dataset.state = "done";
 }
 

@@ -1,0 +1,63 @@
+"""``mnist-edge collect``: gather crops for ``train --data`` (no TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_edge.cli.common import ModelOption, RuntimeOption, ThreadsOption, app, user_errors
+from mnist_edge.reading.collect import DEFAULT_MAX_CROPS, DEFAULT_MIN_CHANGE, DEFAULT_UNSURE_BELOW
+
+
+@app.command()
+@user_errors
+def collect(
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder to fill: OUT/<guess>/*.png and OUT/unsure/*.png.",
+        show_default=False)],
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="Camera index, video file, image, folder of images, or stream "
+                               "URL (rtsp://, http://).")] = "0",
+    model: ModelOption = None,
+    unsure_below: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Crops the model is less sure of go to OUT/unsure/.")
+    ] = DEFAULT_UNSURE_BELOW,
+    max_crops: Annotated[int, typer.Option(
+        "--max", min=1, help="Stop after saving this many crops.")] = DEFAULT_MAX_CROPS,
+    min_change: Annotated[float, typer.Option(
+        min=0.0, help="Skip a crop unless it differs from the last one saved at the same place "
+                      "by this much (mean grey difference, 0-255; 0 keeps all).")
+    ] = DEFAULT_MIN_CHANGE,
+    max_frames: Annotated[int | None, typer.Option(
+        min=1, help="Stop after N frames.", show_default=False)] = None,
+    invert: Annotated[bool, typer.Option(
+        "--invert", help="Light digits on a dark surface (finding them; a crop model handles "
+                         "either polarity itself).")] = False,
+    runtime: RuntimeOption = "auto",
+    threads: ThreadsOption = None,
+) -> None:
+    """Save the digit crops the reader finds as PNGs sorted by the model's guess.
+
+    Then move the wrongly sorted crops into their right folders and train on them:
+    mnist-edge train --data OUT. Near-duplicates of an unchanged scene are skipped.
+
+    Examples:
+
+    \b
+      mnist-edge collect --source 0 --out my_crops/ --max 500
+      mnist-edge collect --source meter.mp4 --out my_crops/ --unsure-below 0.9
+      mnist-edge collect --source rtsp://pi.local:8554/cam --out crops/ --max-frames 3000
+    """
+    from mnist_edge.reading.collect import check_out_dir
+    from mnist_edge.reading.collect import collect as run_collect
+    from mnist_edge.reading.reader import make_reader
+
+    check_out_dir(out)  # before the camera or the model is opened
+    reader = make_reader(model, runtime.value, threads, invert=invert, min_confidence=0.0)
+    summary = run_collect(source, reader, out, unsure_below=unsure_below, max_crops=max_crops,
+                          min_change=min_change, max_frames=max_frames,
+                          on_status=lambda text: typer.echo(text, err=True))
+    for line in summary.lines():
+        typer.echo(line, err=True)

@@ -1,0 +1,173 @@
+"""What a model reads and what its outputs are called, from its sidecar (TensorFlow-free).
+
+Two kinds of model live side by side:
+
+* ``mnist`` (the shipped models, and every model trained on MNIST): the reader finds digit blobs
+  in a frame and crops them the MNIST way (:mod:`mnist_edge.reading.crop`); ten outputs named
+  ``0``-``9``;
+* ``crop`` (models trained on a folder of the user's own crops, ``train --data DIR``): each input
+  is a whole crop (a meter's counter wheel, a seven-segment digit...) that
+  :func:`prepare_crops` turns into the model's input, and the outputs carry the class-folder
+  names (``0``-``9``, ``N``, ``blank``...).
+
+The recipe is recorded in the model's sidecar (``<model>.json`` beside the ``.tflite`` or the
+``.h5``) under ``"labels"`` and ``"preprocessing"``, so ``convert``, ``evaluate``, ``predict``,
+``webcam`` and ``collect`` all prepare a crop exactly as training did, without extra flags.
+The same function runs in training and on the device: a crop prepared differently in the two
+places would be a silent accuracy loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mnist_edge.common.errors import UserError
+
+DIGITS = [str(d) for d in range(10)]
+INPUT_SIZE = 28
+STRETCH_PERCENTILES = (2.0, 98.0)
+CROP_PREPROCESSING: dict[str, Any] = {
+    "kind": "crop", "size": [INPUT_SIZE, INPUT_SIZE], "channels": 1, "polarity": "auto",
+    "resize": "fit", "contrast": "stretch", "ink": "light",
+}
+
+
+def label_value(name: str) -> int | str:
+    """A class name as a reading reports it: digits stay ints (what every MNIST caller
+    expects), other classes (``N``, ``blank``) are their names."""
+    return int(name) if name in DIGITS else name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's class names and input recipe, as its sidecar gives them."""
+
+    labels: list[str] = field(default_factory=lambda: list(DIGITS))
+    preprocessing: dict[str, Any] = field(default_factory=lambda: {"kind": "mnist"})
+    sidecar: Path | None = None
+
+    @property
+    def whole_crops(self) -> bool:
+        """True for a model trained on whole crops: an image is one symbol, not a page."""
+        return self.preprocessing.get("kind") == "crop"
+
+    @property
+    def values(self) -> list[int | str]:
+        """Class names as readings report them (see :func:`label_value`)."""
+        return [label_value(n) for n in self.labels]
+
+
+def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
+    """``model_int8.tflite`` -> ``model_int8.json`` (convert's and train's sidecar)."""
+    return Path(model_path).with_suffix(".json")
+
+
+def load_model_info(model_path: str | os.PathLike[str], num_outputs: int | None = None
+                    ) -> ModelInfo:
+    """The sidecar's labels and preprocessing; a model without a sidecar is an MNIST model.
+
+    ``num_outputs`` (the model's class count) is checked against the sidecar's labels: a sidecar
+    copied beside the wrong model would otherwise name every class wrongly, silently.
+    """
+    path = sidecar_path(model_path)
+    info = ModelInfo()
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: unreadable sidecar ({exc})")
+        labels = data.get("labels") if isinstance(data, dict) else None
+        if labels is not None:
+            prep = data.get("preprocessing") or {"kind": "mnist"}
+            info = ModelInfo([str(v) for v in labels], dict(prep), path)
+    if num_outputs is not None and num_outputs != len(info.labels):
+        where = f"its sidecar {info.sidecar}" if info.sidecar else "no sidecar (digits 0-9)"
+        raise UserError(f"{model_path}: model/sidecar mismatch: the model has {num_outputs} "
+                        f"outputs but {where} names {len(info.labels)} classes")
+    return info
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any crop (grey, BGR, BGRA; uint8 or 16-bit) as uint8 grey."""
+    a = np.asarray(image)
+    if a.dtype == np.uint16:
+        a = (a / 257).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 3:
+        a = cv2.cvtColor(np.ascontiguousarray(a[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    if a.ndim != 2 or min(a.shape) == 0:
+        raise ValueError(f"not an image: array of shape {np.asarray(image).shape}")
+    return a
+
+
+def light_ink(gray: np.ndarray) -> np.ndarray:
+    """The crop with light ink on a dark background, whichever way it came.
+
+    Why the median: ink covers the smaller part of a crop cut around its symbol, so the median
+    pixel is background. When it lies in the bright half of the crop's range, the ink is dark
+    and the crop is inverted. Crops then look like MNIST (light strokes on black), so a
+    fine-tuned MNIST model keeps what it knew, and light-on-dark and dark-on-light meters train
+    as one class. (The outer ring, the other cue, fails on a counter wheel caught between two
+    digits, whose strokes reach the top and bottom edges.)"""
+    lo, hi = np.percentile(gray, STRETCH_PERCENTILES)
+    return 255 - gray if float(np.median(gray)) > (lo + hi) / 2 else gray
+
+
+def stretch(gray: np.ndarray) -> np.ndarray:
+    """Contrast stretched to 0..255 between robust percentiles: a dim, hazy or over-exposed
+    crop looks like a clean one (a flat crop, e.g. ``blank``, stays flat, not noise blown up)."""
+    lo, hi = np.percentile(gray, STRETCH_PERCENTILES)
+    if hi - lo < 8:
+        return np.zeros_like(gray) if hi < 128 else np.full_like(gray, 255)
+    out = (gray.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def fit(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """Resized to fit ``size`` x ``size`` keeping its aspect, centred on black: a tall meter
+    digit stays tall, as a digit is in MNIST."""
+    h, w = gray.shape
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(gray, (nw, nh), interpolation=interp)
+    out = np.zeros((size, size), np.uint8)
+    y, x = (size - nh) // 2, (size - nw) // 2
+    out[y : y + nh, x : x + nw] = small
+    return out
+
+
+def prepare_crop(image: np.ndarray, preprocessing: dict[str, Any] | None = None) -> np.ndarray:
+    """One crop (any size, colour or grey) as the model's input: (28, 28) uint8, light ink.
+
+    Grey first, then polarity (so the percentiles see ink as the bright end), then contrast,
+    then the resize (so stretching is done at full resolution)."""
+    prep = preprocessing or CROP_PREPROCESSING
+    size = int((prep.get("size") or [INPUT_SIZE])[0])
+    gray = to_gray(image)
+    polarity = prep.get("polarity", "auto")
+    if polarity == "auto":
+        gray = light_ink(gray)
+    elif polarity == "dark":  # the user's crops are all dark ink on light
+        gray = 255 - gray
+    if prep.get("contrast", "stretch") == "stretch":
+        gray = stretch(gray)
+    return fit(gray, size)
+
+
+def prepare_crops(images: list[np.ndarray], preprocessing: dict[str, Any] | None = None
+                  ) -> np.ndarray:
+    """:func:`prepare_crop` for a list: (N, 28, 28) uint8, ready for ``Classifier.predict``."""
+    if not images:
+        return np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8)
+    return np.stack([prepare_crop(im, preprocessing) for im in images])
