@@ -241,6 +241,16 @@ def _ink_box(a: np.ndarray, floor: float) -> tuple[int, int, int, int] | None:
     return None if w == 0 or h == 0 else (x, y, w, h)
 
 
+def tight(a: np.ndarray, floor: float = 0.1) -> np.ndarray:
+    """``a`` (ink bright, float in [0, 1]) cut to the box of its values above ``floor``; the
+    glyph renderers (fonts for training, synthetic scenes for tests) share it."""
+    box = _ink_box(np.asarray(a, np.float32), floor)
+    if box is None:
+        return a
+    x, y, w, h = box
+    return a[y:y + h, x:x + w]
+
+
 def _fit(a: np.ndarray, side: int) -> np.ndarray:
     """Scale so the longest side is ``side`` px, aspect kept (shorter side at least 1 px)."""
     h, w = a.shape

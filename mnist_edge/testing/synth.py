@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mnist_edge.reading.crop import tight
+
 FRAME_SIZE = (640, 480)  # width, height
 
 # OpenCV's built-in faces (in OpenCV 5 these draw a modern sans in regular/bold/italic)
@@ -115,7 +117,7 @@ def printed_glyph(label: int, font: str = "cv-simplex", weight: float = 0.0,
         img = Image.new("L", (260, 260), 0)
         ImageDraw.Draw(img).text((40, 20), str(label), font=face, fill=255)
         canvas = np.asarray(img)
-    glyph = _resize_to_height(_tight(canvas.astype(np.float32) / 255.0), height)
+    glyph = _resize_to_height(tight(canvas.astype(np.float32) / 255.0), height)
     k = int(round(weight * height))
     if k >= 2:
         glyph = cv2.dilate(glyph, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -125,15 +127,7 @@ def printed_glyph(label: int, font: str = "cv-simplex", weight: float = 0.0,
 def mnist_glyph(image: np.ndarray, height: int = 100) -> np.ndarray:
     """An MNIST image (28x28 uint8, white ink) as an alpha whose ink box is ``height`` px tall."""
     big = cv2.resize(image, (112, 112), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
-    return _resize_to_height(_tight(np.clip(big, 0, 1)), height)
-
-
-def _tight(a: np.ndarray) -> np.ndarray:
-    pts = cv2.findNonZero((a > 0.1).astype(np.uint8))
-    if pts is None:
-        return a
-    x, y, w, h = cv2.boundingRect(pts)
-    return a[y:y + h, x:x + w]
+    return _resize_to_height(tight(np.clip(big, 0, 1)), height)
 
 
 def _resize_to_height(a: np.ndarray, height: int) -> np.ndarray:
@@ -152,7 +146,7 @@ def _tilt_glyph(a: np.ndarray, rng: np.random.Generator, max_deg: float) -> np.n
     m = cv2.getRotationMatrix2D(c, float(rng.uniform(-max_deg, max_deg)), 1.0)
     m[0, 1] += float(rng.uniform(-0.12, 0.12))
     out = cv2.warpAffine(a, m, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR)
-    return _tight(out)
+    return tight(out)
 
 
 # ---------------------------------------------------------------------------------------------

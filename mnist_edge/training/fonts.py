@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
+from mnist_edge.reading.crop import tight
 
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 FONT_SUFFIXES = (".ttf", ".otf")
@@ -193,7 +194,7 @@ def glyph(face: Face, label: int, height: float) -> np.ndarray:
     x0, y0, x1, y1 = font.getbbox(str(label))
     img = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
     ImageDraw.Draw(img).text((2 - x0, 2 - y0), str(label), font=font, fill=255)
-    return _tight(np.asarray(img, np.float32) / 255.0)
+    return tight(np.asarray(img, np.float32) / 255.0)
 
 
 @functools.lru_cache(maxsize=256)
@@ -218,15 +219,7 @@ def dot_matrix_glyph(face: Face, label: int, height: float, rng: np.random.Gener
                    1.0, -1, cv2.LINE_AA)
     s = height / canvas.shape[0]
     size = (max(1, round(canvas.shape[1] * s)), max(1, round(height)))
-    return _tight(np.clip(cv2.resize(canvas, size, interpolation=cv2.INTER_AREA), 0, 1))
-
-
-def _tight(a: np.ndarray) -> np.ndarray:
-    pts = cv2.findNonZero((a > 0.1).astype(np.uint8))
-    if pts is None:
-        return a
-    x, y, w, h = cv2.boundingRect(pts)
-    return a[y:y + h, x:x + w]
+    return tight(np.clip(cv2.resize(canvas, size, interpolation=cv2.INTER_AREA), 0, 1))
 
 
 def emboldened(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -443,7 +436,7 @@ def sample_glyph(faces: tuple[Face, ...], label: int, rng: np.random.Generator,
         h, w = a.shape
         extra = int(abs(shear) * h) + 2
         m = np.float32([[1, shear, extra if shear < 0 else 0], [0, 1, 0]])
-        a = _tight(cv2.warpAffine(a, m, (w + extra, h), flags=cv2.INTER_LINEAR))
+        a = tight(cv2.warpAffine(a, m, (w + extra, h), flags=cv2.INTER_LINEAR))
     return emboldened(a, rng), face.name
 
 
