@@ -2,8 +2,9 @@
 and collect with the sidecar's preprocessing; every bad input gives one clear line.
 
 The sets are rendered by :mod:`mnist_edge.testing.counter_digits` (meter-like crops, light and
-dark, colour and grey, two sizes, an ``N`` and a ``blank`` class) and kept small: a few hundred
-crops and a few epochs, so the whole file runs in well under a minute on 2 cores.
+dark, colour and grey, two sizes, an ``N`` and a ``blank`` class; printed and seven-segment
+kinds checked to render) and kept small: a few hundred crops and a few epochs, so the whole
+file runs in well under a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from typer.testing import CliRunner
 from mnist_edge.cli import app
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.model_input import load_model_info, prepare_crop
-from mnist_edge.testing.counter_digits import DIGIT_CLASSES, counter_strip, write_class_folders
+from mnist_edge.testing.counter_digits import (
+    DIGIT_CLASSES,
+    counter_strip,
+    render_crop,
+    write_class_folders,
+)
 from mnist_edge.training.folders import is_class_folder, load_class_folders, warn_skipped
 
 CLASSES = [*DIGIT_CLASSES, "N", "blank"]
@@ -67,6 +73,23 @@ def test_polarity_is_normalised_light_ink_on_black():
     a, b = prepare_crop(dark), prepare_crop(cv2.cvtColor(light, cv2.COLOR_GRAY2BGR))
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 3
     assert a[0, 0] < 30 and a.max() > 200  # background black, ink bright, like MNIST
+
+
+@pytest.mark.parametrize("kind", ["printed", "seven-segment"])
+def test_printed_and_seven_segment_sets_render_in_both_polarities(tmp_path, kind):
+    root = write_class_folders(tmp_path / kind, 2, seed=1, kind=kind)
+    assert sorted(p.name for p in root.iterdir()) == DIGIT_CLASSES
+    crops = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in sorted(root.glob("*/*.png"))]
+    assert len(crops) == 20 and all(c.shape == (32, 20, 3) for c in crops)
+    rng = np.random.default_rng(2)
+    light_ink = 0
+    for _ in range(30):  # grey: the ink is the tail of the histogram away from the paper
+        g = render_crop(str(rng.integers(10)), rng, colour=False, kind=kind).astype(float)
+        lo, med, hi = np.percentile(g, [3, 50, 97])
+        light_ink += hi - med > med - lo
+    assert 5 <= light_ink <= 25
+    with pytest.raises(ValueError, match="kind"):
+        render_crop("1", rng, kind="lcd")
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path):

@@ -41,7 +41,7 @@ DEFAULT_EPOCHS = 30
 DEFAULT_BATCH = 32
 MIN_STEPS = 600
 MAX_EPOCHS = 150
-PEAK_LR = {"finetune": 3e-3, "scratch": 3e-3}  # 1e-3 fine-tuned 0.6 pp worse (bench_folders)
+PEAK_LR = {"finetune": 3e-3, "scratch": 3e-3}  # 1e-3 fine-tuned 0.6 pp worse (bench_own_digits)
 
 
 def default_epochs(n_train: int, batch_size: int = DEFAULT_BATCH) -> int:
