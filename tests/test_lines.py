@@ -199,3 +199,23 @@ def test_an_irregular_table_keeps_its_own_rows():
         cv2.line(v, (x, 20), (x, 330), 255, 2)
     grids = find_grids(Rules(h, v), min_h=12)
     assert [g.shape for g in grids] == [(4, 2)]
+
+
+def test_a_bold_border_around_thin_rules_is_a_rule():
+    """A puzzle's border is drawn thicker than any other rule (here 0.7 of the smallest digit
+    height, past MAX_THICK): it still bounds the grid's cells, because it crosses the grid's
+    thin rules (the page-edge case is test_predict_cli's lined page)."""
+    from mnist_edge.reading.cells import find_grids
+    from mnist_edge.reading.lines import UNIT, find_rules
+
+    h, w = 480, 640
+    unit = UNIT * h
+    bold = int(round(0.7 * unit))
+    mask = np.zeros((h, w), np.uint8)
+    x0, y0, step = 120, 40, 100
+    for i in range(5):
+        t = bold if i in (0, 4) else 2
+        cv2.line(mask, (x0, y0 + i * step), (x0 + 4 * step, y0 + i * step), 255, t)
+        cv2.line(mask, (x0 + i * step, y0), (x0 + i * step, y0 + 4 * step), 255, t)
+    grids = find_grids(find_rules(mask), min_h=int(unit))
+    assert [g.shape for g in grids] == [(4, 4)]

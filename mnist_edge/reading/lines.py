@@ -32,6 +32,7 @@ SLENDER = 16.0  # a rule is at least this many times longer than thick (a "1" is
 TOLERANCE = 1  # px (at half resolution) a run may wander across the line: tilts up to ~15 deg
 FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (faint rules too)
 MAX_THICK = 0.5  # a rule is at most this many digit heights thick
+BOLD = 0.8  # ...or this thick if it crosses two rules of the other direction (a grid's border)
 DASH_GAP = 0.45  # a dashed rule's gaps are at most this many digit heights
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
 CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
@@ -79,6 +80,7 @@ def find_rules(faint: np.ndarray) -> Rules:
     horizontal = _direction(small, size, vertical=False)
     vertical = _direction(small, size, vertical=True, crossing=horizontal)
     if horizontal is not None and vertical is not None:
+        horizontal, vertical = _bold_borders(small, size, min_h / f, horizontal, vertical)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
         # of a cross left at every corner of a grid's cells
         grow = _rect(size.thick + 2, size.thick + 2)
@@ -87,6 +89,25 @@ def find_rules(faint: np.ndarray) -> Rules:
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
     return Rules(horizontal, vertical)
+
+
+def _bold_borders(small: np.ndarray, size: _Sizes, unit: float, horizontal: np.ndarray,
+                  vertical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grid's bold rules (a puzzle's border and box lines) added to its thin ones.
+
+    Thicker than a rule may be elsewhere, they are taken only where they cross two rules of
+    the other direction: a page's edge or a shadow is as straight and as thick, but crosses
+    no grid, and taking it out would leave its corners behind as digits."""
+    bold = _Sizes(size.run, size.long, max(size.thick, int(BOLD * unit)), size.gap)
+    if bold.thick == size.thick:
+        return horizontal, vertical
+    hb = _direction(small, bold, vertical=False, crossing=vertical, must_cross=True)
+    vb = _direction(small, bold, vertical=True, crossing=horizontal, must_cross=True)
+    if hb is not None:
+        horizontal = cv2.bitwise_or(horizontal, hb)
+    if vb is not None:
+        vertical = cv2.bitwise_or(vertical, vb)
+    return horizontal, vertical
 
 
 @dataclass(frozen=True)
@@ -107,7 +128,8 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
 
 
 def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
-               crossing: np.ndarray | None = None) -> np.ndarray | None:
+               crossing: np.ndarray | None = None, must_cross: bool = False
+               ) -> np.ndarray | None:
     """The near-horizontal (or near-vertical) rules of ``mask``, or None.
 
     Straight runs: thicken across the line, open along it. The rule itself is the part of the
@@ -115,7 +137,8 @@ def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
     a digit's stroke standing on a rule is thicker than that and stays. A rule is a thin piece
     at least ``size.long`` long and ``SLENDER`` times longer than thick. A vertical one must
     also cross or touch two horizontal rules (a grid, a table, a form's box) or run nearly the
-    frame's height (a margin): a tall thin "1" is a straight stroke too.
+    frame's height (a margin): a tall thin "1" is a straight stroke too. ``must_cross``: every
+    rule must cross two of ``crossing`` (the bold pass of :func:`_bold_borders`).
     """
     along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
     across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
@@ -128,7 +151,7 @@ def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     keep, rest = [], []
     for c in contours:
-        (keep if _is_rule(c, band, size, vertical, crossing) else rest).append(c)
+        (keep if _is_rule(c, band, size, vertical, crossing, must_cross) else rest).append(c)
     if not keep:
         return None
     out = np.zeros_like(mask)
@@ -182,7 +205,7 @@ def _trim_to_centre(out: np.ndarray, contour: np.ndarray, vertical: bool) -> Non
 
 
 def _is_rule(contour: np.ndarray, band: np.ndarray, size: _Sizes, vertical: bool,
-             crossing: np.ndarray | None) -> bool:
+             crossing: np.ndarray | None, must_cross: bool = False) -> bool:
     """Long, slender, and (vertical) crossing two rules or running the frame's height."""
     x, y, w, h = cv2.boundingRect(contour)
     span = h if vertical else w
@@ -191,16 +214,19 @@ def _is_rule(contour: np.ndarray, band: np.ndarray, size: _Sizes, vertical: bool
     ink = cv2.countNonZero(band[y:y + h, x:x + w])
     if span < SLENDER * max(1.0, ink / span):
         return False
+    if must_cross:
+        return crossing is not None and _crossings(crossing, x, y, w, h, vertical) >= 2
     if not vertical or span >= MARGIN_SPAN * band.shape[0]:
         return True
     return crossing is not None and _crossings(crossing, x, y, w, h) >= 2
 
 
-def _crossings(horizontal: np.ndarray, x: int, y: int, w: int, h: int) -> int:
-    """How many horizontal rules meet the box x, y, w, h (grown by 2 px)."""
+def _crossings(lines: np.ndarray, x: int, y: int, w: int, h: int, vertical: bool = True) -> int:
+    """How many rules of ``lines`` meet the box x, y, w, h (grown by 2 px): horizontal ones
+    for a vertical candidate, vertical ones for a horizontal one (``vertical=False``)."""
     y0, y1 = max(0, y - 2), y + h + 2
     x0, x1 = max(0, x - 2), x + w + 2
-    rows = cv2.reduce(horizontal[y0:y1, x0:x1], 1, cv2.REDUCE_MAX).ravel() > 0
+    rows = cv2.reduce(lines[y0:y1, x0:x1], 1 if vertical else 0, cv2.REDUCE_MAX).ravel() > 0
     return int(np.count_nonzero(np.diff(rows.astype(np.int8)) == 1) + rows[0])
 
 
