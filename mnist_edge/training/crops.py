@@ -150,7 +150,7 @@ def mnist_paper_crops(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
         rng = np.random.default_rng([seed, i])
         k = int(rng.integers(len(images)))
         big = cv2.resize(images[k], (84, 84), interpolation=cv2.INTER_CUBIC)
-        alpha = fonts._tight(np.clip(big.astype(np.float32) / 255.0, 0, 1))
+        alpha = reading_crop.tight(np.clip(big.astype(np.float32) / 255.0, 0, 1))
         crop = _crop(fonts.render_cell(alpha, rng, style), mode)
         if crop is None:
             dropped += 1
