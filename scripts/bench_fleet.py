@@ -37,6 +37,7 @@ from sshd_harness import SshLab, bundle_wheel_requirements, ensure_wheelhouse  #
 
 from mnist_edge import __version__  # noqa: E402
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import cpu_model  # noqa: E402
 from mnist_edge.shipping import deploy as dp  # noqa: E402
 from mnist_edge.shipping.ansible import write_ansible  # noqa: E402
 from mnist_edge.shipping.bundle import build_bundle  # noqa: E402
@@ -60,15 +61,7 @@ def ansible_version() -> str:
 
 def machine() -> dict:
     """Describe this machine (no TensorFlow: the device side only)."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip().lower(), value.strip())
-    except OSError:
-        pass
-    model = next((fields[k] for k in ("model name", "hardware", "model") if fields.get(k)),
-                 platform.machine())
+    model = cpu_model()
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     return {"cpu": model, "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "openssh": ssh_version,

@@ -41,20 +41,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import cpu_model  # noqa: E402
 from mnist_edge.common.paths import default_model  # noqa: E402
 
 TARGET_MB = 300
 
 
 def machine() -> dict:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     mem_kb = 0
     with contextlib.suppress(OSError, TypeError):
         mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])

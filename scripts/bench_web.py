@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.metrics import cpu_model  # noqa: E402
 from mnist_edge.common.paths import default_model  # noqa: E402
 from mnist_edge.web import hub as web_hub  # noqa: E402
 from mnist_edge.web import server as web  # noqa: E402
@@ -60,14 +61,7 @@ PAD = 280
 
 def machine() -> dict:
     """This machine, described without TensorFlow (a device-side benchmark)."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "opencv": cv2.__version__,
             "numpy": np.__version__}

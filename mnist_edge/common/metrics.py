@@ -62,12 +62,21 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def machine_description() -> str:
-    """A one-line description of the machine a figure was measured on."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's name as /proc/cpuinfo gives it ("model name" on x86, "Hardware" or "Model"
+    on ARM boards), else the machine type: the one reader of it for every benchmark."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in fh:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip().lower(), value.strip())
+    except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    return next((fields[k] for k in ("model name", "hardware", "cpu model", "model")
+                 if fields.get(k)), platform.processor() or platform.machine())
+
+
+def machine_description() -> str:
+    """A one-line description of the machine a figure was measured on."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
