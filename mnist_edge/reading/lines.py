@@ -77,10 +77,11 @@ def find_rules(faint: np.ndarray) -> Rules:
         return Rules(None, None)  # not enough ink for one rule: a blank or nearly blank page
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
-    horizontal = _direction(small, size, vertical=False)
-    vertical = _direction(small, size, vertical=True, crossing=horizontal)
+    runs = {v: _runs(small, size, vertical=v) for v in (False, True)}
+    horizontal = _direction(small, runs[False], size, vertical=False)
+    vertical = _direction(small, runs[True], size, vertical=True, crossing=horizontal)
     if horizontal is not None and vertical is not None:
-        horizontal, vertical = _bold_borders(small, size, min_h / f, horizontal, vertical)
+        horizontal, vertical = _bold_borders(small, runs, size, min_h / f, horizontal, vertical)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
         # of a cross left at every corner of a grid's cells
         grow = _rect(size.thick + 2, size.thick + 2)
@@ -91,8 +92,9 @@ def find_rules(faint: np.ndarray) -> Rules:
     return Rules(horizontal, vertical)
 
 
-def _bold_borders(small: np.ndarray, size: _Sizes, unit: float, horizontal: np.ndarray,
-                  vertical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _bold_borders(small: np.ndarray, runs: dict[bool, np.ndarray], size: _Sizes, unit: float,
+                  horizontal: np.ndarray, vertical: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """A grid's bold rules (a puzzle's border and box lines) added to its thin ones.
 
     Thicker than a rule may be elsewhere, they are taken only where they cross two rules of
@@ -101,8 +103,8 @@ def _bold_borders(small: np.ndarray, size: _Sizes, unit: float, horizontal: np.n
     bold = _Sizes(size.run, size.long, max(size.thick, int(BOLD * unit)), size.gap)
     if bold.thick == size.thick:
         return horizontal, vertical
-    hb = _direction(small, bold, vertical=False, crossing=vertical, must_cross=True)
-    vb = _direction(small, bold, vertical=True, crossing=horizontal, must_cross=True)
+    hb = _direction(small, runs[False], bold, vertical=False, crossing=vertical, must_cross=True)
+    vb = _direction(small, runs[True], bold, vertical=True, crossing=horizontal, must_cross=True)
     if hb is not None:
         horizontal = cv2.bitwise_or(horizontal, hb)
     if vb is not None:
@@ -127,12 +129,25 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     return cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint)
 
 
-def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
+def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
+    """The straight runs of ``mask`` one way: thickened across the line, closed over a dashed
+    rule's gaps, opened along it. They do not depend on how thick a rule may be, so the bold
+    pass reuses them."""
+    along = _rect(1, size.gap) if vertical else _rect(size.gap, 1)
+    tol = 2 * TOLERANCE + 1
+    across = _rect(tol, 1) if vertical else _rect(1, tol)
+    joined = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_CLOSE, along)
+    runs = cv2.morphologyEx(joined, cv2.MORPH_OPEN,
+                            _rect(1, size.run) if vertical else _rect(size.run, 1))
+    return cv2.bitwise_and(cv2.erode(runs, across), mask)
+
+
+def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
                crossing: np.ndarray | None = None, must_cross: bool = False
                ) -> np.ndarray | None:
     """The near-horizontal (or near-vertical) rules of ``mask``, or None.
 
-    Straight runs: thicken across the line, open along it. The rule itself is the part of the
+    ``runs``: :func:`_runs` of ``mask`` this way. The rule itself is the part of the
     runs that is thin across (what an opening across, ``size.thick`` + 1 px long, removes):
     a digit's stroke standing on a rule is thicker than that and stays. A rule is a thin piece
     at least ``size.long`` long and ``SLENDER`` times longer than thick. A vertical one must
@@ -142,10 +157,6 @@ def _direction(mask: np.ndarray, size: _Sizes, vertical: bool,
     """
     along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
     across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
-    tol = 2 * TOLERANCE + 1
-    joined = cv2.morphologyEx(cv2.dilate(mask, across(tol)), cv2.MORPH_CLOSE, along(size.gap))
-    runs = cv2.morphologyEx(joined, cv2.MORPH_OPEN, along(size.run))
-    runs = cv2.bitwise_and(cv2.erode(runs, across(tol)), mask)
     band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, across(size.thick + 1)))
     band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
