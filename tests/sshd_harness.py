@@ -169,6 +169,20 @@ class SshLab:
         self.servers.clear()
 
 
+def ansible_inventory(lab: SshLab, servers: list, extra: dict[int, str] | None = None) -> str:
+    """An Ansible inventory (group ``mnist_edge``, hosts pi1, pi2, ...) reaching the lab's
+    servers over loopback with the lab's ssh config; ``extra`` adds host variables by index
+    (0-based), e.g. a host whose install is made to fail."""
+    common = (f"ansible_host=127.0.0.1 ansible_user={lab.user} "
+              f"ansible_ssh_common_args='-F {lab.config}' "
+              "ansible_python_interpreter=/usr/bin/python3")
+    lines = ["[mnist_edge]"]
+    for i, server in enumerate(servers):
+        more = f" {extra[i]}" if extra and i in extra else ""
+        lines.append(f"pi{i + 1} ansible_port={server.port} {common}{more}")
+    return "\n".join(lines) + "\n"
+
+
 class DroppingProxy:
     """TCP forwarder to 127.0.0.1:target that resets any connection once it has carried more
     than ``drop_after`` bytes from the client: small ssh commands pass, a big upload dies."""

@@ -9,7 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sshd_harness import SshLab, bundle_wheel_requirements, ensure_wheelhouse, find_sshd
+from sshd_harness import (
+    SshLab,
+    ansible_inventory,
+    bundle_wheel_requirements,
+    ensure_wheelhouse,
+    find_sshd,
+)
 
 from mnist_edge.shipping import deploy as dp
 from mnist_edge.shipping.ansible import write_ansible
@@ -82,15 +88,8 @@ def test_rolling_update_of_four_hosts_with_a_failing_one(bundles, tmp_path):
         fleet = tmp_path / "fleet"
         write_ansible(fleet, b.path, b.manifest, b.sha256, serial=2,
                       install_args=f"--venv {venv} --wheelhouse {house} --no-service")
-        common = (f"ansible_host=127.0.0.1 ansible_user={lab.user} "
-                  f"ansible_ssh_common_args='-F {lab.config}' "
-                  "ansible_python_interpreter=/usr/bin/python3")
-        lines = ["[mnist_edge]"]
-        for i, p in enumerate(pis, 1):
-            extra = (" mnist_edge_install_args='--venv /proc/no-venv-here --no-service'"
-                     if i == 4 else "")
-            lines.append(f"pi{i} ansible_port={p.port} {common}{extra}")
-        (fleet / "inventory.ini").write_text("\n".join(lines) + "\n")
+        (fleet / "inventory.ini").write_text(ansible_inventory(lab, pis, {
+            3: "mnist_edge_install_args='--venv /proc/no-venv-here --no-service'"}))
 
         check = _run(fleet, "playbook.yml", "--check")
         assert check.returncode == 0, check.stdout + check.stderr

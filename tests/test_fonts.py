@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from glyph_shapes import closed_four, has_foot
 
 from mnist_edge.training import fonts
 
@@ -87,20 +88,10 @@ def test_print_styles_mnist_lacks_are_present(faces):
     """A serif 1 with a foot and a closed 4 (the diagonal meets the stem's top) are among the
     training faces: the shapes MNIST's handwriting misreads as 7 and 9."""
     train, _ = fonts.split(faces)
-    assert any(_has_foot(fonts.glyph(f, 1, 60)) for f in train)
-    assert any(_closed_four(fonts.glyph(f, 4, 60)) for f in train)
+    assert any(has_foot(fonts.glyph(f, 1, 60)) for f in train)
+    assert any(closed_four(fonts.glyph(f, 4, 60)) for f in train)
     styles = " ".join(f.style for f in train).lower()
     assert "bold" in styles and ("italic" in styles or "oblique" in styles)
-
-
-def _has_foot(one: np.ndarray) -> bool:
-    ink = one > 0.5
-    return ink[-3:].sum(axis=1).max() > 2.0 * ink[ink.shape[0] // 2].sum()
-
-
-def _closed_four(four: np.ndarray) -> bool:
-    ink = four > 0.5
-    return bool(ink[:6, ink.shape[1] // 2:].any() and ink[:6, : ink.shape[1] // 3].sum() == 0)
 
 
 def test_ci_installs_the_font_packages():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from glyph_shapes import closed_four, has_foot
 
 from mnist_edge.training import fonts
 
@@ -32,16 +33,6 @@ def _face(groups: tuple[str, ...], label: int, shape) -> fonts.Face:
     pytest.fail(f"no installed face draws that {label}: sudo apt-get install {fonts.PACKAGES}")
 
 
-def _has_foot(one: np.ndarray) -> bool:
-    ink = one > 0.5
-    return ink[-3:].sum(axis=1).max() > 2.0 * ink[ink.shape[0] // 2].sum()
-
-
-def _closed_four(four: np.ndarray) -> bool:
-    ink = four > 0.5
-    return bool(ink[:6, ink.shape[1] // 2:].any() and ink[:6, : ink.shape[1] // 3].sum() == 0)
-
-
 def _read(face: fonts.Face, label: int, seed: int, style: fonts.CellStyle) -> list[int]:
     from mnist_edge.reading.reader import DigitReader
 
@@ -51,19 +42,19 @@ def _read(face: fonts.Face, label: int, seed: int, style: fonts.CellStyle) -> li
 
 @pytest.mark.parametrize("seed", range(3))
 def test_serif_one_with_flag_and_foot(seed: int):
-    face = _face(SERIF, 1, _has_foot)
+    face = _face(SERIF, 1, has_foot)
     assert _read(face, 1, seed, fonts.SHARP_STYLE) == [1], face.name
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_closed_four(seed: int):
-    face = _face(SANS, 4, _closed_four)
+def testclosed_four(seed: int):
+    face = _face(SANS, 4, closed_four)
     assert _read(face, 4, seed, fonts.SHARP_STYLE) == [4], face.name
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_blurred_serif_one_and_closed_four(seed: int):
-    one, four = _face(SERIF, 1, _has_foot), _face(SANS, 4, _closed_four)
+def test_blurred_serif_one_andclosed_four(seed: int):
+    one, four = _face(SERIF, 1, has_foot), _face(SANS, 4, closed_four)
     assert _read(one, 1, seed, fonts.BLURRED16_STYLE) == [1], one.name
     assert _read(four, 4, seed, fonts.BLURRED16_STYLE) == [4], four.name
 
@@ -79,7 +70,7 @@ def _long_flag(one: np.ndarray) -> bool:
     ink = one > 0.5
     cols = np.flatnonzero(ink[ink.shape[0] // 2])
     top = np.flatnonzero(ink[: ink.shape[0] // 5].any(axis=0))
-    return not _has_foot(one) and cols.size > 0 and top.size > 0 and \
+    return not has_foot(one) and cols.size > 0 and top.size > 0 and \
         cols.min() - top.min() > 0.25 * ink.shape[0]
 
 
