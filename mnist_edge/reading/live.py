@@ -155,7 +155,7 @@ def annotate(frame: np.ndarray, digits: list[Digit], fps: float | None = None) -
     status = "".join(str(d.label) for d in digits) or "-"
     if fps is not None:
         status = f"{fps:5.1f} FPS   {status}"
-    corner = _text_rect(status, (0, 0), scale, thick)
+    corner = _text_rect(_text_size(status, scale, thick), (0, 0))
     for d in digits:
         x, y, bw, bh = d.box
         cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), BOX_COLOUR, thick)
@@ -179,10 +179,10 @@ def place_labels(digits: list[Digit], shape: tuple[int, int], scale: float, thic
     for d in digits:
         x, y, bw, bh = d.box
         for text in (f"{d.label} {d.confidence:.0%}", str(d.label)):
-            _, th, base = _text_size(text, scale, thick)
-            tall = th + base + 4
+            size = _text_size(text, scale, thick)
+            tall = size[1] + size[2] + 4
             spots = [(x, y - tall), (x, y + bh), (x, y)]
-            rect = next((r for r in (_text_rect(text, at, scale, thick) for at in spots)
+            rect = next((r for r in (_text_rect(size, at) for at in spots)
                          if _inside(r, shape) and not any(_overlap(r, o) for o in placed)),
                         None)
             if rect is not None:
@@ -193,12 +193,15 @@ def place_labels(digits: list[Digit], shape: tuple[int, int], scale: float, thic
 
 
 def _text_size(text: str, scale: float, thick: int) -> tuple[int, int, int]:
+    """Width, height above the baseline, and depth below it, of ``text`` as drawn."""
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     return tw, th, base
 
 
-def _text_rect(text: str, at: tuple[int, int], scale: float, thick: int) -> Rect:
-    tw, th, base = _text_size(text, scale, thick)
+def _text_rect(size: tuple[int, int, int], at: tuple[int, int]) -> Rect:
+    """The filled box of a label of ``size`` (from :func:`_text_size`) with its corner at
+    ``at``."""
+    tw, th, base = size
     x, y = at
     return x, y, x + tw + 4, y + th + base + 4
 

@@ -91,7 +91,7 @@ install_release() {
     rm -f "$tarball"
     log=$dir/logs/$id.log
     if sh "$rel/install.sh" --prefix "$dir" "$@" >"$log" 2>&1; then
-        cat "$log" 2>/dev/null || true
+        cat "$log"
     else
         rc=$?
         cat "$log" 2>/dev/null || true
