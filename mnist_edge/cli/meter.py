@@ -206,7 +206,7 @@ def regions(
     import cv2
 
     from mnist_edge.reading.live import save_png
-    from mnist_edge.reading.meter import RegionsPlan, reading_text, save_regions
+    from mnist_edge.reading.meter import RegionsPlan, regions_summary, save_regions
     from mnist_edge.reading.reader import make_reader
     from mnist_edge.reading.regions import propose_regions
 
@@ -246,13 +246,13 @@ def regions(
                         (bx, max(12, by - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
         save_png(draw, img)
     reference = f", reference {out.stem}-reference.png" if align else ""
-    typer.echo(f"{out}: {len(read)} regions, reading {reading_text(read)}{reference}")
+    typer.echo(regions_summary(plan, read) + reference)
 
 
 def _edit_regions(address: str, plan: Any, image: Any, boxes: list, reader: Any) -> Any:
     """Serve the regions page until the person saves (the regions read) or presses Ctrl-C
     (None: nothing written)."""
-    from mnist_edge.reading.meter import reading_text, save_regions
+    from mnist_edge.reading.meter import regions_summary, save_regions
     from mnist_edge.web.editor import RegionEditor
     from mnist_edge.web.server import build_server
 
@@ -260,7 +260,7 @@ def _edit_regions(address: str, plan: Any, image: Any, boxes: list, reader: Any)
 
     def save(chosen: list) -> str:
         done["read"] = save_regions(plan, image, chosen, reader)
-        return f"{plan.out}: {len(chosen)} regions, reading {reading_text(done['read'])}"
+        return regions_summary(plan, done["read"])
 
     editor = RegionEditor(image, boxes, save)
     server = build_server(address, editor=editor).start()

@@ -329,3 +329,8 @@ def save_regions(plan: RegionsPlan, image: np.ndarray, boxes: list[tuple[int, in
 def reading_text(found: list[RegionDigit]) -> str:
     """The regions' digits as one string, ``N`` where a region holds no digit."""
     return "".join("N" if d.label is None else str(d.label) for d in found)
+
+
+def regions_summary(plan: RegionsPlan, found: list[RegionDigit]) -> str:
+    """What ``regions`` says once a config is saved (the command and the regions page)."""
+    return f"{plan.out}: {len(found)} regions, reading {reading_text(found)}"
