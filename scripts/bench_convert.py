@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.paths import portable  # noqa: E402
 from mnist_edge.reading.runtime import Classifier, available_runtimes  # noqa: E402
 from mnist_edge.training import convert as conv  # noqa: E402
 from mnist_edge.training.data import load_mnist, to_model_input  # noqa: E402
@@ -85,7 +86,7 @@ def main() -> int:
     latency = {key: _stats(samples) for key, samples in times.items()}
 
     report = {
-        "model": _relative(args.model),
+        "model": portable(args.model),
         "keras_test_accuracy": round(keras_acc, 6),
         "calibration_images": args.calibration,
         "variants": {q: {k: v for k, v in info.items() if k != "path"}
@@ -277,13 +278,6 @@ def _threads_sentence(rows: dict) -> str:
             f"speed-up {statistics.median(ratios):.2f}x). A 28x28 digit is too little work to "
             "split across threads, and on a machine shared with other jobs the second thread "
             "often waits.")
-
-
-def _relative(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 def _parse() -> argparse.Namespace:

@@ -44,6 +44,7 @@ from bench_reader import _cpu_times, _per_frame, _pick_core, _steal_percent  # n
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
+from mnist_edge.common.paths import portable  # noqa: E402
 from mnist_edge.reading import normalise, pipeline  # noqa: E402
 from mnist_edge.reading.lines import Rules  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
     results = {"machine": machine_description(),
                "load_average_before": [round(v, 2) for v in load_before],
                "versions": package_versions(),
-               "model": _rel(args.model), "runtime": reader.runtime_name,
+               "model": portable(args.model), "runtime": reader.runtime_name,
                "core": probe["core"]}
     for name, context in (("now", contextlib.nullcontext), ("previous", previous_pipeline)):
         with context():
@@ -94,11 +95,6 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--plain", type=int, default=200, help="plain pages per kind")
     ap.add_argument("--core", default="auto")
     return ap.parse_args()
-
-
-def _rel(path: str) -> str:
-    p = Path(path).resolve()
-    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else p.name
 
 
 def _params(previous: bool) -> pipeline.VisionParams:

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import cpu_model  # noqa: E402
-from mnist_edge.common.paths import default_model  # noqa: E402
+from mnist_edge.common.paths import default_model, portable  # noqa: E402
 
 TARGET_MB = 300
 
@@ -164,15 +164,6 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _relative(path: Path) -> str:
-    """``path`` as the results write it: relative to the repository, else its file name (no
-    path of the machine it ran on)."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return Path(path).name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -183,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or default_model()
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "machine": machine(), "model": _relative(model), "clients": args.clients,
+                     "machine": machine(), "model": portable(model), "clients": args.clients,
                      "load_before": round(os.getloadavg()[0], 2), "note": args.note,
                      "command": "python " + " ".join(["scripts/bench_upload_memory.py",
                                                       *sys.argv[1:]]),

@@ -18,6 +18,14 @@ DEFAULT_MODEL_NAME = "edge_int8.tflite"
 MODEL_ENV_VAR = "MNIST_EDGE_MODEL"
 
 
+def portable(path: str | os.PathLike[str]) -> str:
+    """``path`` as results and sidecars write it: relative to the checkout, else its file
+    name (never a folder of the machine it was measured on)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(PACKAGE_DIR.parent)) if p.is_relative_to(PACKAGE_DIR.parent) \
+        else p.name
+
+
 def models_dir() -> Path:
     """The shipped models folder: the wheel's copy if installed, else the checkout's ``models/``."""
     return WHEEL_MODELS_DIR if WHEEL_MODELS_DIR.is_dir() else REPO_MODELS_DIR

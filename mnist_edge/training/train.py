@@ -31,12 +31,14 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.checksum import sha256_file  # noqa: E402
 from mnist_edge.common.errors import UserError  # noqa: E402
 from mnist_edge.common.metrics import (  # noqa: E402
     classification_metrics,
     machine_description,
     package_versions,
 )
+from mnist_edge.common.paths import portable  # noqa: E402
 from mnist_edge.training.augment import augment_batch  # noqa: E402
 from mnist_edge.training.data import MnistData, to_model_input  # noqa: E402
 from mnist_edge.training.models import NUM_CLASSES, build, trainable_params  # noqa: E402
@@ -281,7 +283,7 @@ def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
     if path.is_file():
         with absl_errors_only():
             model = keras.models.load_model(path, compile=False)
-        started_from = {"file": _portable(path), "sha256": _sha256(path)}
+        started_from = {"file": portable(path), "sha256": sha256_file(path)}
     elif init:
         raise FileNotFoundError(f"--from {init}: no such file")
     else:  # no shipped starting point (an installed wheel): train it first, same data
@@ -339,22 +341,6 @@ def _calibrated(model: keras.Model, validation) -> dict[str, Any]:
         "examples": int(len(y)), "accuracy": round(float((probs.argmax(1) == y).mean()), 5),
         "ece_before": round(before, 4), "ece_after": round(after, 4),
         "split": "MNIST x_train[-5000:] + held-back training-font and MNIST-on-paper crops"}}
-
-
-def _portable(path: Path) -> str:
-    """``path`` relative to the repo (or its file name): no machine's folders in a sidecar."""
-    from mnist_edge.common.paths import PACKAGE_DIR
-
-    try:
-        return str(path.resolve().relative_to(PACKAGE_DIR.parent))
-    except ValueError:
-        return path.name
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _dataset(data: MnistData, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
