@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
+from mnist_edge.reading.normalise import to_gray
 
 METHODS = ("orb", "ecc", "none")
 ORB_FEATURES = 1000
@@ -115,17 +116,6 @@ class Alignment:
 
 
 IDENTITY = np.eye(2, 3, dtype=np.float64)
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """uint8 grey of a BGR/BGRA/grey frame."""
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 3:
-        return cv2.cvtColor(a, cv2.COLOR_BGR2GRAY)
-    if a.ndim == 3 and a.shape[2] == 4:
-        return cv2.cvtColor(a, cv2.COLOR_BGRA2GRAY)
-    a = a.reshape(a.shape[:2])
-    return a if a.dtype == np.uint8 else np.clip(a, 0, 255).astype(np.uint8)
 
 
 class Aligner:

@@ -29,7 +29,7 @@ from mnist_edge.common import atomic
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import open_source
 from mnist_edge.reading.live import iou
-from mnist_edge.reading.model_input import to_gray
+from mnist_edge.reading.normalise import to_gray
 from mnist_edge.reading.reader import DigitReader, region
 
 UNSURE = "unsure"

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
+from mnist_edge.reading.normalise import to_gray
 
 DIGITS = [str(d) for d in range(10)]
 INPUT_SIZE = 28
@@ -92,22 +93,6 @@ def load_model_info(model_path: str | os.PathLike[str], num_outputs: int | None 
         raise UserError(f"{model_path}: model/sidecar mismatch: the model has {num_outputs} "
                         f"outputs but {where} names {len(info.labels)} classes")
     return info
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any crop (grey, BGR, BGRA; uint8 or 16-bit) as uint8 grey."""
-    a = np.asarray(image)
-    if a.dtype == np.uint16:
-        a = (a / 257).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 3:
-        a = cv2.cvtColor(np.ascontiguousarray(a[:, :, :3]), cv2.COLOR_BGR2GRAY)
-    if a.ndim != 2 or min(a.shape) == 0:
-        raise ValueError(f"not an image: array of shape {np.asarray(image).shape}")
-    return a
 
 
 def light_ink(gray: np.ndarray) -> np.ndarray:

@@ -22,9 +22,10 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.align import _box, to_gray
+from mnist_edge.reading.align import _box
 from mnist_edge.reading.crop import MNIST_SIZE, clip01, mnist_crop
 from mnist_edge.reading.model_input import prepare_crop
+from mnist_edge.reading.normalise import to_gray
 
 MIN_SIDE = 8  # px: a region smaller than this cannot hold a readable digit
 PAPER_PERCENTILE = 90
