@@ -199,3 +199,20 @@ def test_large_frames_are_processed_at_work_size_but_boxed_in_frame_pixels():
     ys, xs = np.nonzero(page < 128)
     assert abs(x - xs.min()) <= 4 and abs(x + w - 1 - xs.max()) <= 4
     assert abs(y - ys.min()) <= 4 and abs(y + h - 1 - ys.max()) <= 4
+
+
+@pytest.mark.parametrize("sides", ["box", "u", "l"])
+def test_a_cells_leftover_rules_around_a_digit_are_not_glued_to_it(sides):
+    """A cell cut out of a grid keeps pieces of its rules around the digit (issue 14): the
+    digit is found alone, not as a small digit inside its frame."""
+    page = np.full((160, 160), 210, np.uint8)
+    cv2.putText(page, "4", (60, 104), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 50, 4)
+    ends = {"box": ((45, 45), (115, 45), (115, 115), (45, 115), (45, 45)),
+            "u": ((45, 45), (45, 115), (115, 115), (115, 45)),
+            "l": ((45, 45), (45, 115), (115, 115))}[sides]
+    for a, b in zip(ends, ends[1:], strict=False):
+        cv2.line(page, a, b, 90, 3)
+    boxes = pipeline.find_digits(page).first_boxes
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert 55 <= x <= x + w <= 105 and 50 <= y <= y + h <= 110 and h >= 30
