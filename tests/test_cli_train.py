@@ -55,6 +55,20 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "seed", "--photos", "."], "--photos applies to the edge recipe"),
+    (["--photos", "{tmp}"], "no corners.csv"),
+])
+def test_bad_photos_are_one_line_before_training(args, message, tmp_path, mnist_file):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = tmp_path / "m.h5"
+    proc = run_cli("train", *args, "--out", str(out), "--data", str(mnist_file))
+    assert proc.returncode == 2 and not out.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_truncated_data_fails_cleanly_and_keeps_existing_model(mnist_file, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(mnist_file.read_bytes()[:1000])

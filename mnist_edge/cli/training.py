@@ -77,6 +77,11 @@ def train(
     val_split: Annotated[float, typer.Option(
         min=0.01, max=0.9, help="Class folders: share of each class held out to measure the "
                                 "model (ignored when DIR/train and DIR/test exist).")] = 0.2,
+    photos: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="The edge recipe: add the digits of these grid photos' cells to "
+        "the mix (v2/ and mixed/ photos, their .dat truth and corners.csv, as in "
+        "../shared/data/grid_photos; the shipped model was trained so).",
+        show_default=False)] = None,
 ) -> None:
     """Train a digit classifier on MNIST, or on your own crops in class folders.
 
@@ -91,6 +96,7 @@ def train(
     \b
       mnist-edge train --data ../shared/data/mnist.npz
       mnist-edge train --arch seed --out models/seed.h5
+      mnist-edge train --photos ../shared/data/grid_photos --out edge.h5
       mnist-edge train --data crops/ --out meter.h5
       mnist-edge train --data crops/ --from-scratch --epochs 60 --out meter.h5
     """
@@ -101,10 +107,14 @@ def train(
     if data is not None and is_class_folder(data):
         from mnist_edge.cli.folders import train_on_folders
 
+        if photos is not None:
+            raise fail("--photos applies to the edge recipe on MNIST, not to class folders")
         return train_on_folders(data, out, base, from_scratch, arch.value, epochs, batch_size,
                                 seed, val_split, quiet)
     if from_scratch:
         raise fail("--from-scratch applies to class folders (--data DIR/<class>/)")
+    if photos is not None and arch is not Arch.edge:
+        raise fail(f"--photos applies to the edge recipe, not --arch {arch.value}")
     if base is not None and arch is not Arch.edge:
         raise fail("--from applies to the edge recipe and to class folders, not --arch "
                    f"{arch.value}")
@@ -114,16 +124,18 @@ def train(
     from mnist_edge.training.data import load_mnist
 
     dataset = load_mnist(data).subset(train_samples, test_samples)
-    _run_training(dataset, arch.value, out, epochs, batch_size, seed, quiet, base)
+    _run_training(dataset, arch.value, out, epochs, batch_size, seed, quiet, base, photos)
 
 
-def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init=None) -> None:
+def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init=None,
+                  photos: Path | None = None) -> None:
     """Train with a rich progress bar and print the seed script's two lines plus a summary."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
     training = import_quietly("mnist_edge.training.train")
+    cells = training.PhotoCells.check(photos) if photos is not None else None
     recipe = training.RECIPES[arch]
     n_epochs = epochs or recipe.epochs
     steps = -(-len(dataset.x_train) // (batch_size or recipe.batch_size)) if recipe.mix is None \
@@ -136,7 +148,7 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init
         callback = None if quiet else training.RichProgress(progress, n_epochs, steps)
         result = training.train(
             dataset, arch=arch, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
-            progress=callback, command=training.command_line(), init=init,
+            progress=callback, command=training.command_line(), init=init, photos=cells,
         )
     m = result.metrics
     print(f"Test Accuracy: {m['test_accuracy']:.4f}")

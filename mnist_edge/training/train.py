@@ -12,6 +12,9 @@ Three recipes:
   families and MNIST digits photographed on paper, all through the reader's own crop
   (:mod:`mnist_edge.training.crops`); EMA weights; then a temperature fitted on held-out
   crops and MNIST images is folded into the last layer (:mod:`mnist_edge.training.calibrate`).
+  With ``photos`` (a folder of grid photos in the layout of ``../shared/data/grid_photos``),
+  the digits cut out of their cells join the mix (:data:`PHOTO_SHARE` of each batch): the
+  shipped model was trained so, and its sidecar credits the photos' dataset.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Recipe:
 
 # share of each batch per source (edge): print's 1 vs 7 ("fonts_17") gets its own share
 EDGE_MIX = {"mnist": 0.50, "fonts": 0.26, "fonts_17": 0.06, "mnist_paper": 0.18}
+PHOTO_SHARE = 0.25  # with --photos: this share of each batch is photo cells, the rest EDGE_MIX
 RECIPES = {
     "seed": Recipe(epochs=10, batch_size=200, augment=False, peak_lr=None),
     "edge-mnist": Recipe(epochs=10, batch_size=128, augment=True, peak_lr=3e-3),
@@ -103,12 +107,13 @@ def train(
     progress: keras.callbacks.Callback | None = None,
     command: str | None = None,
     init: str | os.PathLike[str] | None = None,
+    photos: PhotoCells | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics.
 
     ``arch`` names a recipe (:data:`RECIPES`). The mixed recipe (``edge``) starts from
     ``init`` (a ``.h5``) if given, else from the shipped ``models/edge_mnist.h5``, else from
-    an ``edge-mnist`` model it trains first.
+    an ``edge-mnist`` model it trains first. ``photos`` adds grid-photo cells to its mix.
 
     One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
     up, each part would only hand them on to the next."""
@@ -118,6 +123,8 @@ def train(
         raise UserError(f"epochs must be 1..{MAX_EPOCHS}, got {epochs}")
     atomic.check_writable(out, metrics_path_for(Path(out)))  # before minutes of training
     recipe = RECIPES[arch]
+    if photos is not None and recipe.mix is None:
+        raise UserError(f"--photos applies to the edge recipe, not --arch {arch}")
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
     _make_deterministic(seed)
@@ -133,12 +140,12 @@ def train(
             learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch))
         train_ds = _dataset(data, batch_size, seed, recipe.augment)
     else:
-        model, mixed, extra = _mixed_start(data, recipe, seed, init, progress)
+        model, mixed, extra = _mixed_start(data, recipe, seed, init, progress, photos)
         steps_per_epoch = mixed_steps_per_epoch(len(data.x_train), batch_size)
         optimizer = keras.optimizers.Adam(
             learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch),
             use_ema=recipe.ema > 0, ema_momentum=recipe.ema or 0.99)
-        train_ds = _mixed_dataset(mixed, recipe.mix, batch_size, seed)
+        train_ds = _mixed_dataset(mixed, extra["mix"], batch_size, seed)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
 
     load_before = os.getloadavg()
@@ -212,6 +219,61 @@ MIX_SIZES = {"fonts": 40000, "fonts_17": 8000, "mnist_paper": 20000,
 MIX_SEEDS = {"fonts": 1, "mnist_paper": 2, "fonts_val": 3, "mnist_paper_val": 4, "fonts_17": 11}
 
 
+@dataclass(frozen=True)
+class PhotoCells:
+    """Grid photos whose cells join the edge recipe's mix: a folder in the layout of
+    ``../shared/data/grid_photos`` (see :mod:`mnist_edge.testing.grid_photos`), optionally
+    only the photos ``keep`` accepts (the benchmark trains on half, measures on the rest)."""
+
+    folder: Path
+    keep: Any = None  # Callable[[GridPhoto], bool] | None
+    note: str = "all"  # says which photos ``keep`` accepts, for the metrics
+
+    def photos(self) -> list:
+        from mnist_edge.testing import grid_photos
+
+        found = [p for kind in grid_photos.KINDS for p in grid_photos.photos(kind, self.folder)]
+        chosen = [p for p in found if self.keep is None or self.keep(p)]
+        if not chosen:
+            raise UserError(f"--photos {self.folder}: no photos with corners in "
+                            f"{'/'.join(grid_photos.KINDS)}/ (see its corners.csv)")
+        return chosen
+
+    @staticmethod
+    def check(folder: Path) -> PhotoCells:
+        """A folder that looks like grid photos, or one clear error."""
+        if not (folder / "corners.csv").is_file():
+            raise UserError(f"--photos {folder}: no corners.csv (a folder of grid photos: "
+                            "v2/ and mixed/ with imageN.jpg, imageN.dat and corners.csv)")
+        return PhotoCells(folder)
+
+
+def photo_mix(mix: dict[str, float]) -> dict[str, float]:
+    """``mix`` with photo cells taking :data:`PHOTO_SHARE` of each batch."""
+    return {**{k: round(v * (1 - PHOTO_SHARE), 4) for k, v in mix.items()},
+            "photos": PHOTO_SHARE}
+
+
+def photo_source(cells: PhotoCells, progress=None) -> tuple[tuple[Any, Any], dict[str, Any]]:
+    """The cells of ``cells``' photos through the reader's crop (cached), and what they were."""
+    from mnist_edge.testing import grid_photos
+    from mnist_edge.training import crops
+
+    chosen = cells.photos()
+    if progress is not None and hasattr(progress, "note"):
+        progress.note("crops: photos")
+    names = [f"{p.path.parent.name}/{p.path.name}:{p.path.stat().st_size}" for p in chosen]
+    started = time.perf_counter()
+    s = crops.cached("photos", lambda: crops.photo_crops(grid_photos.cells(chosen)),
+                     photos=names)
+    info = {"folder": cells.folder.name, "photos": len(chosen), "which": cells.note,
+            "crops": int(len(s.y)), "dropped": int(s.dropped),
+            "render_seconds": round(s.seconds, 1),
+            "load_seconds": round(time.perf_counter() - started, 1),
+            "credit": grid_photos.CREDIT}
+    return (s.x, s.y), info
+
+
 def _holdout(n_train: int) -> int:
     return CALIBRATION_HOLDOUT if n_train >= 4 * CALIBRATION_HOLDOUT else max(1, n_train // 12)
 
@@ -274,7 +336,8 @@ def mixed_sources(data: MnistData, seed: int = 0, progress=None
     return sources, info
 
 
-def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
+def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress,
+                 photos: PhotoCells | None = None):
     """(starting model, sources, metrics so far) of the mixed recipe."""
     from mnist_edge.common.paths import models_dir
 
@@ -295,12 +358,18 @@ def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress):
                         first.metrics["test_accuracy"]}
     _make_deterministic(seed)  # loading (or training) the start must not shift the seed
     sources, info = mixed_sources(data, seed, progress)
-    extra = {"recipe": "mixed", "warm_start": started_from, "mix": dict(recipe.mix or {}),
+    mix = dict(recipe.mix or {})
+    if photos is not None:
+        sources["photos"], info["photos"] = photo_source(photos, progress)
+        mix = photo_mix(mix)
+    extra = {"recipe": "mixed", "warm_start": started_from, "mix": mix,
              "peak_lr": recipe.peak_lr, "ema": recipe.ema, "sources": info,
              "training_data": "MNIST training images x_train[:-5000], printed digits rendered "
                               "from the training font families (mnist_edge.training.fonts), "
                               "MNIST digits drawn on rendered cells of tinted, blurred, "
-                              "JPEG-compressed paper; all through the reader's crop",
+                              "JPEG-compressed paper; all through the reader's crop"
+                              + ("; digits cut out of the cells of grid photos ("
+                                 + info["photos"]["credit"] + ")" if photos else ""),
              "_validation": sources.pop("_validation")}
     return model, sources, extra
 
