@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mnist_edge.cli.common import ModelOption, RuntimeOption, ThreadsOption, app, user_errors
+from mnist_edge.cli.common import (
+    ModelOption,
+    RuntimeOption,
+    ThreadsOption,
+    app,
+    fail,
+    user_errors,
+)
 from mnist_edge.reading.collect import DEFAULT_MAX_CROPS, DEFAULT_MIN_CHANGE, DEFAULT_UNSURE_BELOW
 
 
@@ -35,13 +42,18 @@ def collect(
     invert: Annotated[bool, typer.Option(
         "--invert", help="Light digits on a dark surface (finding them; a crop model handles "
                          "either polarity itself).")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Meter config (TOML): save its regions, aligned as the meter reads "
+                         "them, instead of the digits found; see 'mnist-edge regions'.",
+        show_default=False)] = None,
     runtime: RuntimeOption = "auto",
     threads: ThreadsOption = None,
 ) -> None:
     """Save the digit crops the reader finds as PNGs sorted by the model's guess.
 
-    Then move the wrongly sorted crops into their right folders and train on them:
-    mnist-edge train --data OUT. Near-duplicates of an unchanged scene are skipped.
+    Then sort the wrongly guessed crops into their right folders (mnist-edge label OUT) and
+    train on them: mnist-edge train --data OUT. Near-duplicates of an unchanged scene are
+    skipped. With --config, each frame's crops are the meter's regions.
 
     Examples:
 
@@ -49,15 +61,23 @@ def collect(
       mnist-edge collect --source 0 --out my_crops/ --max 500
       mnist-edge collect --source meter.mp4 --out my_crops/ --unsure-below 0.9
       mnist-edge collect --source rtsp://pi.local:8554/cam --out crops/ --max-frames 3000
+      mnist-edge collect --source meter.mp4 --config meter.toml --out crops/
     """
     from mnist_edge.reading.collect import check_out_dir
     from mnist_edge.reading.collect import collect as run_collect
     from mnist_edge.reading.reader import make_reader
 
-    check_out_dir(out)  # before the camera or the model is opened
+    meter = None
+    if config is not None:
+        from mnist_edge.reading.meter import load_config
+
+        if invert:
+            raise fail("with --config, set [read] invert = true in the config, not --invert")
+        meter = load_config(config)  # before the camera or the model is opened
+    check_out_dir(out)
     reader = make_reader(model, runtime.value, threads, invert=invert, min_confidence=0.0)
-    summary = run_collect(source, reader, out, unsure_below=unsure_below, max_crops=max_crops,
-                          min_change=min_change, max_frames=max_frames,
+    summary = run_collect(source, reader, out, config=meter, unsure_below=unsure_below,
+                          max_crops=max_crops, min_change=min_change, max_frames=max_frames,
                           on_status=lambda text: typer.echo(text, err=True))
     for line in summary.lines():
         typer.echo(line, err=True)
