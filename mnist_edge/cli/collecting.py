@@ -1,4 +1,5 @@
-"""``mnist-edge collect``: gather crops for ``train --data`` (no TensorFlow)."""
+"""``mnist-edge collect`` and ``label``: gather crops for ``train --data``, then sort them on a
+web page (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Annotated
 import typer
 
 from mnist_edge.cli.common import (
+    AuthFileOption,
+    AuthOption,
     ModelOption,
     RuntimeOption,
     ThreadsOption,
@@ -81,3 +84,37 @@ def collect(
                           on_status=lambda text: typer.echo(text, err=True))
     for line in summary.lines():
         typer.echo(line, err=True)
+
+
+@app.command()
+@user_errors
+def label(
+    folder: Annotated[Path, typer.Argument(
+        help="The crops to sort: FOLDER/<class>/*.png and FOLDER/unsure/*.png, as collect "
+             "writes them.", metavar="FOLDER", show_default=False)],
+    serve: Annotated[str, typer.Option(
+        "--serve", metavar="[HOST:]PORT", help="Where the page listens. A bare port binds to "
+        "127.0.0.1 (this machine only); 0.0.0.0:PORT lets other machines in.")
+    ] = "127.0.0.1:8080",
+    auth: AuthOption = None,
+    auth_file: AuthFileOption = None,
+) -> None:
+    """Sort crops into class folders on a web page: one key press files each crop.
+
+    Shows the crops of FOLDER as a grid, unsure/ first. Press a digit (or a class's key, such
+    as n for N) to move the selected crop into FOLDER/<class>/, x or Delete to move it into
+    FOLDER/_discarded/ (which training skips); the next crop is selected. Nothing is deleted
+    or overwritten. Ctrl-C stops and prints what was moved.
+
+    Examples:
+
+    \b
+      mnist-edge label crops/              # open http://127.0.0.1:8080/label
+      mnist-edge label crops/ --serve 8081
+      mnist-edge label crops/ --serve 0.0.0.0:8080 --auth-file label.auth
+    """
+    from mnist_edge.web.labeler import serve_labels
+    from mnist_edge.web.server import resolve_auth
+
+    serve_labels(folder, serve, auth=resolve_auth(auth, auth_file),
+                 echo=lambda text: typer.echo(text, err=True))
