@@ -230,17 +230,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self._authorized(path):
             self._challenge(body_pending=True)
             return
-        if path == "/regions" and self.app.editor is not None:
+        page = {"/regions": self.app.editor, "/label/move": self.app.labeler}.get(path)
+        if page is not None:  # the regions or the label page: JSON in, (status, JSON) out
             body = self._read_body()
             if body is not None:
-                status, answer = self.app.editor.post(body)
-                self._json(status, answer)
-            return
-        if path == "/label/move" and self.app.labeler is not None:
-            body = self._read_body()
-            if body is not None:
-                status, answer = self.app.labeler.post(body)
-                self._json(status, answer)
+                self._json(*page.post(body))
             return
         if path != "/predict":
             self._reject_body(404, f"no such endpoint: POST {path}")
