@@ -224,3 +224,60 @@ def test_regions_page_drags_boxes_and_saves_them(browser):
         assert js_errors(browser) == []
     finally:
         server.close()
+
+
+def test_label_page_files_crops_with_key_presses(browser, tmp_path):
+    """`label DIR`: the crops show as a grid (unsure/ first); a digit key moves the selected
+    crop into that class's folder and selects the next; x discards into _discarded/; a
+    class's letter key files into it; arrows move the selection; a clicked crop is selected."""
+    import cv2
+    import numpy as np
+    from selenium.webdriver.common.keys import Keys
+
+    from mnist_edge.web.labeler import Labeler
+
+    root = tmp_path / "set"
+    for rel, value in (("unsure/a.png", 10), ("unsure/b.png", 20), ("unsure/c.png", 30),
+                       ("7/a.png", 70), ("N/n.png", 90)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), np.full((32, 20), value, np.uint8))
+    server = web.build_server("127.0.0.1:0", labeler=Labeler(root)).start()
+    try:
+        browser.get(server.url)  # / leads to the label page
+        wait = WebDriverWait(browser, 15)
+        wait.until(lambda d: d.find_element("id", "grid").get_attribute("data-ready") == "1")
+        tiles = browser.execute_script(
+            "return [...document.querySelectorAll('.tile')].map(t => t.dataset.id);")
+        assert tiles == ["unsure/a.png", "unsure/b.png", "unsure/c.png", "7/a.png", "N/n.png"]
+        wait.until(lambda d: d.execute_script(  # the crops really load as images
+            "return [...document.querySelectorAll('.tile img')].every(i => i.naturalWidth "
+            "=== 20);"))
+        selected = lambda: browser.find_element("id", "grid").get_attribute("data-selected")  # noqa: E731
+        assert selected() == "unsure/a.png"
+        body = browser.find_element("tag name", "body")
+        body.send_keys("7")
+        wait.until(lambda d: (root / "7" / "a-1.png").is_file())  # 7/a.png was taken
+        assert not (root / "unsure" / "a.png").exists() and (root / "7" / "a.png").is_file()
+        wait.until(lambda d: selected() == "unsure/b.png")
+        body.send_keys("x")
+        wait.until(lambda d: (root / "_discarded" / "b.png").is_file())
+        wait.until(lambda d: selected() == "unsure/c.png")
+        body.send_keys(Keys.ARROW_RIGHT)
+        assert selected() == "7/a.png"
+        body.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+        assert selected() == "7/a-1.png"  # the moved crop stays, under its new name
+        browser.find_element("css selector", '.tile[data-id="unsure/c.png"]').click()
+        body.send_keys("n")  # the N class's key
+        wait.until(lambda d: (root / "N" / "c.png").is_file())
+        wait.until(lambda d: d.find_element("id", "status").text.endswith("N/c.png"))
+        captions = browser.execute_script(
+            "return [...document.querySelectorAll('.tile')].map(t => t.dataset.id + ' ' + "
+            "t.querySelector('figcaption').textContent);")
+        assert captions == ["7/a-1.png 7", "N/c.png N", "7/a.png 7", "N/n.png N"]
+        assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == [
+            "7/a-1.png", "7/a.png", "N/c.png", "N/n.png", "_discarded/b.png"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "browser_label.png"))
+        assert js_errors(browser) == []
+    finally:
+        server.close()

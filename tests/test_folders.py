@@ -59,6 +59,17 @@ def test_classes_come_from_folder_names_digits_first(crops):
     assert is_class_folder(crops) and not is_class_folder(crops / "0")
 
 
+def test_unsure_and_discarded_folders_are_not_classes(tmp_path):
+    """What `collect` and the label page leave beside the classes (crops still to sort, an
+    emptied unsure/, thrown-out crops) is never learnt as a class."""
+    write_class_folders(tmp_path, 3, classes=["1", "7", "unsure", "_discarded"])
+    (tmp_path / ".hidden").mkdir()  # an empty folder that is a class would be an error
+    assert load_class_folders(tmp_path, val_split=0.3).classes == ["1", "7"]
+    only = tmp_path / "only"
+    write_class_folders(only, 2, classes=["unsure"])
+    assert not is_class_folder(only)
+
+
 def test_train_test_layout_is_used_as_given(tmp_path):
     write_class_folders(tmp_path / "s", 5, seed=0, classes=["1", "7"], split=3)
     data = load_class_folders(tmp_path / "s")
@@ -158,6 +169,75 @@ def test_collect_sorts_crops_skips_duplicates_and_caps(tflite_model, tmp_path):
     assert saved.count("1") + saved.count("unsure") >= 1
     capped = collect(frames, reader, tmp_path / "capped", max_crops=2)
     assert sum(capped.saved.values()) == 2 and "--max 2" in capped.stopped
+
+
+def _meter_config(folder: Path, align: bool = True) -> Path:
+    """A config of the synthetic meter's six drums, aligned to a reference frame (ORB)."""
+    from mnist_edge.reading.meter import config_text
+    from mnist_edge.testing.meter import MeterLayout, meter_face
+
+    layout = MeterLayout()
+    cv2.imwrite(str(folder / "ref.png"), meter_face("000000"))
+    text = config_text(layout.size, layout.regions, reference="ref.png" if align else None)
+    if align:
+        text = text.replace("[read]", '[align]\nmethod = "orb"\narea = [40, 40, 560, 400]\n\n'
+                                      "[read]")
+    path = folder / "meter.toml"
+    path.write_text(text)
+    return path
+
+
+def test_collect_with_a_config_saves_each_aligned_region(tflite_model, tmp_path):
+    """`collect --config`: the crops are the regions' windows cut through the alignment (the
+    drum's size, the drum's digit), one folder per guess, near-duplicates found per region;
+    a frame that cannot be aligned is skipped and counted, not cut."""
+    from mnist_edge.reading.collect import collect
+    from mnist_edge.reading.meter import load_config
+    from mnist_edge.reading.reader import make_reader
+    from mnist_edge.testing.meter import MeterLayout, meter_frames
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    shaken = meter_frames(123457, 3, seed=4)  # 123457, 123458, 123459: only the last drum moves
+    for i, f in enumerate(shaken):
+        cv2.imwrite(str(frames / f"{i:02d}.png"), f.image)
+    cv2.imwrite(str(frames / "99_blank.png"), np.full((480, 640, 3), 90, np.uint8))
+    config = load_config(_meter_config(tmp_path))
+    reader = make_reader(tflite_model, min_confidence=0.0)
+    out = tmp_path / "out"
+    summary = collect(frames, reader, out, config=config, unsure_below=0.0)
+    assert summary.frames == 4 and summary.found == 18
+    assert summary.skipped == 1 and "cannot align" in summary.last_skip
+    assert summary.duplicates == 10  # drums 1-5 unchanged in the 2nd and 3rd frames
+    saved = sorted(out.rglob("*.png"))
+    assert len(saved) == 8
+    w, h = MeterLayout().drum
+    assert {cv2.imread(str(f), cv2.IMREAD_UNCHANGED).shape for f in saved} == {(h, w)}
+    by_region = {int(f.stem.rsplit("_", 1)[1]): f.parent.name for f in saved
+                 if f.stem.split("_")[1] == "000000"}
+    assert "".join(by_region[i] for i in range(6)) == "123457"  # the drums, in config order
+    last = sorted(f.parent.name for f in saved if f.stem.endswith("_5"))
+    assert last == ["7", "8", "9"]
+    assert any("frame(s) skipped (last: cannot align" in line for line in summary.lines())
+
+
+def test_collect_config_mistakes_are_one_line(tmp_path):
+    (tmp_path / "bad.toml").write_text("[[regions]\n")
+    _meter_config(tmp_path)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cases = [
+        (["--config", str(tmp_path / "none.toml")], "no such config file"),
+        (["--config", str(tmp_path / "bad.toml")], "not valid TOML"),
+        (["--config", str(tmp_path / "meter.toml"), "--invert"], "[read] invert"),
+    ]
+    for extra, message in cases:
+        proc = run_cli("collect", "--source", str(frames), "--out", str(tmp_path / "out"),
+                       *extra)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (tmp_path / "out").exists()  # checked before anything was made
 
 
 # ------------------------------------------------------------- train -> convert -> read

@@ -19,7 +19,7 @@ from mnist_edge.common.errors import UserError
 from mnist_edge.reading.runtime import RUNTIMES
 
 COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "collect",
-                 "bundle", "deploy", "selftest")
+                 "label", "bundle", "deploy", "selftest")
 
 
 class _OrderedGroup(typer.core.TyperGroup):

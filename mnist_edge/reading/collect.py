@@ -1,10 +1,13 @@
 """``mnist-edge collect``: save the crops a reader finds, sorted by the model's guess, to train on.
 
 The loop a meter reader's builder follows: point the camera at the meter, ``collect`` for a
-while, move the crops the model guessed wrong into the right folder, ``train --data OUT``.
-Each crop the reader finds (the frame's own pixels around the blob, with a margin, as the
-reader of a crop model classifies it) is written as ``OUT/<guess>/<run>_<frame>_<k>.png``, or
-into ``OUT/unsure/`` below ``unsure_below`` (those are the ones worth a look).
+while, move the crops the model guessed wrong into the right folder (``mnist-edge label OUT``),
+``train --data OUT``. Each crop the reader finds (the frame's own pixels around the blob, with a
+margin, as the reader of a crop model classifies it) is written as
+``OUT/<guess>/<run>_<frame>_<k>.png``, or into ``OUT/unsure/`` below ``unsure_below`` (those
+are the ones worth a look). With a meter config (``--config``) the crops are the config's
+regions instead, cut through the alignment exactly as the meter reads them
+(:func:`region_cutter`); a frame that cannot be aligned is skipped and counted.
 
 A camera watching a meter sees the same scene for minutes: a crop whose position and pixels
 barely changed since the last one saved there is a near-duplicate and skipped (``min_change``:
@@ -21,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,11 +32,11 @@ import numpy as np
 from mnist_edge.common import atomic
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import open_source
+from mnist_edge.reading.class_folders import UNSURE
 from mnist_edge.reading.live import iou
 from mnist_edge.reading.normalise import to_gray
 from mnist_edge.reading.reader import DigitReader, region
 
-UNSURE = "unsure"
 DEFAULT_UNSURE_BELOW = 0.8
 DEFAULT_MAX_CROPS = 1000
 DEFAULT_MIN_CHANGE = 10.0
@@ -51,15 +55,74 @@ class CollectSummary:
     saved: Counter = field(default_factory=Counter)
     duplicates: int = 0
     stopped: str = "source ended"
+    skipped: int = 0  # frames that could not be read (a config's alignment failed)
+    last_skip: str = ""
 
     def lines(self) -> list[str]:
         """The closing report, one fact a line."""
         total = sum(self.saved.values())
         per = ", ".join(f"{k}: {v}" for k, v in sorted(self.saved.items())) or "none"
-        return [f"{self.frames} frame(s) from {self.source}, {self.found} crop(s) found "
-                f"({self.stopped})",
-                f"saved {total} crop(s) to {self.out} ({per}); skipped {self.duplicates} "
-                "near-duplicate(s)"]
+        lines = [f"{self.frames} frame(s) from {self.source}, {self.found} crop(s) found "
+                 f"({self.stopped})",
+                 f"saved {total} crop(s) to {self.out} ({per}); skipped {self.duplicates} "
+                 "near-duplicate(s)"]
+        if self.skipped:
+            lines.append(f"{self.skipped} frame(s) skipped (last: {self.last_skip})")
+        return lines
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One crop of a frame worth saving: where it is (the key near-duplicates are found by),
+    its pixels, the model's guess (None: no guess, e.g. a region without ink) and confidence."""
+
+    place: tuple[int, int, int, int]
+    crop: np.ndarray
+    label: int | str | None
+    confidence: float
+
+
+# frame -> (its candidates, why the frame was skipped or "")
+Cutter = Callable[[np.ndarray], tuple[list[Candidate], str]]
+
+
+def blob_cutter(reader: DigitReader) -> Cutter:
+    """The crops the reader finds by searching the frame: each blob's own pixels, with the
+    margin a crop model reads them with."""
+    def cut(image: np.ndarray) -> tuple[list[Candidate], str]:
+        return [Candidate(d.box, region(image, d.box), d.label, d.confidence)
+                for d in reader.read(image)], ""
+    return cut
+
+
+def region_cutter(config: Any, reader: DigitReader) -> Cutter:
+    """The crops of a meter config's regions: each region's window, aligned to the reference
+    and cut as :class:`~mnist_edge.reading.meter.Meter` cuts it, so a model trained on them
+    sees at run time exactly what it was trained on. Near-duplicates are found per region."""
+    from mnist_edge.reading.meter import RegionFrames
+
+    frames = RegionFrames(config, reader)
+
+    def cut(image: np.ndarray) -> tuple[list[Candidate], str]:
+        alignment, skip = frames.place(image)
+        if skip:
+            return [], skip
+        matrix = alignment.matrix if alignment is not None else None
+        windows = frames.regions.windows(image, matrix)
+        found = frames.regions.read_windows(windows)
+        return [Candidate(d.region.box, window, class_name(reader, d.probabilities),
+                          d.confidence) for (window, _), d in zip(windows, found, strict=True)], ""
+    return cut
+
+
+def class_name(reader: Any, probabilities: tuple[float, ...]) -> int | str | None:
+    """The class the model gives most weight to, by its name (``"N"``, ``"blank"``, a digit);
+    None without probabilities (a region without ink, never classified)."""
+    if not probabilities:
+        return None
+    k = int(np.argmax(probabilities))
+    info = getattr(reader, "info", None)
+    return info.values[k] if info is not None else k
 
 
 def check_out_dir(out: str | os.PathLike[str]) -> Path:
@@ -112,6 +175,7 @@ def collect(
     reader: DigitReader,
     out: str | os.PathLike[str],
     *,
+    config: Any = None,
     unsure_below: float = DEFAULT_UNSURE_BELOW,
     max_crops: int = DEFAULT_MAX_CROPS,
     min_change: float = DEFAULT_MIN_CHANGE,
@@ -120,11 +184,14 @@ def collect(
 ) -> CollectSummary:
     """Read ``source`` frame by frame and save each new crop into ``out/<guess>/``.
 
-    ``reader`` should keep every crop (``min_confidence=0``): what the model is unsure of is
+    The crops are the blobs ``reader`` finds (:func:`blob_cutter`), or with ``config`` (a
+    loaded :class:`~mnist_edge.reading.meter.MeterConfig`) its regions (:func:`region_cutter`).
+    The reader should keep every crop (``min_confidence=0``): what the model is unsure of is
     exactly what a person should look at, so it goes to ``unsure/`` instead of being dropped.
     """
     if max_crops < 1:
         raise UserError(f"--max must be at least 1, got {max_crops}")
+    cut = blob_cutter(reader) if config is None else region_cutter(config, reader)
     folder = check_out_dir(out)
     src = open_source(source, on_status=on_status)
     summary = CollectSummary(src.description, str(folder))
@@ -133,17 +200,18 @@ def collect(
     with src:
         for frame in src:
             summary.frames += 1
-            for k, digit in enumerate(reader.read(frame.image)):
+            found, skip = cut(frame.image)
+            if skip:
+                summary.skipped += 1
+                summary.last_skip = skip
+            for k, c in enumerate(found):
                 summary.found += 1
-                crop = region(frame.image, digit.box)
-                if not dedupe.is_new(digit.box, thumbnail(crop)):
+                if not dedupe.is_new(c.place, thumbnail(c.crop)):
                     summary.duplicates += 1
                     continue
-                name = UNSURE if digit.confidence < unsure_below else folder_name(digit.label)
-                target = folder / name / f"{run}_{frame.index:06d}_{k}.png"
-                ok, png = cv2.imencode(".png", crop)
-                if ok:
-                    atomic.write_bytes(target, png.tobytes())
+                name = UNSURE if c.label is None or c.confidence < unsure_below \
+                    else folder_name(c.label)
+                if _save(folder / name / f"{run}_{frame.index:06d}_{k}.png", c.crop):
                     summary.saved[name] += 1
                 if sum(summary.saved.values()) >= max_crops:
                     summary.stopped = f"reached --max {max_crops}"
@@ -152,3 +220,11 @@ def collect(
                 summary.stopped = f"reached --max-frames {max_frames}"
                 break
     return summary
+
+
+def _save(target: Path, crop: np.ndarray) -> bool:
+    """Write ``crop`` as a PNG, atomically (a crash never leaves half a crop to train on)."""
+    ok, png = cv2.imencode(".png", crop)
+    if ok:
+        atomic.write_bytes(target, png.tobytes())
+    return bool(ok)

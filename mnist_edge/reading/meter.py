@@ -226,16 +226,38 @@ def _toml_value(v: Any) -> str:
     return repr(v)
 
 
-class Meter:
-    """The per-frame pipeline of a config: align (if configured), read regions, make values."""
+class RegionFrames:
+    """The first two steps of a config's pipeline: align a frame to the reference (if
+    configured), then cut the regions. :class:`Meter` adds values; ``collect --config`` uses
+    these steps alone, so the crops it saves are the windows the meter reads."""
 
-    def __init__(self, config: MeterConfig, reader: Any,
-                 state_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, config: MeterConfig, reader: Any) -> None:
         self.config = config
         self.regions = RegionReader(reader, config.regions)
         self.aligner = None
         if config.align is not None and config.reference_image is not None:
             self.aligner = Aligner(read_image(config.reference_image), config.align)
+
+    def place(self, image: np.ndarray) -> tuple[Alignment | None, str]:
+        """(the frame's alignment, or None without ``[align]``; why it cannot be read, or "").
+
+        A frame that cannot be aligned, or (unaligned) is not the reference's size, must be
+        skipped: its regions would cut the wrong pixels."""
+        if self.aligner is not None:
+            alignment = self.aligner.align(image)
+            return alignment, "" if alignment.ok else f"cannot align: {alignment.reason}"
+        h, w = image.shape[:2]
+        if (w, h) != self.config.size:
+            return None, f"frame is {w}x{h}, the config's reference {self.config.size}"
+        return None, ""
+
+
+class Meter(RegionFrames):
+    """The per-frame pipeline of a config: align (if configured), read regions, make values."""
+
+    def __init__(self, config: MeterConfig, reader: Any,
+                 state_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(config, reader)
         self.trackers: dict[str, ValueTracker] = {}
         for name in config.regions.groups():
             rules = config.rules(name)
@@ -251,21 +273,13 @@ class Meter:
         """(digits for drawing, extra JSON for the reading line) for one frame."""
         now = time.time() if now is None else now
         self.frames += 1
-        alignment: Alignment | None = None
-        matrix = None
-        h, w = image.shape[:2]
-        if self.aligner is not None:
-            alignment = self.aligner.align(image)
-            if not alignment.ok:
-                self.skipped += 1
-                self.last_skip = alignment.reason
-                return [], {"skipped": f"cannot align: {alignment.reason}",
-                            "align": alignment.to_dict()}
-            matrix = alignment.matrix
-        elif (w, h) != self.config.size:
+        alignment, skip = self.place(image)
+        if skip:
             self.skipped += 1
-            self.last_skip = f"frame is {w}x{h}, the config's reference {self.config.size}"
-            return [], {"skipped": self.last_skip}
+            self.last_skip = alignment.reason if alignment is not None else skip
+            aligned = {"align": alignment.to_dict()} if alignment is not None else {}
+            return [], {"skipped": skip, **aligned}
+        matrix = alignment.matrix if alignment is not None else None
         found = self.regions.read(image, matrix)
         extra: dict[str, Any] = {}
         if alignment is not None:

@@ -137,16 +137,25 @@ class RegionReader:
         self.reader = reader
         self.config = config
 
+    def windows(self, frame: np.ndarray, matrix: np.ndarray | None = None
+                ) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+        """Each region's own pixels (grey, in the reference frame's geometry) and its box in
+        this frame: what is classified, and what ``collect --config`` saves to train on."""
+        return [_cut(frame, r.box, matrix) for r in self.config.regions]
+
     def crops(self, frame: np.ndarray, matrix: np.ndarray | None = None
               ) -> tuple[np.ndarray, list[bool], list[tuple[int, int, int, int]]]:
         """MNIST crops (N, 28, 28) of every region, which hold ink, and their frame boxes."""
-        n = len(self.config.regions)
-        crops = np.zeros((n, MNIST_SIZE, MNIST_SIZE), np.uint8)
+        return self.model_crops(self.windows(frame, matrix))
+
+    def model_crops(self, windows: list[tuple[np.ndarray, tuple[int, int, int, int]]]
+                    ) -> tuple[np.ndarray, list[bool], list[tuple[int, int, int, int]]]:
+        """The model's input for each of :meth:`windows`, which hold ink, and their boxes."""
+        crops = np.zeros((len(windows), MNIST_SIZE, MNIST_SIZE), np.uint8)
         inked, boxes = [], []
         info = getattr(self.reader, "info", None)
         whole = info is not None and info.whole_crops
-        for i, r in enumerate(self.config.regions):
-            roi, box = _cut(frame, r.box, matrix)
+        for i, (roi, box) in enumerate(windows):
             # a model trained on the user's own crops reads the window as it was trained:
             # prepared whole (polarity, contrast), its own classes telling blank from digit
             crop = prepare_crop(roi, info.preprocessing) if whole else \
@@ -160,7 +169,12 @@ class RegionReader:
     def read(self, frame: np.ndarray, matrix: np.ndarray | None = None) -> list[RegionDigit]:
         """One :class:`RegionDigit` per region, in config order; ``matrix`` (2x3, reference ->
         frame) from :class:`~mnist_edge.reading.align.Aligner`, None for an unmoved camera."""
-        crops, inked, boxes = self.crops(frame, matrix)
+        return self.read_windows(self.windows(frame, matrix))
+
+    def read_windows(self, windows: list[tuple[np.ndarray, tuple[int, int, int, int]]]
+                     ) -> list[RegionDigit]:
+        """:meth:`read` of windows already cut (``collect`` keeps their pixels too)."""
+        crops, inked, boxes = self.model_crops(windows)
         probs = self.reader.classify(crops)  # one invoke for all regions
         out = []
         for i, r in enumerate(self.config.regions):

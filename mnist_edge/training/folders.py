@@ -12,6 +12,8 @@ Images of any size, colour or grey, are prepared by
 arrays here are what the model sees: uint8 (N, 28, 28), light ink on black. Class names are the
 folder names, sorted with digits first in numeric order (``0``..``9``, then ``N``, ``blank``),
 so a digits-only set keeps MNIST's label order and a fine-tuned model keeps its digit outputs.
+``unsure/`` (crops still to sort) and folders starting with ``_`` or ``.`` (``_discarded/``)
+are not classes and are skipped.
 
 :class:`FolderData` has the fields of :class:`~mnist_edge.training.data.MnistData` (``x_train``,
 ``y_train``, ``x_test``, ``y_test``, ``source``, ``sha256``, ``subset``), so ``convert`` and
@@ -30,6 +32,7 @@ import numpy as np
 
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import IMAGE_EXTS, load_image
+from mnist_edge.reading.class_folders import class_order, is_class_name
 from mnist_edge.reading.model_input import CROP_PREPROCESSING, INPUT_SIZE, prepare_crop
 
 DEFAULT_VAL_SPLIT = 0.2
@@ -79,22 +82,19 @@ def is_class_folder(path: str | os.PathLike[str]) -> bool:
         return False
     if any(f.name.startswith(("train-images", "t10k-images")) for f in p.iterdir()):
         return False
-    return any(d.is_dir() and not d.name.startswith(".") for d in p.iterdir())
-
-
-def class_order(names: list[str]) -> list[str]:
-    """Digits first in numeric order, then the other names alphabetically."""
-    return sorted(names, key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n))
+    return any(d.is_dir() and is_class_name(d.name) for d in p.iterdir())
 
 
 def scan(folder: Path) -> dict[str, list[Path]]:
     """{class name: its image files (recursively, sorted)} of one class-folder level.
 
     UserError for a folder without class subfolders, or a class folder with no image (an
-    empty class cannot be learnt, and silently dropping it would change the class list)."""
+    empty class cannot be learnt, and silently dropping it would change the class list).
+    ``unsure/`` and ``_``-folders (``_discarded/``) are not classes: see
+    :mod:`mnist_edge.reading.class_folders`."""
     if not folder.is_dir():
         raise UserError(f"no such folder: {folder}")
-    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and is_class_name(d.name))
     if not subdirs:
         loose = [f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTS]
         hint = f" ({len(loose)} loose images found: sort them into one folder per class)" \

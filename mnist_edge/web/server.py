@@ -2,7 +2,8 @@
 
 :class:`WebServer` is the standard library's ``ThreadingHTTPServer`` with one handler
 (:class:`_Handler`): ``/`` (live page), ``/stream.mjpg``, ``/reading``, ``/status``, ``/draw``,
-``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web/static/``. No
+``POST /predict``, ``/healthz`` and the page assets from ``mnist_edge/web/static/``; the
+regions page (``regions --edit``) and the label page (``label DIR``) when given. No
 framework and no CDN: the page works offline, and the Pi needs nothing extra installed. Frames
 come from a :class:`~mnist_edge.web.hub.LiveHub`; uploads are read by
 :class:`~mnist_edge.web.uploads.Predictor`. Nothing in this package imports TensorFlow.
@@ -25,10 +26,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from mnist_edge.common.errors import UserError
 from mnist_edge.web.hub import LiveHub
+from mnist_edge.web.labeler import LabelError
 from mnist_edge.web.uploads import (
     DRAW_PAD_READING,
     MAX_UPLOAD_BYTES,
@@ -96,6 +98,7 @@ class WebApp:
     log: Callable[[str], None] | None = None
     auth: str | None = None  # "user:password" for HTTP basic; None: no login
     editor: Any = None  # a web.editor.RegionEditor: the regions page (``regions --edit``)
+    labeler: Any = None  # a web.labeler.Labeler: the label page (``label DIR``)
 
 
 def parse_auth(text: str) -> str:
@@ -188,7 +191,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if path == "/":
             if hub is None:
-                self._redirect("/regions" if self.app.editor is not None else "/draw")
+                self._redirect("/regions" if self.app.editor is not None else
+                               "/label" if self.app.labeler is not None else "/draw")
             else:
                 self._static("live.html", head)
         elif path in ("/draw", "/draw/"):
@@ -197,6 +201,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._static(path[len("/static/"):], head)
         elif path.startswith("/regions") and self.app.editor is not None:
             self._regions_get(path, head)
+        elif path.startswith("/label") and self.app.labeler is not None:
+            self._label_get(path, head)
         elif path == "/healthz":
             health = self._health()
             self._json(200 if health["status"] == "ok" else 503, health, head)
@@ -224,11 +230,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self._authorized(path):
             self._challenge(body_pending=True)
             return
-        if path == "/regions" and self.app.editor is not None:
+        page = {"/regions": self.app.editor, "/label/move": self.app.labeler}.get(path)
+        if page is not None:  # the regions or the label page: JSON in, (status, JSON) out
             body = self._read_body()
             if body is not None:
-                status, answer = self.app.editor.post(body)
-                self._json(status, answer)
+                self._json(*page.post(body))
             return
         if path != "/predict":
             self._reject_body(404, f"no such endpoint: POST {path}")
@@ -262,6 +268,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, editor.png, "image/png", head)
         elif path == "/regions/state":
             self._json(200, editor.state(), head)
+        else:
+            self._json(404, {"error": f"no such page: {path}"}, head)
+
+    def _label_get(self, path: str, head: bool) -> None:
+        """The label page, the set's state and its crops (``label DIR``)."""
+        labeler = self.app.labeler
+        if path in ("/label", "/label/"):
+            self._static("label.html", head)
+        elif path == "/label/state":
+            self._json(200, labeler.state(), head)
+        elif path == "/label/crop":
+            crop_id = parse_qs(urlsplit(self.path).query).get("id", [""])[0]
+            try:
+                body, kind = labeler.image(crop_id)
+            except LabelError as exc:
+                self._json(exc.status, {"error": str(exc)}, head)
+            else:
+                self._send(200, body, kind, head)
         else:
             self._json(404, {"error": f"no such page: {path}"}, head)
 
@@ -532,14 +556,14 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def build_server(address: str, *, hub: LiveHub | None = None, reader: Any = None,
                  model: dict[str, Any] | None = None, max_upload: int = MAX_UPLOAD_BYTES,
                  log: Callable[[str], None] | None = None, auth: str | None = None,
-                 editor: Any = None, read_frame: Any = None) -> WebServer:
+                 editor: Any = None, read_frame: Any = None, labeler: Any = None) -> WebServer:
     """A bound (not yet serving) server for ``[HOST:]PORT``: live view if ``hub`` is given,
-    the regions page if ``editor`` is."""
+    the regions page if ``editor`` is, the label page if ``labeler`` is."""
     host, port = parse_address(address)
     predictor = Predictor(reader, read_frame=read_frame) if reader is not None else None
     app = WebApp(hub=hub, predictor=predictor,
                  static=load_static(), model=model or (hub.model if hub else {}),
-                 max_upload=max_upload, log=log, auth=auth, editor=editor)
+                 max_upload=max_upload, log=log, auth=auth, editor=editor, labeler=labeler)
     return WebServer(app, host, port)
 
 
