@@ -2,12 +2,15 @@
 """Benchmark the models on every kind of digit: one row per kind, int8 beside Keras.
 
     python scripts/bench_model.py [--data ../shared/data/mnist.npz] [--every 2] [--no-photos]
-                                  [--models seed edge-mnist edge]
+                                  [--models seed edge-mnist edge] [--photos odd|all]
+                                  [--extra "NAME=FILE.h5" ...]
 
 Models (columns): ``seed`` (``models/seed.h5`` / ``seed_int8.tflite``), ``edge-mnist`` (the
 default model before issue 14, MNIST only: ``models/edge_mnist.h5``, converted to int8 here
 exactly as ``mnist-edge convert`` does) and ``edge`` (the default model:
-``models/edge.h5`` / ``edge_int8.tflite``). Rows:
+``models/edge.h5`` / ``edge_int8.tflite``, trained with the development photos' cells), and
+any ``--extra`` Keras files (named by file name and sha256, converted here): the same recipe
+without photos, and with the even-numbered photos only. Rows:
 
 1. **MNIST test** (10,000 images).
 2. **held-out fonts, sharp**: digits rendered from the font families kept out of training
@@ -20,8 +23,9 @@ exactly as ``mnist-edge convert`` does) and ``edge`` (the default model:
    development grid photos (``../shared/data/grid_photos``, wichtounet/sudoku_dataset,
    CC-BY-4.0) cut out of its cell through the true grid and read by the whole reader
    (find + crop + classify + ``min_confidence`` 0.5); the report nearest the cell's centre
-   counts. Right / missed / misread, and cells with a second report. ``--every N`` uses every
-   N-th photo.
+   counts. Right / missed / misread, and cells with a second report. ``--photos odd`` (the
+   default) reads the odd-numbered photos only: the ones a model trained on the even half
+   never saw. ``--every N`` uses every N-th photo of those.
 
 Writes ``benchmarks/model.md`` and ``benchmarks/model.json`` (atomically) with the machine and
 its load average; other engineers' jobs may share the cores, so times are upper bounds.
@@ -43,7 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
+from mnist_edge.common.checksum import sha256_file  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
+from mnist_edge.common.paths import portable  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.reading.runtime import Classifier  # noqa: E402
 from mnist_edge.testing import grid_photos  # noqa: E402
@@ -76,9 +82,10 @@ def accuracy(probs: np.ndarray, labels: np.ndarray, dropped: int = 0) -> float:
     return round(float((probs.argmax(1) == labels).sum()) / (len(labels) + dropped), 5)
 
 
-def photo_rows(tflite: Path, every: int) -> dict:
+def photo_rows(tflite: Path, every: int, half: str) -> dict:
     """Printed and handwritten tallies of the whole reader on the cut-out photo cells."""
-    photos = [p for kind in grid_photos.KINDS for p in grid_photos.photos(kind)][::every]
+    photos = [p for kind in grid_photos.KINDS for p in grid_photos.photos(kind)
+              if half == "all" or grid_photos.number(p.path) % 2 == 1][::every]
     reader = DigitReader(tflite, min_confidence=0.5)
 
     def read(image):
@@ -95,10 +102,14 @@ def photo_rows(tflite: Path, every: int) -> dict:
 
 
 def measure(name: str, h5: Path, tflite: Path | None, data, sets, every: int | None,
-            tmp: Path) -> dict:
+            tmp: Path, half: str = "odd") -> dict:
     started, load = time.perf_counter(), round(os.getloadavg()[0], 2)
     model = convert.load_keras_model(h5)
-    row: dict = {"keras": str(h5.relative_to(REPO))}
+    row: dict = {"keras": portable(h5), "keras_sha256": sha256_file(h5)}
+    metrics = h5.with_suffix(".json")
+    if metrics.is_file():
+        trained = json.loads(metrics.read_text())
+        row["trained_on_photos"] = (trained.get("sources") or {}).get("photos")
     if tflite is None:
         calib = convert.calibration_indices(data, convert.DEFAULT_CALIBRATION, 0)
         tflite = tmp / f"{h5.stem}_int8.tflite"
@@ -106,7 +117,7 @@ def measure(name: str, h5: Path, tflite: Path | None, data, sets, every: int | N
                                              convert.to_model_input(data.x_train[calib])))
         row["int8"] = f"{h5.name} converted as mnist-edge convert does"
     else:
-        row["int8"] = str(tflite.relative_to(REPO))
+        row["int8"] = portable(tflite)
     row["int8_bytes"] = tflite.stat().st_size
     clf = Classifier(tflite)
     for tag, predict in (("keras", lambda x: convert.keras_predict(model, x)),
@@ -115,7 +126,7 @@ def measure(name: str, h5: Path, tflite: Path | None, data, sets, every: int | N
         for set_name, s in sets.items():
             row[f"{set_name}_{tag}"] = accuracy(predict(s.x), s.y, s.dropped)
     if every:
-        row["photos"] = photo_rows(tflite, every)
+        row["photos"] = photo_rows(tflite, every, half)
     row["measured"] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                        "load_1min_before_after": [load, round(os.getloadavg()[0], 2)],
                        "seconds": round(time.perf_counter() - started, 1)}
@@ -131,7 +142,8 @@ def markdown(result: dict) -> str:
     names = list(result["models"])
     head = "| digits | " + " | ".join(f"{n} int8 (Keras)" for n in names) + " |"
     lines = [
-        "# Model benchmark: every kind of digit, seed vs edge-mnist (previous default) vs edge",
+        "# Model benchmark: every kind of digit, seed vs edge-mnist vs edge (with and without "
+        "photos)",
         "",
         f"Run {result['when']} on {result['machine']}; load average (1 min) before / after: "
         f"{result['load_before']} / {result['load_after']} (other engineers' jobs shared the 2 "
@@ -158,8 +170,10 @@ def markdown(result: dict) -> str:
                 cells.append(f"{pct(r['right'])} right / {pct(r['missed'])} missed / "
                              f"{pct(r['misread'])} misread; {r['extra']} cells with a 2nd "
                              f"report")
+            which = "odd-numbered " if result.get("photo_half", "odd") == "odd" else ""
             lines.append(f"| photos, {kind} ({first[kind]['n']} digits, "
-                         f"{first['photos']} photos; int8 only) | " + " | ".join(cells) + " |")
+                         f"{first['photos']} {which}photos; int8 only) | " + " | ".join(cells)
+                         + " |")
     lines.append("| int8 file (bytes) | " + " | ".join(
         f"{result['models'][n]['int8_bytes']:,}" for n in names) + " |")
     lines += [
@@ -170,7 +184,12 @@ def markdown(result: dict) -> str:
         "- Photos: " + grid_photos.CREDIT + "; every digit cut out through the true grid "
         "(margin 0.1, padded with its paper), read by the whole reader with min_confidence "
         "0.5, the soft crop of issue 14 for every model (the crop is the reader's, not the "
-        "model's). The default model was trained without any photo.",
+        "model's).",
+        "- Which photos each model was trained on: " + "; ".join(
+            f"{n}: {_photos_note(result['models'][n])}" for n in names) + ".",
+        "- Models: " + "; ".join(
+            f"{n}: `{result['models'][n]['keras']}` (sha256 "
+            f"{result['models'][n].get('keras_sha256', '?')[:12]})" for n in names) + ".",
     ]
     for n in names:
         if "photos" in result["models"][n]:
@@ -181,11 +200,30 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _photos_note(row: dict) -> str:
+    photos = row.get("trained_on_photos")
+    if not photos:
+        return "none"
+    return f"{photos['photos']} photos ({photos['which']}), {photos['crops']} cells"
+
+
+def _extra(spec: str) -> tuple[str, Path]:
+    name, _, path = spec.partition("=")
+    if not name or not path or not Path(path).is_file():
+        raise SystemExit(f"error: --extra wants NAME=FILE.h5 of an existing file, got {spec!r}")
+    return name, Path(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="mnist.npz [default: $MNIST_EDGE_DATA]")
     ap.add_argument("--every", type=int, default=1, help="use every N-th grid photo")
     ap.add_argument("--no-photos", action="store_true")
+    ap.add_argument("--photos", choices=("odd", "all"), default="odd",
+                    help="which development photos to read [default: the odd-numbered ones, "
+                         "which a model trained on the even half never saw]")
+    ap.add_argument("--extra", action="append", default=[], type=_extra,
+                    help="NAME=FILE.h5: also measure this Keras model (converted here)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "model"),
                     help="write OUT.md and OUT.json")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
@@ -200,20 +238,20 @@ def main() -> None:
               "command": "python scripts/bench_model.py " + " ".join(sys.argv[1:]),
               "load_before": load_before, "held_out_dropped": {k: s.dropped
                                                                for k, s in sets.items()},
-              "photo_credit": grid_photos.CREDIT, "models": {}}
+              "photo_credit": grid_photos.CREDIT, "photo_half": args.photos, "models": {}}
     out = Path(args.out)
     if out.with_suffix(".json").is_file() and set(args.models) != set(MODELS):
         kept = json.loads(out.with_suffix(".json").read_text())["models"]
         result["models"] = {n: kept[n] for n in MODELS if n in kept}
+    todo = [(n, REPO / MODELS[n][0], MODELS[n][1] and REPO / MODELS[n][1]) for n in args.models]
+    todo += [(n, h5, None) for n, h5 in args.extra]
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models:
-            h5, tfl = MODELS[name]
-            result["models"][name] = measure(
-                name, REPO / h5, REPO / tfl if tfl else None, data, sets,
-                None if args.no_photos else args.every, Path(tmp))
+        for name, h5, tfl in todo:
+            result["models"][name] = measure(name, h5, tfl or None, data, sets,
+                                             None if args.no_photos else args.every,
+                                             Path(tmp), args.photos)
     result["load_after"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    result["models"] = {n: result["models"][n] for n in MODELS if n in result["models"]}
     atomic.write_json(out.with_suffix(".json"), result)
     atomic.write_text(out.with_suffix(".md"), markdown(result))
     print(markdown(result))

@@ -219,3 +219,17 @@ def test_a_bold_border_around_thin_rules_is_a_rule():
         cv2.line(mask, (x0 + i * step, y0), (x0 + i * step, y0 + 4 * step), 255, t)
     grids = find_grids(find_rules(mask), min_h=int(unit))
     assert [g.shape for g in grids] == [(4, 4)]
+
+
+def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
+    from mnist_edge.reading.cells import Grid, Line, on_rule
+
+    # a 4x4 grid of 50 px cells from (100, 100), its vertical rules slightly tilted
+    rows = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
+    cols = [Line(100 + 50 * i, 0.02, 100, 300) for i in range(5)]
+    grids = [Grid(rows, cols)]
+    on_line = 150 + 0.02 * 175  # where the second rule is at the blob's middle
+    assert on_rule(grids, (int(on_line) - 2, 155, 5, 40), 20)
+    assert not on_rule(grids, (172, 155, 6, 40), 20)  # a "1" in the middle of its cell
+    assert not on_rule(grids, (int(on_line) - 12, 155, 24, 40), 20)  # a digit across the rule
+    assert not on_rule(grids, (600, 155, 5, 40), 20)  # outside the grid

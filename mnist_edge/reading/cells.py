@@ -20,6 +20,8 @@ from mnist_edge.reading.lines import LONG, Rules
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
 REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
+ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width) is of it
+THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
 
 
 @dataclass
@@ -83,6 +85,25 @@ def cell_of(grids: list[Grid], x: float, y: float, min_h: int) -> Cell | None:
         if 0 < above < len(rows) and 0 < left < len(cols):
             return index, above - 1, left - 1
     return None
+
+
+def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
+    """A thin upright blob lying on one of a grid's vertical rules: a stretch of the rule the
+    line finder missed (faint, bent or broken by a digit), not a "1". A digit sits inside its
+    cell, well away from the rules around it."""
+    x, y, w, h = box
+    if w > THIN * h:
+        return False
+    cx, cy = x + w / 2, y + h / 2
+    reach = REACH * min_h
+    for grid in grids:
+        xs = sorted(v.at(cy) for v in grid.cols if v.covers(cy, reach))
+        if len(xs) < 2 or not xs[0] - reach <= cx <= xs[-1] + reach:
+            continue
+        k = int(np.argmin([abs(cx - v) for v in xs]))
+        width = float(np.median(np.diff(xs)))
+        return abs(cx - xs[k]) < ON_RULE * width
+    return False
 
 
 def _fit(mask: np.ndarray, min_len: float, vertical: bool) -> list[Line]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
-from mnist_edge.reading.cells import Cell, cell_of, find_grids
+from mnist_edge.reading.cells import Cell, cell_of, find_grids, on_rule
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
@@ -93,6 +93,8 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     blobs = find_blobs(mask, params)
     grids = find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
         if cells else []
+    if grids:  # what is left of a rule is no digit (a cell's emptiness)
+        blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)]
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
