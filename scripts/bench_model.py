@@ -19,6 +19,9 @@ without photos, and with the even-numbered photos only. Rows:
    the crop rejects as too faint counts as wrong).
 3. **held-out fonts, blurred 16 px**: the same families 16 px tall, Gaussian blur sigma 1 px,
    contrast 0.45-0.6, noise, JPEG 75.
+3b. **thick-stroke scans**: MNIST *test* digits fitted to a 16 px box with strokes grown by a
+   pixel there (as scanned envelope digits are: thick strokes filling their box), scaled up,
+   on white paper, found and cropped by the reader (no such scan is trained on).
 4. **photos, printed / handwritten** (int8 only: what the reader runs): every digit of the
    development grid photos (``../shared/data/grid_photos``, wichtounet/sudoku_dataset,
    CC-BY-4.0) cut out of its cell through the true grid and read by the whole reader
@@ -34,6 +37,7 @@ its load average; other engineers' jobs may share the cores, so times are upper 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -41,6 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +69,48 @@ MODELS = {  # name -> (Keras file, int8 file or None: converted here)
 HELD_OUT_CELLS = 3000
 HELD_OUT_SEEDS = {"heldout_sharp": 5, "heldout_blur16": 6}
 STYLES = {"heldout_sharp": fonts.SHARP_STYLE, "heldout_blur16": fonts.BLURRED16_STYLE}
+
+
+THICK_CELLS = 3000  # MNIST test digits made into thick-stroke "scans"
+THICK_SIDE = 16  # ...squeezed to fill a box this many pixels square, as envelope scans are
+
+
+def thick_scan(digit: np.ndarray) -> np.ndarray:
+    """An MNIST digit as a scanned form's digit: cut to its ink, its longer side fitted to
+    a 16 px box and its strokes grown by a pixel there (thick strokes filling the box, as on
+    envelope scans), scaled up smoothly, dark on white paper with a margin."""
+    ys, xs = np.nonzero(digit > 25)
+    tight = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    f = THICK_SIDE / max(tight.shape)
+    w, h = max(1, round(tight.shape[1] * f)), max(1, round(tight.shape[0] * f))
+    box = np.zeros((THICK_SIDE, THICK_SIDE), np.uint8)
+    x0, y0 = (THICK_SIDE - w) // 2, (THICK_SIDE - h) // 2
+    box[y0:y0 + h, x0:x0 + w] = cv2.resize(tight, (w, h), interpolation=cv2.INTER_AREA)
+    box = cv2.dilate(box, np.ones((2, 2), np.uint8))
+    big = cv2.resize(box, (64, 64), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+    page = np.full((128, 128), 245.0, np.float32)
+    page[32:96, 32:96] -= 225.0 * big
+    return page.astype(np.uint8)
+
+
+def thick_set(data) -> crops.CropSet:
+    """The thick-stroke set: the whole reader's crop of each scan (None = dropped)."""
+    return crops.cached("thick_scans", lambda: _thick_crops(data), n=THICK_CELLS,
+                        mnist=data.sha256, scan=inspect.getsource(thick_scan))
+
+
+def _thick_crops(data) -> crops.CropSet:
+    started = time.perf_counter()
+    xs, ys, dropped = [], [], 0
+    for digit, label in zip(data.x_test[:THICK_CELLS], data.y_test[:THICK_CELLS], strict=True):
+        crop = crops.central_crop(thick_scan(digit))
+        if crop is None:
+            dropped += 1
+            continue
+        xs.append(crop)
+        ys.append(int(label))
+    return crops.CropSet(np.stack(xs), np.array(ys, np.uint8), dropped,
+                         time.perf_counter() - started)
 
 
 def held_out_sets() -> dict[str, crops.CropSet]:
@@ -156,7 +203,9 @@ def markdown(result: dict) -> str:
         head, "|---|" + "---|" * len(names)]
     rows = [("MNIST test (10,000)", "mnist"),
             (f"held-out fonts, sharp 24-32 px ({HELD_OUT_CELLS})", "heldout_sharp"),
-            (f"held-out fonts, blurred 16 px ({HELD_OUT_CELLS})", "heldout_blur16")]
+            (f"held-out fonts, blurred 16 px ({HELD_OUT_CELLS})", "heldout_blur16"),
+            (f"thick-stroke scans, MNIST test digits filling a {THICK_SIDE} px box "
+             f"({THICK_CELLS})", "thick")]
     for label, key in rows:
         cells = [f"{pct(result['models'][n][key + '_int8'])} "
                  f"({pct(result['models'][n][key + '_keras'])})" for n in names]
@@ -232,7 +281,7 @@ def main() -> None:
     load_before = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
     data = load_mnist(args.data)
-    sets = held_out_sets()
+    sets = {**held_out_sets(), "thick": thick_set(data)}
     result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": machine_description(), "versions": package_versions(),
               "command": "python scripts/bench_model.py " + " ".join(sys.argv[1:]),
