@@ -216,3 +216,20 @@ def test_a_cells_leftover_rules_around_a_digit_are_not_glued_to_it(sides):
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
     assert 55 <= x <= x + w <= 105 and 50 <= y <= y + h <= 110 and h >= 30
+
+
+@pytest.mark.parametrize("sides", ["box", "u", "l"])
+def test_a_tables_ruling_far_larger_than_the_digit_does_not_swallow_it(sides):
+    """Rules too short for the line finder around a small digit (a table's leftover ruling,
+    four digits tall): the digit is found on its own and the ruling is no digit."""
+    page = np.full((800, 800), 210, np.uint8)
+    cv2.putText(page, "4", (385, 415), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 50, 3)
+    a, b = 345, 455
+    ends = {"box": ((a, a), (b, a), (b, b), (a, b), (a, a)),
+            "u": ((a, a), (a, b), (b, b), (b, a)), "l": ((a, a), (a, b), (b, b))}[sides]
+    for p, q in zip(ends, ends[1:], strict=False):
+        cv2.line(page, p, q, 90, 3)
+    boxes = pipeline.find_digits(page).first_boxes
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert 380 <= x <= x + w <= 415 and 380 <= y <= y + h <= 420

@@ -38,7 +38,6 @@ MAJOR_GAP = 0.08  # ...and the gap between them is at most this share of the tal
 MINOR_OVERLAP = 0.4  # a smaller piece joins a taller one it overlaps by this share of its width
 MINOR_GAP = 0.25  # ...at most this share of the taller one's height away
 MINOR_MAX_WIDTH = 1.2  # ...and not wider than this times it (else: a leftover of a line)
-FRAMED = 0.45  # a piece at least this share of an enclosing piece's height is framed by it
 # which blobs can be digits (_make_blob)
 WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
@@ -64,7 +63,9 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[
     the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
     """
     min_h = min_digit_height(mask.shape, params)
-    pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
+    pieces = _pieces(mask, min_h, params)
+    if len(pieces) > 1:
+        pieces = _drop_frames(pieces, min_h)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
     blobs = (_make_blob(mask, box, members, min_h, params) for box, members in groups)
     return [b for b in blobs if b is not None]
@@ -285,32 +286,39 @@ def _tilt(region: np.ndarray) -> float:
 
 
 def _drop_frames(pieces: list[Piece], min_h: int) -> list[Piece]:
-    """Drop the pieces that frame a digit: the leftovers of a box or a cell's rules (a square,
-    a U, an L) around a digit-high piece they never touch.
-
-    Without this the digit is glued to its frame (the frame is the taller piece, the digit a
-    piece "inside" it) and cropped as a small digit in a box, which reads as anything. No
-    digit encloses another digit-high piece without touching it, so what does is no digit.
-    """
-    if len(pieces) < 2:
-        return pieces
-    b = np.array([p[0] for p in pieces], dtype=np.int64)
+    """Drop the pieces that frame a digit: a digit-high piece inside their box that their
+    outline never enters. They are the leftovers of a box, a cell's rules (a square, a U, an
+    L), a table's ruling, or a circle drawn around a number; no digit encloses another
+    digit-high piece without touching it. Kept, a frame would take in the digit it frames
+    (it is the taller piece, the digit a piece "inside" it) and be cropped as a small digit
+    in a box, which reads as anything."""
+    n = len(pieces)
+    b = np.array([p[0] for p in pieces], dtype=np.int64).reshape(n, 4)
     x, y, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     inside = ((x[:, None] <= x[None, :]) & (y[:, None] <= y[None, :])
               & ((x + w)[:, None] >= (x + w)[None, :]) & ((y + h)[:, None] >= (y + h)[None, :])
-              & (h[None, :] >= np.maximum(min_h, FRAMED * h[:, None])))
+              & (h[None, :] >= min_h))
     np.fill_diagonal(inside, False)
-    frames = {int(i) for i, j in zip(*np.nonzero(inside), strict=True)
-              if _clear_of(pieces[i], pieces[j][0])}
+    frames = set()
+    for i in np.flatnonzero(inside.any(axis=1)):
+        outline = _outline(pieces[int(i)])
+        if any(_clear_of(outline, pieces[int(i)][0], pieces[int(j)][0])
+               for j in np.flatnonzero(inside[i])):
+            frames.add(int(i))
     return [p for k, p in enumerate(pieces) if k not in frames] if frames else pieces
 
 
-def _clear_of(piece: Piece, box: tuple[int, int, int, int]) -> bool:
-    """Whether ``piece``'s outline stays out of ``box`` (a frame around it, not a digit's
-    stroke running through it)."""
+def _outline(piece: Piece) -> np.ndarray:
     (px, py, pw, ph), contour = piece
     outline = np.zeros((ph, pw), np.uint8)
     cv2.drawContours(outline, [contour], -1, 255, thickness=1, offset=(-px, -py))
+    return outline
+
+
+def _clear_of(outline: np.ndarray, at: tuple[int, int, int, int],
+              box: tuple[int, int, int, int]) -> bool:
+    """Whether a piece's ``outline`` (its box at ``at``) stays out of ``box``."""
+    px, py = at[0], at[1]
     x, y, w, h = box
     return not outline[y - py + 1:y - py + h - 1, x - px + 1:x - px + w - 1].any()
 

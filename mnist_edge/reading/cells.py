@@ -20,7 +20,8 @@ from mnist_edge.reading.lines import LONG, Rules
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
 REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
-ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width) is of it
+ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
+ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
 THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
 
 
@@ -102,7 +103,7 @@ def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bo
             continue
         k = int(np.argmin([abs(cx - v) for v in xs]))
         width = float(np.median(np.diff(xs)))
-        return abs(cx - xs[k]) < ON_RULE * width
+        return abs(cx - xs[k]) < min(ON_RULE * width, ON_RULE_HEIGHT * h)
     return False
 
 

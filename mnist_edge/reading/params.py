@@ -23,7 +23,7 @@ class VisionParams:
     min_height: float = 0.025  # a digit is at least this tall (and at least 8 px)
     max_aspect: float = 1.6  # width / height above this is not one digit
     min_fill: float = 0.06  # ink share of the blob's box: below this it is a scribble or frame
-    max_fill: float = 0.85  # ...above this a solid block (a thin "1" may be fuller)
+    max_fill: float = 0.92  # ...above this a solid block (a thin "1" may be fuller)
     line_aspect: float = 12.0  # a blob this elongated is a ruled line or a paper edge
 
 
