@@ -67,8 +67,26 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[
     if len(pieces) > 1:
         pieces = _drop_frames(pieces, min_h)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
-    blobs = (_make_blob(mask, box, members, min_h, params) for box, members in groups)
-    return [b for b in blobs if b is not None]
+    blobs = []
+    for box, members in groups:
+        blob = _make_blob(mask, box, members, min_h, params)
+        if blob is None and len(members) > 1:
+            # no digit as glued (a chain through the pieces of a rule, a digit with bits of its
+            # cell's edge): the pieces that can be digits on their own
+            blobs += _alone(mask, members, min_h, params)
+        elif blob is not None:
+            blobs.append(blob)
+    return blobs
+
+
+def _alone(mask: np.ndarray, members: list, min_h: int, params: VisionParams) -> list[Blob]:
+    """The pieces of a group that are digit-shaped on their own."""
+    out = []
+    for c in members:
+        blob = _make_blob(mask, tuple(int(v) for v in cv2.boundingRect(c)), [c], min_h, params)
+        if blob is not None:
+            out.append(blob)
+    return out
 
 
 def _speck(min_h: int) -> int:
