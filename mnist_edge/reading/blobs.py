@@ -327,9 +327,13 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
     for i in range(n):
         clusters.setdefault(find(i), []).append(i)
     groups = []
+    right, bottom = x + w, y + h
     for members in clusters.values():
+        if len(members) == 1:  # most pieces are a digit alone: their own box
+            groups.append((pieces[members[0]][0], [pieces[members[0]][1]]))
+            continue
         x0, y0 = int(x[members].min()), int(y[members].min())
-        x1, y1 = int((x + w)[members].max()), int((y + h)[members].max())
+        x1, y1 = int(right[members].max()), int(bottom[members].max())
         groups.append(((x0, y0, x1 - x0, y1 - y0), [pieces[i][1] for i in members]))
     return groups
 

@@ -85,13 +85,14 @@ def grown(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEF
     c = contrast(gray[y0:y1, x0:x1], paper.roi(x0, y0, x1 - x0, y1 - y0))
     own = np.zeros(c.shape, np.uint8)
     own[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
-    if not own.any():
+    if not cv2.countNonZero(own):
         return blob
-    level = ink_level(c[own > 0])
+    inside = own > 0
+    level = ink_level(c[inside])
     soft = above(c, max(params.low * 0.5, GROW_SHARE * level)) | own
     n, labels = cv2.connectedComponents(soft)
     keep = np.zeros(n, np.uint8)  # 255 for the components that hold the blob's own ink
-    keep[labels[own > 0]] = 255
+    keep[labels[inside]] = 255
     keep[0] = 0
     region = keep[labels]
     gx, gy, gw, gh = cv2.boundingRect(region)
@@ -135,7 +136,7 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
         side *= shrink
     else:
         bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
-    if not mask.any():
+    if not cv2.countNonZero(mask):
         return None
     c = contrast(roi, bg)
     peak = cv2.minMaxLoc(c, mask)[1]
