@@ -122,10 +122,14 @@ def _fit(mask: np.ndarray, min_len: float, vertical: bool) -> list[Line]:
 
 
 def _line(points: np.ndarray) -> Line:
-    """The least-squares line through ``points`` (along, across)."""
-    b, a = np.polyfit(points[:, 0], points[:, 1], 1)
-    return Line(float(a), float(b), float(points[:, 0].min()), float(points[:, 0].max()),
-                points)
+    """The least-squares line through ``points`` (along, across), from centred sums: what
+    ``np.polyfit(along, across, 1)`` gives to ~1e-12 px, at a tenth of its cost (a rule's
+    outline has a thousand points; polyfit's SVD took ~0.2 ms a rule)."""
+    along, across = points[:, 0], points[:, 1]
+    mean_along, mean_across = float(along.mean()), float(across.mean())
+    d = along - mean_along
+    b = float(np.dot(d, across - mean_across) / np.dot(d, d))
+    return Line(mean_across - b * mean_along, b, float(along.min()), float(along.max()), points)
 
 
 def _merge(lines: list[Line], gap: float) -> list[Line]:
