@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.reading.binarise import above
+from mnist_edge.reading.lines import contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
@@ -82,7 +83,7 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     contours, holes = _outer_contours(mask, with_holes=True)
     if not contours:
         return []
-    rects = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
+    rects = contour_boxes(contours)
     size = rects[:, 2:].max(axis=1)
     # noise, and the dashes a faint ruled line breaks into
     keep = np.flatnonzero((size >= _speck(min_h)) & (rects[:, 3] > 2))

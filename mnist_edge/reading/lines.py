@@ -162,8 +162,8 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
-    boxes = [cv2.boundingRect(c) for c in contours]
-    rects = np.array(boxes).reshape(-1, 4)
+    rects = contour_boxes(contours)
+    boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
         rule[i] = _is_rule(boxes[i], band, vertical, crossing, must_cross)
@@ -180,6 +180,15 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     for i in keep + more:
         _trim_to_centre(out, boxes[i], vertical)
     return out
+
+
+def contour_boxes(contours: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
+    """``cv2.boundingRect`` of every contour, as an (N, 4) int array, from one pass over all
+    their points (half the cost of a call per contour; a ruled page has a hundred pieces)."""
+    points = np.concatenate(contours).reshape(-1, 2)
+    starts = np.cumsum([0] + [len(c) for c in contours[:-1]])
+    lo = np.minimum.reduceat(points, starts)
+    return np.column_stack([lo, np.maximum.reduceat(points, starts) - lo + 1])
 
 
 def _continuations(rules: np.ndarray, rects: np.ndarray, along: np.ndarray,
