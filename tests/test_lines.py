@@ -219,3 +219,10 @@ def test_a_bold_border_around_thin_rules_is_a_rule():
         cv2.line(mask, (x0 + i * step, y0), (x0 + i * step, y0 + 4 * step), 255, t)
     grids = find_grids(find_rules(mask), min_h=int(unit))
     assert [g.shape for g in grids] == [(4, 4)]
+
+
+def test_contour_boxes_are_opencvs_bounding_rects():
+    mask = (np.random.default_rng(5).random((60, 80)) > 0.85).astype(np.uint8) * 255
+    mask[10:12, 5:70] = 255  # a long piece among specks of one pixel
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    assert lines.contour_boxes(contours).tolist() == [list(cv2.boundingRect(c)) for c in contours]

@@ -184,7 +184,7 @@ def soft_ink(c: np.ndarray, mask: np.ndarray, side: float) -> np.ndarray:
 
 def ink_level(values: np.ndarray) -> float:
     """The ink's level: ``np.percentile(values, INK_PERCENTILE)`` (linear, float32 values) to
-    the bit, without its overhead (~120 us a call, a dozen calls a digit): the two order
+    the bit, without its overhead (~120 us a call, two or three calls a digit): the two order
     statistics by one partition, then numpy's own interpolation."""
     n = values.size
     virtual = (n - 1) * (INK_PERCENTILE / 100)
