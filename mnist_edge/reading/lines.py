@@ -125,8 +125,20 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     if lines is None:
         return None
     h, w = faint.shape
-    big = cv2.resize(lines, (w, h), interpolation=cv2.INTER_NEAREST)
-    return cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint)
+    sh, sw = lines.shape
+    if (h, w) != (HALF * sh, HALF * sw):  # odd sizes: OpenCV's own pixel mapping
+        big = cv2.resize(lines, (w, h), interpolation=cv2.INTER_NEAREST)
+        return cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint)
+    # only around the rules (a ruled page's few lines): their box and a pixel of margin at half
+    # resolution, two at full, so the dilation sees what it would see in the whole frame
+    x, y, bw, bh = cv2.boundingRect(lines)
+    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(sw, x + bw + 1), min(sh, y + bh + 1)
+    out = np.zeros_like(faint)
+    big = cv2.resize(lines[y0:y1, x0:x1], (HALF * (x1 - x0), HALF * (y1 - y0)),
+                     interpolation=cv2.INTER_NEAREST)
+    window = (slice(HALF * y0, HALF * y1), slice(HALF * x0, HALF * x1))
+    out[window] = cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint[window])
+    return out
 
 
 def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
