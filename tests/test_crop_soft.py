@@ -111,3 +111,14 @@ def test_faint_blob_of_grain_is_dropped_but_faint_ink_on_clean_paper_is_kept():
 
     assert stands_out(0.01)
     assert not stands_out(0.12)  # spread 0.072: the ring is 4.6 times it
+
+
+def test_ink_level_is_numpys_percentile_to_the_bit():
+    """The partition shortcut gives what ``np.percentile`` gives (a crop changes otherwise)."""
+    rng = np.random.default_rng(3)
+    for n in [1, 2, 3, 9, 10, 11, 57, 400, 2001]:
+        for _ in range(50):
+            v = (rng.normal(size=n) * rng.uniform(0.01, 2)).astype(np.float32)
+            if n > 3 and rng.random() < 0.5:
+                v = np.round(v, 1)  # ties
+            assert crop.ink_level(v) == float(np.percentile(v, crop.INK_PERCENTILE))

@@ -233,3 +233,22 @@ def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
     assert not on_rule(grids, (172, 155, 6, 40), 20)  # a "1" in the middle of its cell
     assert not on_rule(grids, (int(on_line) - 12, 155, 24, 40), 20)  # a digit across the rule
     assert not on_rule(grids, (600, 155, 5, 40), 20)  # outside the grid
+
+
+def test_contour_boxes_are_opencvs_bounding_rects():
+    mask = (np.random.default_rng(5).random((60, 80)) > 0.85).astype(np.uint8) * 255
+    mask[10:12, 5:70] = 255  # a long piece among specks of one pixel
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    assert lines.contour_boxes(contours).tolist() == [list(cv2.boundingRect(c)) for c in contours]
+
+
+@pytest.mark.parametrize("shape", [(60, 80), (61, 80), (60, 81), (2, 2), (480, 640)])
+def test_full_size_lines_as_a_whole_frame_resize_gives_them(shape):
+    rng = np.random.default_rng(shape[0] * shape[1])
+    faint = (rng.random(shape) > 0.3).astype(np.uint8) * 255
+    small = np.zeros((shape[0] // 2, shape[1] // 2), np.uint8)
+    small[small.shape[0] // 3, 1:-1] = 255  # one rule across, and a dot near a corner
+    small[-1, -1] = 255
+    whole = cv2.dilate(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_NEAREST),
+                       np.ones((3, 3), np.uint8))
+    assert np.array_equal(lines._full_size(small, faint), cv2.bitwise_and(whole, faint))

@@ -57,6 +57,15 @@ def test_to_gray_nan_and_bool_and_one_pixel():
     assert normalise.to_gray(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 2, 4), (5, 1, 3), (37, 29, 3), (6, 11, 4)])
+def test_to_gray_ink_takes_each_pixels_darkest_channel(shape):
+    a = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    b, g, r = a[..., 0], a[..., 1], a[..., 2]
+    assert np.array_equal(normalise.to_gray(a, ink=True), np.minimum(np.minimum(b, g), r))
+    assert np.array_equal(normalise.to_gray(a[::-1], ink=True, light=True),
+                          np.maximum(np.maximum(b, g), r)[::-1])
+
+
 @pytest.mark.parametrize("bad", [np.zeros((0, 5)), np.zeros(5), np.zeros((4, 4, 2)),
                                  np.zeros((2, 2, 2, 2))])
 def test_to_gray_rejects_arrays_that_are_not_images(bad):

