@@ -147,3 +147,19 @@ def test_the_readmes_quick_run_shows_a_working_model(mnist_file, tmp_path):
     accuracy = float(re.search(r"Test Accuracy: ([\d.]+)", proc.stdout)[1])
     claimed = int(re.search(r"~(\d+)%", line)[1]) / 100
     assert accuracy >= claimed - 0.03, (accuracy, line)
+
+
+def test_train_with_photos_mixes_their_cells_and_credits_the_dataset(mnist_file, tmp_path):
+    from grid_folders import grid_photo_folder
+
+    folder = grid_photo_folder(tmp_path / "photos")
+    out = tmp_path / "p.h5"
+    proc = run_cli("train", "--data", str(mnist_file), "--train-samples", "600",
+                   "--test-samples", "100", "--epochs", "1", "--photos", str(folder),
+                   "--out", str(out), env_extra={"MNIST_EDGE_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    photos = metrics["sources"]["photos"]
+    assert photos["photos"] == 2 and photos["crops"] > 50 and "sudoku_dataset" in photos["credit"]
+    assert metrics["mix"]["photos"] == 0.25 and "grid photos" in metrics["training_data"]
+    assert "photo cells" in proc.stderr and str(tmp_path) not in json.dumps(photos)

@@ -162,6 +162,10 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init
         ("model", str(result.model_path)), ("metrics", str(result.metrics_path)),
     ]:
         table.add_row(key, value)
+    photos = (m.get("sources") or {}).get("photos")
+    if photos:
+        table.add_row("photo cells", f"{photos['crops']:,} from {photos['photos']} photos "
+                                     f"({photos['credit']})")
     Console(stderr=True).print(table)
 
 
