@@ -40,6 +40,7 @@ import argparse
 import inspect
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -54,7 +55,7 @@ sys.path.insert(0, str(REPO))
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.checksum import sha256_file  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
-from mnist_edge.common.paths import portable  # noqa: E402
+from mnist_edge.common.paths import portable, portable_args  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.reading.runtime import Classifier  # noqa: E402
 from mnist_edge.testing import grid_photos  # noqa: E402
@@ -284,7 +285,8 @@ def main() -> None:
     sets = {**held_out_sets(), "thick": thick_set(data)}
     result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": machine_description(), "versions": package_versions(),
-              "command": "python scripts/bench_model.py " + " ".join(sys.argv[1:]),
+              "command": "python scripts/bench_model.py " + " ".join(
+                  shlex.quote(a) for a in portable_args(sys.argv[1:])),
               "load_before": load_before, "held_out_dropped": {k: s.dropped
                                                                for k, s in sets.items()},
               "photo_credit": grid_photos.CREDIT, "photo_half": args.photos, "models": {}}

@@ -75,3 +75,14 @@ def test_oserror_while_writing_is_a_user_error_and_leaves_no_temp(tmp_path):
     with pytest.raises(UserError, match="cannot write"):
         atomic.write_bytes(tmp_path, b"x")  # the target is a folder
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recorded_commands_carry_no_folder_of_this_machine(tmp_path):
+    from mnist_edge.common.paths import PACKAGE_DIR, portable, portable_args
+
+    inside = PACKAGE_DIR.parent / "models" / "edge.h5"
+    assert portable(inside) == "models/edge.h5" and portable(tmp_path / "m.h5") == "m.h5"
+    args = ["--out", str(tmp_path / "m.h5"), "--extra", f"my model={tmp_path / 'x.h5'}",
+            "--data", "../shared/data/mnist.npz", "--epochs", "3"]
+    assert portable_args(args) == ["--out", "m.h5", "--extra", "my model=x.h5",
+                                   "--data", "../shared/data/mnist.npz", "--epochs", "3"]

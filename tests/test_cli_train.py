@@ -163,3 +163,4 @@ def test_train_with_photos_mixes_their_cells_and_credits_the_dataset(mnist_file,
     assert photos["photos"] == 2 and photos["crops"] > 50 and "sudoku_dataset" in photos["credit"]
     assert metrics["mix"]["photos"] == 0.25 and "grid photos" in metrics["training_data"]
     assert "photo cells" in proc.stderr and str(tmp_path) not in json.dumps(photos)
+    assert str(tmp_path) not in metrics["command"] and "--out p.h5" in metrics["command"]

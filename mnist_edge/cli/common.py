@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mnist_edge.common.errors import UserError
+from mnist_edge.common.paths import portable_args
 from mnist_edge.reading.runtime import RUNTIMES
 
 COMMAND_ORDER = ("train", "convert", "evaluate", "predict", "webcam", "regions", "serve", "collect",
@@ -115,5 +116,7 @@ ThreadsOption = Annotated[int | None, typer.Option(
 
 
 def command_line() -> str:
-    """The command as typed, for the sidecar (like ``train.command_line``, without TensorFlow)."""
-    return " ".join(["mnist-edge", *sys.argv[1:]])
+    """The command as typed, for the sidecars and metrics (reproducibility); an absolute path
+    is written relative to the checkout, or as its file name (never a folder of the machine it
+    ran on)."""
+    return " ".join(["mnist-edge", *portable_args(sys.argv[1:])])

@@ -148,7 +148,7 @@ def _run_training(dataset, arch: str, out, epochs, batch_size, seed, quiet, init
         callback = None if quiet else training.RichProgress(progress, n_epochs, steps)
         result = training.train(
             dataset, arch=arch, out=out, epochs=epochs, batch_size=batch_size, seed=seed,
-            progress=callback, command=training.command_line(), init=init, photos=cells,
+            progress=callback, command=command_line(), init=init, photos=cells,
         )
     m = result.metrics
     print(f"Test Accuracy: {m['test_accuracy']:.4f}")

@@ -26,6 +26,19 @@ def portable(path: str | os.PathLike[str]) -> str:
         else p.name
 
 
+def portable_args(args: list[str]) -> list[str]:
+    """Command-line arguments as results and sidecars record them: an absolute path (alone or
+    after ``NAME=``) made :func:`portable`, everything else as typed."""
+    out = []
+    for a in args:
+        name, eq, value = a.rpartition("=")
+        if eq and os.path.isabs(value):
+            out.append(f"{name}={portable(value)}")
+        else:
+            out.append(portable(a) if os.path.isabs(a) else a)
+    return out
+
+
 def models_dir() -> Path:
     """The shipped models folder: the wheel's copy if installed, else the checkout's ``models/``."""
     return WHEEL_MODELS_DIR if WHEEL_MODELS_DIR.is_dir() else REPO_MODELS_DIR

@@ -20,7 +20,6 @@ Three recipes:
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,11 +426,6 @@ def _dataset(data: MnistData, batch_size: int, seed: int, augment: bool) -> tf.d
 
     # enumerate() after repeat() numbers batches across all epochs: each one gets its own key.
     return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-
-
-def command_line() -> str:
-    """The command as the user typed it, recorded in the metrics for reproducibility."""
-    return " ".join(["mnist-edge", *sys.argv[1:]])
 
 
 
