@@ -4,12 +4,19 @@ model trained once per session on a small subset, so the suite stays fast on 2 c
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist.npz"
+
+# The tests press Ctrl-C (send SIGINT) to the commands they start. A shell that runs pytest in
+# the background (`.ci/run &`, nohup) hands it SIGINT ignored, and every command started would
+# inherit that and never stop; Python's own handler here makes children start with the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def mnist_path() -> Path:
