@@ -47,7 +47,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_reader import _cpu_times, _per_frame, _pick_core, _steal_percent  # noqa: E402
+from bench_reader import (  # noqa: E402
+    _cpu_times,
+    _per_frame,
+    _pick_core,
+    _steal_percent,
+    named_file,
+)
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
@@ -105,16 +111,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--scenes", type=int, default=24, help="per layout, size and difficulty")
     ap.add_argument("--plain", type=int, default=200, help="plain pages per kind")
     ap.add_argument("--core", default="auto")
-    ap.add_argument("--odd", action="append", default=[], type=_named,
+    ap.add_argument("--odd", action="append", default=[], type=named_file,
                     help="NAME=MODEL.tflite: also read the odd-numbered photos with this model")
     return ap.parse_args()
-
-
-def _named(spec: str) -> tuple[str, str]:
-    name, _, path = spec.partition("=")
-    if not name or not Path(path).is_file():
-        raise argparse.ArgumentTypeError(f"want NAME=MODEL.tflite of an existing file: {spec}")
-    return name, path
 
 
 def _params(previous: bool) -> pipeline.VisionParams:

@@ -52,6 +52,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_reader import named_file  # noqa: E402
+
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.checksum import sha256_file  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
@@ -257,13 +259,6 @@ def _photos_note(row: dict) -> str:
     return f"{photos['photos']} photos ({photos['which']}), {photos['crops']} cells"
 
 
-def _extra(spec: str) -> tuple[str, Path]:
-    name, _, path = spec.partition("=")
-    if not name or not path or not Path(path).is_file():
-        raise SystemExit(f"error: --extra wants NAME=FILE.h5 of an existing file, got {spec!r}")
-    return name, Path(path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="mnist.npz [default: $MNIST_EDGE_DATA]")
@@ -272,7 +267,7 @@ def main() -> None:
     ap.add_argument("--photos", choices=("odd", "all"), default="odd",
                     help="which development photos to read [default: the odd-numbered ones, "
                          "which a model trained on the even half never saw]")
-    ap.add_argument("--extra", action="append", default=[], type=_extra,
+    ap.add_argument("--extra", action="append", default=[], type=named_file,
                     help="NAME=FILE.h5: also measure this Keras model (converted here)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "model"),
                     help="write OUT.md and OUT.json")

@@ -118,6 +118,14 @@ def _parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def named_file(spec: str) -> tuple[str, Path]:
+    """``NAME=FILE`` on a benchmark's command line (an extra model to measure), checked."""
+    name, _, path = spec.partition("=")
+    if not name or not path or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"want NAME=FILE of an existing file, got {spec!r}")
+    return name, Path(path)
+
+
 def _cpu_times() -> list[int]:
     """The machine's aggregate CPU times from /proc/stat (user ... steal), or [] elsewhere."""
     try:

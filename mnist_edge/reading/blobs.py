@@ -64,19 +64,17 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[
     the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
     """
     min_h = min_digit_height(mask.shape, params)
-    pieces = _pieces(mask, min_h, params)
-    if len(pieces) > 1:
-        pieces = _drop_frames(pieces, min_h)
+    pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
     blobs = []
     for box, members in groups:
         blob = _make_blob(mask, box, members, min_h, params)
-        if blob is None and len(members) > 1:
+        if blob is not None:
+            blobs.append(blob)
+        elif len(members) > 1:
             # no digit as glued (a chain through the pieces of a rule, a digit with bits of its
             # cell's edge): the pieces that can be digits on their own
             blobs += _alone(mask, members, min_h, params)
-        elif blob is not None:
-            blobs.append(blob)
     return blobs
 
 

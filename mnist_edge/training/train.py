@@ -259,8 +259,7 @@ def photo_source(cells: PhotoCells, progress=None) -> tuple[tuple[Any, Any], dic
     from mnist_edge.training import crops
 
     chosen = cells.photos()
-    if progress is not None and hasattr(progress, "note"):
-        progress.note("crops: photos")
+    _note_crops(progress, "photos")
     names = [f"{p.path.parent.name}/{p.path.name}:{p.path.stat().st_size}" for p in chosen]
     started = time.perf_counter()
     s = crops.cached("photos", lambda: crops.photo_crops(grid_photos.cells(chosen)),
@@ -271,6 +270,13 @@ def photo_source(cells: PhotoCells, progress=None) -> tuple[tuple[Any, Any], dic
             "load_seconds": round(time.perf_counter() - started, 1),
             "credit": grid_photos.CREDIT}
     return (s.x, s.y), info
+
+
+def _note_crops(progress, name: str) -> None:
+    """Tell a progress display that has ``note`` which crop set is being made or loaded."""
+    note = getattr(progress, "note", None)
+    if note is not None:
+        note(f"crops: {name}")
 
 
 def _holdout(n_train: int) -> int:
@@ -314,8 +320,7 @@ def mixed_sources(data: MnistData, seed: int = 0, progress=None
     }
     sets, info = {}, {}
     for name, make in makers.items():
-        if progress is not None and hasattr(progress, "note"):
-            progress.note(f"crops: {name}")
+        _note_crops(progress, name)
         uses = xm if name == "mnist_paper" else xv if name == "mnist_paper_val" else None
         started = time.perf_counter()
         s = crops.cached(name, make, n=sizes[name], seed=seeds[name], faces=faces_key,
