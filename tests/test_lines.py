@@ -11,7 +11,7 @@ from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnist_edge.reading import lines
+from mnist_edge.reading import lines, words
 from mnist_edge.reading.binarise import binarise
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.paper import estimate_paper
@@ -76,6 +76,39 @@ def test_touching_digits_are_split(reader, text):
     n, _ = cv2.connectedComponents(mask)
     assert n - 1 == 1  # the glyphs really do touch: one blob
     assert "".join(str(d.label) for d in reader.read(page)) == text
+
+
+@pytest.mark.parametrize("font", [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX,
+                                  cv2.FONT_HERSHEY_DUPLEX], ids=["simplex", "complex", "duplex"])
+@pytest.mark.parametrize("caption", ["Total score", "Sudoku Puzzle", "Name Date page"])
+def test_words_beside_digits_are_not_digits(reader, font, caption):
+    """A caption above a number: its letters (o, S, l...) must not be read as digits."""
+    page = np.full((480, 640), 220, np.uint8)
+    cv2.putText(page, caption, (40, 120), font, 1.2, 30, 2, cv2.LINE_AA)
+    cv2.putText(page, "2749", (40, 330), font, 3.0, 30, 6, cv2.LINE_AA)
+    assert "".join(str(d.label) for d in reader.read(page)) == "2749"
+
+
+@pytest.mark.parametrize("text,number", [("Total 2749", "2749"), ("page 86", "86")])
+def test_a_number_after_a_word_is_kept(reader, text, number):
+    """On one line with a word, a number's digits are as tall as the line's capitals."""
+    page = np.full((300, 640), 220, np.uint8)
+    cv2.putText(page, text, (30, 180), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 30, 4, cv2.LINE_AA)
+    assert "".join(str(d.label) for d in reader.read(page)) == number
+
+
+def test_rows_of_digits_are_not_words():
+    """Digits of one height set tight, or spaced like handwriting, or in form boxes with
+    walls between them: none is a word. A caption's letters of two heights are."""
+    digits = [(10 + 40 * i, 50, 28, 40) for i in range(5)]
+    spaced = [(10 + 60 * i, 50, 30, 40 - 6 * (i % 2)) for i in range(5)]
+    boxed = [b for i in range(4) for b in ((10 + 60 * i, 40, 4, 60), (30 + 60 * i, 50, 26,
+                                                                       36 - 5 * (i % 2)))]
+    assert words.in_words(digits) == set()
+    assert words.in_words(spaced) == set()
+    assert words.in_words(boxed) == set()
+    caption = [(10, 50, 20, 30), (33, 58, 18, 22), (54, 50, 10, 30), (67, 58, 18, 22)]
+    assert words.in_words(caption) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("pen", [(40, 40, 200), (170, 70, 30)], ids=["red", "blue"])

@@ -2,8 +2,9 @@
 
 Blobs come from outer contours (much faster than connected-component statistics); ruled lines
 and paper-edge slivers are cut out of them, the table around the sheet is dropped, the fragments
-of broken digits are glued (:func:`_group`), and what cannot be a digit (too small, too flat,
-too full) is dropped. Whether a blob is dark enough to be writing is checked when cropping.
+of broken digits are glued (:func:`_group`), the letters of printed words are left out
+(:mod:`.words`), and what cannot be a digit (too small, too flat, too full) is dropped.
+Whether a blob is dark enough to be writing is checked when cropping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from mnist_edge.reading.binarise import above
 from mnist_edge.reading.lines import contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
+from mnist_edge.reading.words import in_words
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
 MIN_WIDTH_PX = 2  # ...and this wide: a 1 px sliver is what is left of a rule
@@ -66,8 +68,9 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[
     min_h = min_digit_height(mask.shape, params)
     pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
+    words = in_words([box for box, _ in groups])
     blobs = []
-    for box, members in groups:
+    for box, members in (g for k, g in enumerate(groups) if k not in words):
         blob = _make_blob(mask, box, members, min_h, params)
         if blob is not None:
             blobs.append(blob)

@@ -9,7 +9,8 @@
 3. :mod:`~mnist_edge.reading.binarise`: ink is what is clearly darker than its paper, with
    thresholds that follow the frame's own ink;
 4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out;
-5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued;
+5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued, the letters of
+   printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
 7. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST;
 8. :mod:`~mnist_edge.reading.cells` (when asked): each digit's row and column in its grid.

@@ -1,0 +1,110 @@
+"""Step 5b, words: printed words beside the digits are not digits.
+
+A page's captions ("Total", "Name", "Sudoku") are ink of digit height, and their letters read
+as digits (o as 0, S as 5, l as 1). What gives a word away is the row its letters make: they
+follow each other closely on one baseline, and a line of text mixes two heights, capitals and
+ascenders beside x-height letters. A number is a row too, but its digits are all as tall as
+the tallest ink of their line (the digits of a font are cap height), so "Total 2749" keeps
+its number. :func:`in_words` finds the words before any piece is cropped or classified.
+
+A line of letters of one height (all capitals) is left to the model: by their widths alone,
+letters are not told from the digits of a bold or wide font.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+NEXT_GAP = 0.45  # a letter follows its neighbour at most this share of the taller's height away
+OVERLAP_BACK = 0.1  # ...or overlaps it by at most this share (kerned or touching letters)
+SAME_LINE = 0.25  # their bottoms (or tops, for a descender) differ by at most this share
+LETTER_RATIO = 0.5  # and the shorter is at least this share of the taller (a dot is not a letter)
+LINE_GAP = 1.2  # words of one line of text are at most this far apart (share of the taller)
+MIN_LETTERS = 3  # a row this long can be a word
+WORD_SPACE = 0.32  # a wider gap between two pieces (share of the taller) is between words
+SHORT = 0.85  # a letter under this share of its line's tallest is an x-height letter...
+MIN_SHORT = 1  # ...and a row with this many of them is text
+THIN = 0.25  # narrower than this share of its height: an l, an I or a box's wall
+
+
+def in_words(boxes: list[Box]) -> set[int]:
+    """Indices of ``boxes`` (every ink piece of a frame that may be a letter or a digit) that
+    are letters of a word.
+
+    Rows are chained through pieces with some width only: thin pieces (an l, a 1, a box's
+    wall) would chain the digits of a row of form boxes into one "word". A thin piece next
+    to a word is one of its letters."""
+    n = len(boxes)
+    if n < MIN_LETTERS:
+        return set()
+    b = np.array(boxes, dtype=np.float32).reshape(n, 4)
+    thin = b[:, 2] < THIN * b[:, 3]
+    wide = ~thin[:, None] & ~thin[None, :]
+    gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
+    near = _follows(b, gap, NEXT_GAP)
+    tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & wide, gap, 1))
+    out: set[int] = set()
+    for chain in _chains(near & wide, gap, MIN_LETTERS):
+        with_thin = np.flatnonzero(thin & (near | near.T)[chain].any(axis=0)).tolist()
+        for word in _split_at_spaces(b, sorted({*chain, *with_thin}, key=lambda i: b[i, 0])):
+            if _is_word(b[word], thin[word], tallest[word].max()):
+                out.update(word)
+    return out
+
+
+def _split_at_spaces(b: np.ndarray, row: list[int]) -> list[list[int]]:
+    """A row (sorted by x) cut where the gap is a space between words, not between letters."""
+    x, w, h = b[row, 0], b[row, 2], b[row, 3]
+    gaps = (x[1:] - (x + w)[:-1]) / np.maximum(h[1:], h[:-1])
+    cuts = np.flatnonzero(gaps > WORD_SPACE) + 1
+    return [part.tolist() for part in np.split(np.array(row), cuts)]
+
+
+def _follows(b: np.ndarray, gap: np.ndarray, reach: float) -> np.ndarray:
+    """[i, j]: box j follows box i on one line, at most ``reach`` of the taller's height away."""
+    y, h = b[:, 1], b[:, 3]
+    taller = np.maximum(h[:, None], h[None, :])
+    after = (gap <= reach * taller) & (gap >= -OVERLAP_BACK * taller) \
+        & (b[None, :, 0] > b[:, None, 0])
+    bottoms = np.abs((y + h)[:, None] - (y + h)[None, :]) <= SAME_LINE * taller
+    tops = np.abs(y[:, None] - y[None, :]) <= SAME_LINE * taller
+    letters = np.minimum(h[:, None], h[None, :]) >= LETTER_RATIO * taller
+    return after & (bottoms | tops) & letters
+
+
+def _chains(link: np.ndarray, gap: np.ndarray, at_least: int) -> list[list[int]]:
+    """Rows of at least ``at_least`` boxes: each box is chained to the nearest that follows it."""
+    n = len(link)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in np.flatnonzero(link.any(axis=1)):
+        j = int(np.argmin(np.where(link[i], gap[i], np.inf)))
+        parent[find(int(i))] = find(j)
+    chains: dict[int, list[int]] = {}
+    for i in range(n):
+        chains.setdefault(find(i), []).append(i)
+    return [m for m in chains.values() if len(m) >= at_least]
+
+
+def _line_heights(b: np.ndarray, lines: list[list[int]]) -> np.ndarray:
+    """Each box's line's tallest box (px)."""
+    tallest = b[:, 3].copy()
+    for line in lines:
+        tallest[line] = b[line, 3].max()
+    return tallest
+
+
+def _is_word(b: np.ndarray, thin: np.ndarray, line_height: float) -> bool:
+    """Tightly set pieces (boxes as rows x, y, w, h; ``thin``: which are thin) are a word if
+    x-height letters are among the wider ones: shorter than the tallest ink of their line (a
+    capital or an ascender in the word or in its neighbours)."""
+    h = b[~thin, 3]
+    return int((h < SHORT * line_height).sum()) >= MIN_SHORT
