@@ -140,6 +140,43 @@ def test_grids_of_rules_alone_are_not_digits(rows, cols, step, at, tilt, thick, 
     assert find_digits(page).first_boxes == []
 
 
+def _ruled_page(cells: dict[tuple[int, int], tuple[str, int]]) -> np.ndarray:
+    """A 6x9 grid of 60 px cells with ``cells``' digits drawn at their ink grey level."""
+    page = np.full((480, 640), 215, np.uint8)
+    step, x0, y0 = 60, 50, 40
+    for i in range(7):
+        cv2.line(page, (x0, y0 + i * step), (x0 + 9 * step, y0 + i * step), 60, 2)
+    for j in range(10):
+        cv2.line(page, (x0 + j * step, y0), (x0 + j * step, y0 + 6 * step), 60, 2)
+    for (r, c), (digit, ink) in cells.items():
+        cv2.putText(page, digit, (x0 + c * step + 18, y0 + r * step + 45),
+                    cv2.FONT_HERSHEY_SIMPLEX, 1.2, ink, 2, cv2.LINE_AA)
+    return cv2.GaussianBlur(page, (0, 0), 0.8)
+
+
+def test_a_faint_digit_in_a_cell_is_read(reader):
+    """Pale digits beside black ones stay under the frame's thresholds; inside a grid, the
+    empty cells are looked at again at their own ink level."""
+    cells = {(0, 0): ("3", 20), (1, 4): ("7", 20), (4, 6): ("5", 20),
+             (2, 2): ("4", 175), (3, 7): ("2", 175)}
+    page = _ruled_page(cells)
+    assert len(find_digits(page).first_boxes) == 3  # the first pass misses the pale ones
+    read = {tuple(d.cell[1:]): str(d.label) for d in reader.read(page)}
+    assert read == {cell: digit for cell, (digit, _) in cells.items()}
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), noise=st.floats(0, 6), grey=st.integers(40, 180))
+def test_empty_cells_stay_empty(seed, noise, grey):
+    """A grid with no digit, on grainy paper: the second look at empty cells finds nothing."""
+    page = _ruled_page({}).astype(np.float32)
+    page = np.where(page < 200, grey, page)
+    page += np.random.default_rng(seed).normal(0, noise, page.shape)
+    page = np.clip(page, 0, 255).astype(np.uint8)
+    assert find_digits(page, cells=True).first_boxes == []
+
+
 def test_rules_are_found_on_a_mostly_grid_frame():
     rng = np.random.default_rng(3)
     scene = make_grid_scene(rng, "grid", fill=0.0, words=False)

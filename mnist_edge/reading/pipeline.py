@@ -13,7 +13,9 @@
    printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
 7. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST;
-8. :mod:`~mnist_edge.reading.cells` (when asked): each digit's row and column in its grid.
+8. :mod:`~mnist_edge.reading.cells` (when asked): each digit's row and column in its grid;
+   :mod:`~mnist_edge.reading.empty_cells` looks again, at their own ink level, at the cells
+   where nothing was found.
 
 A new step is a module with one function of the same shape, called at its place in
 :func:`find_digits`. The reader then classifies all crops of a frame in one interpreter call,
@@ -31,6 +33,7 @@ from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
 from mnist_edge.reading.cells import Cell, cells_of, find_grids, on_rule
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
+from mnist_edge.reading.empty_cells import faint_digits
 from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.paper import Paper, estimate_paper
@@ -99,13 +102,21 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
+    if grids:  # a second look at the cells where nothing was found, at their own ink level
+        taken = {c for c in _cells(grids, found.blobs, min_h) if c is not None}
+        for _, blob, cell_params in faint_digits(work, paper, params, grids, taken):
+            found.add(blob, cell_params)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
-    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (b.box for b in found.blobs)]
-    where = cells_of(grids, [c[0] for c in centres], [c[1] for c in centres], min_h) \
-        if grids else [None] * len(centres)
+    where = _cells(grids, found.blobs, min_h) if grids else [None] * len(found.blobs)
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])
+
+
+def _cells(grids: list, blobs: list[Blob], min_h: int) -> list[Cell | None]:
+    """The cell each blob's centre lies in."""
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (b.box for b in blobs)]
+    return cells_of(grids, [c[0] for c in centres], [c[1] for c in centres], min_h)
 
 
 class _Collector:
@@ -117,23 +128,25 @@ class _Collector:
         self.crops: list[np.ndarray] = []
         self.readings: list[list[list[int]]] = []
 
-    def add(self, blob: Blob) -> None:
-        """Blob ``blob`` read whole (if it can be one digit) and cut into 2 or 3 parts."""
+    def add(self, blob: Blob, params: VisionParams | None = None) -> None:
+        """Blob ``blob`` read whole (if it can be one digit) and cut into 2 or 3 parts;
+        cropped with ``params`` if given (a faint cell's own thresholds), else the frame's."""
         x, y, w, h = blob.box
+        params = params or self.params
         options = []
-        if w <= self.params.max_aspect * h:
+        if w <= params.max_aspect * h:
             options.append([blob])
         for n in parts_for(blob.box):
             parts = split_blob(blob, n)
             if parts:
                 options.append(parts)
-        alternatives = [idx for idx in (self._crop_all(o) for o in options) if idx]
+        alternatives = [idx for idx in (self._crop_all(o, params) for o in options) if idx]
         if alternatives:
             self.readings.append(alternatives)
 
-    def _crop_all(self, parts: list[Blob]) -> list[int] | None:
+    def _crop_all(self, parts: list[Blob], params: VisionParams) -> list[int] | None:
         whole = len(parts) == 1
-        crops = [blob_crop(self.work, self.paper, p, self.params, grow=whole) for p in parts]
+        crops = [blob_crop(self.work, self.paper, p, params, grow=whole) for p in parts]
         if any(c is None for c in crops):
             return None
         first = len(self.crops)

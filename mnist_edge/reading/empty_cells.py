@@ -1,0 +1,109 @@
+"""Step 8b, empty cells: a second look, inside a found grid, at the cells where nothing was read.
+
+The frame's thresholds are set for the whole page: a small or pale digit (a faded print, a
+light pen, a cell in a photo's soft corner) can stay under them while its neighbours read
+well. A grid tells where a digit may be: the middle of a cell, about as tall as a third of
+it or more, clear of the cell's rules. So each empty cell's middle is thresholded again at
+its own ink level, and the one digit-sized piece found there, if it stands well above the
+cell's paper grain, becomes a blob cropped with thresholds lowered to that level. What the
+model is then unsure of is dropped by the reader's confidence rule, as for any blob.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from mnist_edge.reading.binarise import MIN_LOW, above
+from mnist_edge.reading.blobs import Blob
+from mnist_edge.reading.cells import Cell, Grid, Line
+from mnist_edge.reading.crop import ink_level
+from mnist_edge.reading.paper import Paper, contrast
+from mnist_edge.reading.params import VisionParams
+
+INSET = 0.14  # share of a cell's size left out along each of its rules
+MIN_LEVEL = 0.12  # a cell whose darkest ink is fainter than this (relative) is empty
+LEVEL_SHARE = 0.5  # the cell's ink is what is darker than this share of its ink level
+SNR = 8.0  # ...and that level must be this many times the spread of the cell's paper
+MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
+MIN_PX = 6  # ...and this many pixels
+PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
+MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
+
+
+def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
+                 taken: set[Cell]) -> list[tuple[Cell, Blob, VisionParams]]:
+    """A blob in each cell of ``grids`` not in ``taken`` that holds a faint or small digit,
+    with the thresholds its crop should use."""
+    out = []
+    for g, grid in enumerate(grids):
+        rows, cols = grid.shape
+        if rows * cols > MAX_CELLS:
+            continue
+        corners = _corners(grid)
+        for r in range(rows):
+            for c in range(cols):
+                if (g, r, c) in taken:
+                    continue
+                found = _cell_blob(work, paper, corners[r:r + 2, c:c + 2].reshape(4, 2))
+                if found is not None:
+                    blob, level = found
+                    low = max(MIN_LOW, LEVEL_SHARE * level)
+                    cell_params = dataclasses.replace(
+                        params, low=min(params.low, low), high=min(params.high, 0.7 * level))
+                    out.append(((g, r, c), blob, cell_params))
+    return out
+
+
+def _corners(grid: Grid) -> np.ndarray:
+    """(rows + 1, cols + 1, 2) x, y where each horizontal rule crosses each vertical one."""
+    return np.array([[_cross(h, v) for v in grid.cols] for h in grid.rows], np.float64)
+
+
+def _cross(h: Line, v: Line) -> tuple[float, float]:
+    y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
+    return v.at(y), y
+
+
+def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
+               ) -> tuple[Blob, float] | None:
+    """The digit-sized piece in the middle of the cell with corners ``quad`` (and the cell's
+    ink level), or None for an empty cell."""
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    cw, ch = x1 - x0, y1 - y0
+    h, w = work.shape
+    bx0, by0 = max(0, int(x0 + INSET * cw)), max(0, int(y0 + INSET * ch))
+    bx1, by1 = min(w, int(x1 - INSET * cw)), min(h, int(y1 - INSET * ch))
+    if bx1 - bx0 < MIN_PX or by1 - by0 < MIN_PX:
+        return None
+    c = contrast(work[by0:by1, bx0:bx1], paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
+    level = float(c.max())
+    if level < MIN_LEVEL:
+        return None
+    mask = above(c, max(MIN_LOW, LEVEL_SHARE * level))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    rh, rw = mask.shape
+    keep = [i for i in range(1, n)
+            if stats[i, 3] >= PIECE * ch and not _on_border(stats[i], rw, rh)]
+    if not keep:
+        return None
+    ink = np.isin(labels, keep)
+    gx, gy, gw, gh = cv2.boundingRect(ink.astype(np.uint8))
+    if gh < max(MIN_PX, MIN_HEIGHT * ch):
+        return None
+    grain = c[~cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)]
+    if grain.size < 16 or ink_level(c[ink]) < SNR * float(np.std(grain)):
+        return None
+    piece = np.where(ink[gy:gy + gh, gx:gx + gw], 255, 0).astype(np.uint8)
+    return Blob((bx0 + gx, by0 + gy, gw, gh), piece), level
+
+
+def _on_border(stat: np.ndarray, w: int, h: int) -> bool:
+    """A piece running along the searched box's edge over most of it: what is left of a rule."""
+    x, y, bw, bh = stat[:4]
+    along_x = (y == 0 or y + bh == h) and bw > 0.6 * w
+    along_y = (x == 0 or x + bw == w) and bh > 0.6 * h
+    return bool(along_x or along_y)
