@@ -7,7 +7,8 @@
 
 Measured in one run, pinned to one CPU core, for the reader as it is and for the **previous
 pipeline** (the same model with the ruled-line step, the ink-colour channel, the ink-following
-thresholds and touching-digit splits turned off, and the previous ``min_height`` of 0.035):
+thresholds, touching-digit splits, the words step and the second look at empty cells turned
+off, and the previous ``min_height`` of 0.035):
 
 1. **Real photos**: the development split of the grid photos (``../shared/data/grid_photos``,
    wichtounet/sudoku_dataset, CC-BY-4.0; never copied here), printed (``v2``) and completed by
@@ -25,7 +26,8 @@ thresholds and touching-digit splits turned off, and the previous ``min_height``
    honest figure for photos it never saw comes from the same recipe trained on the
    even-numbered photos only, read on the odd ones.
 
-Results: ``benchmarks/grids.md`` and ``benchmarks/grids.json`` (written atomically).
+Run alone, it prints its results; ``scripts/bench_reader.py`` runs it too and records it in
+``benchmarks/reader.md`` and ``benchmarks/reader.json``, beside the reader's other figures.
 """
 
 from __future__ import annotations
@@ -55,10 +57,9 @@ from bench_reader import (  # noqa: E402
     named_file,
 )
 
-from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
 from mnist_edge.common.paths import portable, portable_args  # noqa: E402
-from mnist_edge.reading import normalise, pipeline  # noqa: E402
+from mnist_edge.reading import blobs, normalise, pipeline  # noqa: E402
 from mnist_edge.reading.lines import Rules  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.testing import grid_photos, synth  # noqa: E402
@@ -68,7 +69,12 @@ SIZES = ((640, 480), (1280, 960))
 
 
 def main() -> None:
-    args = _parse()
+    """The ruled-lines part alone, printed (``bench_reader.py`` records it in reader.md)."""
+    print(markdown(measure(_parse(), sys.argv[1:]), level=1))
+
+
+def measure(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Every figure of this benchmark (``args`` as :func:`_parse` gives them)."""
     cv2.setNumThreads(1)
     load_before, steal_before = os.getloadavg(), _cpu_times()
     mnist = np.load(args.data)
@@ -96,24 +102,28 @@ def main() -> None:
     results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     results["cpu_steal_percent"] = _steal_percent(steal_before, _cpu_times())
     results["command"] = " ".join(["python", "scripts/bench_grids.py",
-                                   *(shlex.quote(a) for a in portable_args(sys.argv[1:]))])
-    atomic.write_json(REPO / "benchmarks" / "grids.json", results)
-    atomic.write_text(REPO / "benchmarks" / "grids.md", _markdown(results))
-    print(_markdown(results))
+                                   *(shlex.quote(a) for a in portable_args(argv))])
+    return results
 
 
-def _parse() -> argparse.Namespace:
+def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "models" / "edge_int8.tflite"))
     ap.add_argument("--data", default=os.environ.get("MNIST_EDGE_DATA")
                     or str(REPO.parent / "shared" / "data" / "mnist.npz"))
-    ap.add_argument("--photos", default=str(grid_photos.root()))
-    ap.add_argument("--scenes", type=int, default=24, help="per layout, size and difficulty")
-    ap.add_argument("--plain", type=int, default=200, help="plain pages per kind")
     ap.add_argument("--core", default="auto")
+    add_arguments(ap)
+    return ap.parse_args(argv)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """This benchmark's own options (``bench_reader.py`` takes them too)."""
+    ap.add_argument("--photos", default=str(grid_photos.root()))
+    ap.add_argument("--scenes", type=int, default=24,
+                    help="synthetic grid scenes per layout, size and difficulty")
+    ap.add_argument("--plain", type=int, default=200, help="plain pages per kind (grids part)")
     ap.add_argument("--odd", action="append", default=[], type=named_file,
                     help="NAME=MODEL.tflite: also read the odd-numbered photos with this model")
-    return ap.parse_args()
 
 
 def _params(previous: bool) -> pipeline.VisionParams:
@@ -125,9 +135,11 @@ def _params(previous: bool) -> pipeline.VisionParams:
 def previous_pipeline():
     """The steps this issue added, turned off (the same model reads the crops)."""
     saved = (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-             normalise.to_gray)
+             normalise.to_gray, blobs.in_words, pipeline.faint_digits)
     gray = normalise.to_gray
     pipeline.find_rules = lambda faint: Rules(None, None)
+    blobs.in_words = lambda boxes: set()
+    pipeline.faint_digits = lambda *a: []
     pipeline.ink_thresholds = lambda work, paper, params: params
     pipeline.parts_for = lambda box: []
     normalise.to_gray = lambda frame, ink=False, light=False: gray(frame)
@@ -135,7 +147,7 @@ def previous_pipeline():
         yield
     finally:
         (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-         normalise.to_gray) = saved
+         normalise.to_gray, blobs.in_words, pipeline.faint_digits) = saved
 
 
 def _grid_scenes(n: int, mnist) -> list:
@@ -239,15 +251,17 @@ def _run_webcam(clip: Path, n: int, core: int, model: str, tmp: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _markdown(r: dict) -> str:
-    lines = ["# Digits among ruled lines: grid photos, synthetic grids, speed", "",
+def markdown(r: dict, level: int = 2) -> str:
+    """The results as markdown, headings at ``level`` (2: a section of reader.md)."""
+    h1, h2 = "#" * level, "#" * (level + 1)
+    lines = [f"{h1} Digits among ruled lines: grid photos, synthetic grids, speed", "",
              f"Machine: {r['machine']}; load average {r['load_average_before']} before, "
              f"{r.get('load_average_after')} after; CPU steal {r.get('cpu_steal_percent')}%; "
              f"one core (#{r['core']}); model `{r['model']}` on {r['runtime']}.",
              f"Command: `{r.get('command')}`. \"previous\" is the same model with the steps "
-             "of this change turned off (ruled lines, ink channel, ink-following thresholds, "
-             "splits; min_height 0.035), measured in the same run.", "",
-             "## Real photos (development split; wichtounet/sudoku_dataset, CC-BY-4.0)", "",
+             "of issue 10 turned off (ruled lines, ink channel, ink-following thresholds, "
+             "splits, words, empty cells; min_height 0.035), measured in the same run.", "",
+             f"{h2} Real photos (development split; wichtounet/sudoku_dataset, CC-BY-4.0)", "",
              "| photos | pipeline | read right | printed | handwritten | found | "
              "false / 100 | whole grids right | in the right cell |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -261,7 +275,7 @@ def _markdown(r: dict) -> str:
                              f"{p['false_per_100']} | {_pc(p['grids_perfect'])} | "
                              f"{_pc(p['cells'])} |")
     if r.get("odd"):
-        lines += ["", "## Real photos, odd-numbered only (never trained on by a model trained "
+        lines += ["", f"{h2} Real photos, odd-numbered only (never trained on by a model trained "
                   "on the even half)", "",
                   "| photos | model | read right | printed | handwritten | found | "
                   "false / 100 | whole grids right | in the right cell |",
@@ -275,7 +289,7 @@ def _markdown(r: dict) -> str:
                                  f"{_pc(p['handwritten'])} | {_pc(p['found'])} | "
                                  f"{p['false_per_100']} | {_pc(p['grids_perfect'])} | "
                                  f"{_pc(p['cells'])} |")
-    lines += ["", "## Synthetic scenes", "",
+    lines += ["", f"{h2} Synthetic scenes", "",
               "| scenes | digits | read right (previous -> now) | false / 100 | "
               "in the right cell |", "|---|---|---|---|---|"]
     for key, v in r["now"]["synthetic"].items():
@@ -286,7 +300,7 @@ def _markdown(r: dict) -> str:
         old = r["previous"]["plain"][kind]
         lines.append(f"| plain pages, {kind} | {v['digits']} | {_pc(old['read'])} -> "
                      f"{_pc(v['read'])} | {old['false_per_100']} -> {v['false_per_100']} | - |")
-    lines += ["", "## Speed (one core, decoded frames; ms per frame, now vs previous)", "",
+    lines += ["", f"{h2} Speed (one core, decoded frames; ms per frame, now vs previous)", "",
               "| frames | digits / frame | previous | now | now / previous |",
               "|---|---|---|---|---|"]
     for key, v in r["now"]["speed"].items():

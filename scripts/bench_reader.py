@@ -3,7 +3,8 @@
 
     python scripts/bench_reader.py [--model models/edge_int8.tflite] [--keras models/edge.h5]
                                    [--speed-frames 300] [--baseline-frames 40]
-                                   [--accuracy-frames 600] [--core auto]
+                                   [--accuracy-frames 600] [--core auto] [--no-grids]
+                                   [--scenes 24] [--odd "NAME=MODEL.tflite" ...]
 
 Measured, in one run, pinned to one CPU core (``os.sched_setaffinity``; interpreter threads 1,
 OpenCV threads 1, TensorFlow intra/inter-op threads 1):
@@ -23,6 +24,10 @@ OpenCV threads 1, TensorFlow intra/inter-op threads 1):
 4. **Start-up**: ``python -m mnist_edge webcam --source samples/digits.mp4 --headless --jsonl -
    --max-frames 1`` until its first JSON line, against a bare ``python -c pass``; and whether
    TensorFlow was imported on that path (``-X importtime``).
+5. **Digits among ruled lines** (issue 10; ``scripts/bench_grids.py``, unless ``--no-grids``):
+   the real grid photos, synthetic grids, tables and form boxes, and speed on grid pages,
+   against the pipeline without the ruled-lines steps; its options (``--photos``, ``--scenes``,
+   ``--plain``, ``--odd``) are taken here too.
 
 Results: ``benchmarks/reader.md`` and ``benchmarks/reader.json`` (written atomically).
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -47,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
+from mnist_edge.common.paths import portable_args  # noqa: E402
 from mnist_edge.reading.binarise import binarise  # noqa: E402
 from mnist_edge.reading.blobs import find_blobs  # noqa: E402
 from mnist_edge.reading.crop import blob_crop  # noqa: E402
@@ -92,11 +99,17 @@ def main() -> None:
         "accuracy": accuracy,
         "model_variant": variant,
         "startup": startup,
-        "command": " ".join(["python", "scripts/bench_reader.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "scripts/bench_reader.py",
+                             *(shlex.quote(a) for a in portable_args(sys.argv[1:]))]),
     }
+    text = _markdown(results)
+    if not args.no_grids:  # issue 10's figures: grids, tables and boxes, real grid photos
+        import bench_grids
+        results["grids"] = bench_grids.measure(args, sys.argv[1:])
+        text += "\n" + bench_grids.markdown(results["grids"])
     atomic.write_json(REPO / "benchmarks" / "reader.json", results)
-    atomic.write_text(REPO / "benchmarks" / "reader.md", _markdown(results))
-    print(_markdown(results))
+    atomic.write_text(REPO / "benchmarks" / "reader.md", text)
+    print(text)
 
 
 def _parse() -> argparse.Namespace:
@@ -115,6 +128,10 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--core", default="auto",
                     help="CPU core to pin to; auto: the one that reads a probe set fastest "
                          "(on a shared machine, the one other jobs load least)")
+    ap.add_argument("--no-grids", action="store_true",
+                    help="leave out the ruled-lines part (scripts/bench_grids.py)")
+    import bench_grids  # (it imports this module's helpers: imported here, not at the top)
+    bench_grids.add_arguments(ap)
     return ap.parse_args()
 
 
