@@ -140,13 +140,15 @@ def test_grids_of_rules_alone_are_not_digits(rows, cols, step, at, tilt, thick, 
     assert find_digits(page).first_boxes == []
 
 
-def _ruled_page(cells: dict[tuple[int, int], tuple[str, int]]) -> np.ndarray:
-    """A 6x9 grid of 60 px cells with ``cells``' digits drawn at their ink grey level."""
+def _ruled_page(cells: dict[tuple[int, int], tuple[str, int]], left_rule: bool = True
+                ) -> np.ndarray:
+    """A 6x9 grid of 60 px cells with ``cells``' digits drawn at their ink grey level
+    (``left_rule=False``: the grid's left border is not drawn)."""
     page = np.full((480, 640), 215, np.uint8)
     step, x0, y0 = 60, 50, 40
     for i in range(7):
         cv2.line(page, (x0, y0 + i * step), (x0 + 9 * step, y0 + i * step), 60, 2)
-    for j in range(10):
+    for j in range(0 if left_rule else 1, 10):
         cv2.line(page, (x0 + j * step, y0), (x0 + j * step, y0 + 6 * step), 60, 2)
     for (r, c), (digit, ink) in cells.items():
         cv2.putText(page, digit, (x0 + c * step + 18, y0 + r * step + 45),
@@ -163,6 +165,17 @@ def test_a_faint_digit_in_a_cell_is_read(reader):
     assert len(find_digits(page).first_boxes) == 3  # the first pass misses the pale ones
     read = {tuple(d.cell[1:]): str(d.label) for d in reader.read(page)}
     assert read == {cell: digit for cell, (digit, _) in cells.items()}
+
+
+def test_a_missed_border_rule_is_put_back(reader):
+    """A grid whose left border was not found (faint, cut off): the column of digits just
+    outside its last rule still gets its own cells."""
+    cells = {(0, 0): ("6", 20), (2, 0): ("7", 20), (4, 0): ("3", 20), (1, 3): ("8", 20),
+             (3, 5): ("2", 20), (5, 8): ("4", 20)}
+    digits, grids = reader.read_grids(_ruled_page(cells, left_rule=False))
+    assert grids == [(6, 9)]
+    assert {tuple(d.cell[1:]): str(d.label) for d in digits} == \
+        {cell: digit for cell, (digit, _) in cells.items()}
 
 
 @settings(max_examples=15, deadline=None, derandomize=True,

@@ -23,6 +23,9 @@ REGULAR = 0.2  # spacings within this share of the median make a regular grid (g
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
 THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
+EXTEND_DIGITS = 2  # this many digits just beyond a regular grid's last rule: a missed border
+EXTEND_SHARE = 0.25  # ...and at least this share of its cells along it
+CENTRED = 0.3  # ...each within this many spacings of a cell's middle, both ways
 
 
 @dataclass
@@ -73,6 +76,60 @@ def find_grids(rules: Rules, min_h: int) -> list[Grid]:
     groups = _crossing_groups(hs, vs, REACH * min_h)
     grids = [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
     return [_spanned(Grid(_filled(g.rows), _filled(g.cols))) for g in grids]
+
+
+def extend_to_digits(grids: list[Grid], xs: list[float], ys: list[float]) -> list[Grid]:
+    """Each regular grid with a missed border rule put back: a border that is faint, blurred
+    or cut by the photo's edge leaves a row (or column) of digits just outside the grid's
+    last found rule. ``EXTEND_DIGITS`` or more digit centres (``xs``, ``ys``) within one
+    spacing beyond a side add a rule there, continuing the grid's spacing and tilt."""
+    if not grids or not xs:
+        return grids
+    pts = np.column_stack([xs, ys]).astype(np.float64)
+    out = []
+    for grid in grids:
+        rows = _extended(grid.rows, grid.cols, pts)
+        cols = _extended(grid.cols, rows, pts[:, ::-1])
+        out.append(_spanned(Grid(rows, cols)) if (rows, cols) != (grid.rows, grid.cols)
+                   else grid)
+    return out
+
+
+def _extended(lines: list[Line], across: list[Line], pts: np.ndarray) -> list[Line]:
+    """``lines`` (one direction of a grid) with a rule added beyond either end that holds a
+    row of digits (``pts`` as (along, across) in these lines' axes), if the lines are regular.
+
+    The digits must sit as a grid's digits do: each in the middle of the band beyond the
+    rule, and in line with the middle of one of the grid's cells the other way (text and
+    pictures around a grid are not)."""
+    if len(lines) < 3 or len(across) < 3:
+        return lines
+    step = _step(lines)
+    cross = _step(across)
+    if step is None or cross is None:
+        return lines
+    mids = np.array([ln.at((ln.lo + ln.hi) / 2) for ln in across])
+    centres = (mids[1:] + mids[:-1]) / 2  # the cells' middles along these lines
+    along, pos = pts[:, 0], pts[:, 1]
+    aligned = np.abs(along[:, None] - centres[None, :]).min(axis=1) < CENTRED * cross
+    out = list(lines)
+    for first, second, at in ((lines[0], lines[1], 0), (lines[-1], lines[-2], None)):
+        new = Line(2 * first.a - second.a, 2 * first.b - second.b, first.lo, first.hi)
+        middle = (first.a + new.a) / 2 + (first.b + new.b) / 2 * along
+        band = np.abs(pos - middle) < CENTRED * step
+        if int(np.sum(aligned & band)) >= max(EXTEND_DIGITS, EXTEND_SHARE * len(centres)):
+            out.insert(len(out) if at is None else 0, new)
+    return out
+
+
+def _step(lines: list[Line]) -> float | None:
+    """The spacing of regular ``lines`` (at their middle), or None if they are not."""
+    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
+    gaps = np.diff([ln.at(centre) for ln in lines])
+    step = float(np.median(gaps))
+    if step <= 0 or np.any(np.abs(gaps / step - 1) > REGULAR):
+        return None
+    return step
 
 
 def cell_of(grids: list[Grid], x: float, y: float, min_h: int) -> Cell | None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
-from mnist_edge.reading.cells import Cell, cells_of, find_grids, on_rule
+from mnist_edge.reading.cells import Cell, cells_of, extend_to_digits, find_grids, on_rule
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.empty_cells import faint_digits
 from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
@@ -97,7 +97,8 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     blobs = find_blobs(mask, params)
     grids = find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
         if cells else []
-    if grids:  # what is left of a rule is no digit (a cell's emptiness)
+    if grids:  # a border rule missed beside a row of digits; what is left of a rule is no digit
+        grids = extend_to_digits(grids, *_centres(blobs))
         blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)]
     found = _Collector(work, paper, params)
     for blob in blobs:
@@ -113,10 +114,15 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])
 
 
+def _centres(blobs: list[Blob]) -> tuple[list[float], list[float]]:
+    """The x and the y of each blob's centre."""
+    return [x + w / 2 for x, _, w, _ in (b.box for b in blobs)], \
+        [y + h / 2 for _, y, _, h in (b.box for b in blobs)]
+
+
 def _cells(grids: list, blobs: list[Blob], min_h: int) -> list[Cell | None]:
     """The cell each blob's centre lies in."""
-    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (b.box for b in blobs)]
-    return cells_of(grids, [c[0] for c in centres], [c[1] for c in centres], min_h)
+    return cells_of(grids, *_centres(blobs), min_h)
 
 
 class _Collector:
