@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.boxes import iou
 from mnist_edge.common.errors import UserError
 from mnist_edge.reading.camera import open_source
 from mnist_edge.reading.class_folders import UNSURE
-from mnist_edge.reading.live import iou
 from mnist_edge.reading.normalise import to_gray
 from mnist_edge.reading.reader import DigitReader, region
 

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common import atomic
+from mnist_edge.common.boxes import iou
 from mnist_edge.common.errors import UserError
 from mnist_edge.common.quiet import stdout_to_devnull
 from mnist_edge.reading.camera import FrameSource, open_source
@@ -131,15 +132,6 @@ class Smoother:
             self._tracks[i]["missed"] += 1
         self._tracks = [t for t in self._tracks if t["missed"] <= 2]
         return out
-
-
-def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes; 0.0 when both are empty."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mnist_edge.common.boxes import iou
 from mnist_edge.reading.crop import tight
 
 FRAME_SIZE = (640, 480)  # width, height
@@ -411,8 +412,6 @@ def score(truth: list[TrueDigit], found: list[tuple[int, tuple[int, int, int, in
     """Match found (label, box) pairs to true digits: a match is a found box whose centre is
     inside the true box and vice versa, or that overlaps it by IoU >= 0.4; the best overlap
     wins, and each found box is used once."""
-    from mnist_edge.reading.live import iou
-
     s = Score()
     used: set[int] = set()
     for t in truth:

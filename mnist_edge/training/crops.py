@@ -35,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mnist_edge.common.boxes import iou
 from mnist_edge.reading import crop as reading_crop
 from mnist_edge.reading.binarise import above
 from mnist_edge.reading.blobs import Blob
@@ -66,15 +67,6 @@ class CropSet:
     def load(cls, path: Path) -> CropSet:
         with np.load(path) as d:
             return cls(d["x"], d["y"], int(d["dropped"]), float(d["seconds"]))
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
 
 
 def reader_crop(cell: fonts.RenderedCell) -> np.ndarray | None:
