@@ -44,9 +44,12 @@ def in_words(boxes: list[Box]) -> set[int]:
     wide = ~thin[:, None] & ~thin[None, :]
     gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
     near = _follows(b, gap, NEXT_GAP)
-    tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & wide, gap, 1))
+    rows = _chains(near & wide, gap, MIN_LETTERS)
+    if not rows:  # (most frames: no three pieces in a tight row)
+        return set()
+    tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & wide, gap, 2))
     out: set[int] = set()
-    for chain in _chains(near & wide, gap, MIN_LETTERS):
+    for chain in rows:
         with_thin = np.flatnonzero(thin & (near | near.T)[chain].any(axis=0)).tolist()
         for word in _split_at_spaces(b, sorted({*chain, *with_thin}, key=lambda i: b[i, 0])):
             if _is_word(b[word], thin[word], tallest[word].max()):
@@ -75,7 +78,8 @@ def _follows(b: np.ndarray, gap: np.ndarray, reach: float) -> np.ndarray:
 
 
 def _chains(link: np.ndarray, gap: np.ndarray, at_least: int) -> list[list[int]]:
-    """Rows of at least ``at_least`` boxes: each box is chained to the nearest that follows it."""
+    """Rows of at least ``at_least`` (>= 2) boxes: each box is chained to the nearest that
+    follows it."""
     n = len(link)
     parent = list(range(n))
 
@@ -89,13 +93,13 @@ def _chains(link: np.ndarray, gap: np.ndarray, at_least: int) -> list[list[int]]
         j = int(np.argmin(np.where(link[i], gap[i], np.inf)))
         parent[find(int(i))] = find(j)
     chains: dict[int, list[int]] = {}
-    for i in range(n):
-        chains.setdefault(find(i), []).append(i)
+    for i in np.flatnonzero(link.any(axis=1) | link.any(axis=0)):  # (a lone box: no row)
+        chains.setdefault(find(int(i)), []).append(int(i))
     return [m for m in chains.values() if len(m) >= at_least]
 
 
 def _line_heights(b: np.ndarray, lines: list[list[int]]) -> np.ndarray:
-    """Each box's line's tallest box (px)."""
+    """Each box's line's tallest box (px); a box on no line is its own."""
     tallest = b[:, 3].copy()
     for line in lines:
         tallest[line] = b[line, 3].max()
