@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mnist_edge.common.union_find import UnionFind
 from mnist_edge.reading.binarise import above
 from mnist_edge.reading.lines import contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
@@ -370,25 +371,14 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
     minor = (taller & (overlap >= MINOR_OVERLAP * w[:, None]) & (gap <= MINOR_GAP * h[None, :])
              & (w[:, None] <= MINOR_MAX_WIDTH * w[None, :]))
     distance = np.maximum(0, -overlap) + np.maximum(0, gap)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = UnionFind(n)
     for i, j in zip(*np.nonzero(np.triu(major)), strict=True):
-        parent[find(int(i))] = find(int(j))
+        sets.union(i, j)
     for i in np.flatnonzero(minor.any(axis=1)):
-        j = int(np.argmin(np.where(minor[i], distance[i], np.inf)))
-        parent[find(int(i))] = find(j)
-    clusters: dict[int, list[int]] = {}
-    for i in range(n):
-        clusters.setdefault(find(i), []).append(i)
+        sets.union(i, int(np.argmin(np.where(minor[i], distance[i], np.inf))))
     groups = []
     right, bottom = x + w, y + h
-    for members in clusters.values():
+    for members in sets.groups():
         if len(members) == 1:  # most pieces are a digit alone: their own box
             groups.append((pieces[members[0]][0], [pieces[members[0]][1]]))
             continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from mnist_edge.common.union_find import UnionFind
 from mnist_edge.reading.lines import LONG, Rules
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
@@ -276,22 +277,13 @@ def _filled(lines: list[Line]) -> list[Line]:
 
 def _crossing_groups(hs: list[Line], vs: list[Line], reach: float) -> list[Grid]:
     """Horizontal and vertical lines grouped by crossing (union-find over their crossings)."""
-    parent = list(range(len(hs) + len(vs)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = UnionFind(len(hs) + len(vs))
     for i, h in enumerate(hs):
         for j, v in enumerate(vs):
             y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
             x = v.at(y)
             if h.covers(x, reach) and v.covers(y, reach):
-                parent[find(i)] = find(len(hs) + j)
-    groups: dict[int, Grid] = {}
-    for i, line in enumerate(hs + vs):
-        grid = groups.setdefault(find(i), Grid([], []))
-        (grid.rows if i < len(hs) else grid.cols).append(line)
-    return list(groups.values())
+                sets.union(i, len(hs) + j)
+    lines = hs + vs
+    return [Grid([lines[i] for i in members if i < len(hs)],
+                 [lines[i] for i in members if i >= len(hs)]) for members in sets.groups()]

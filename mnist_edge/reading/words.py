@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_edge.common.union_find import UnionFind
+
 Box = tuple[int, int, int, int]
 
 NEXT_GAP = 0.45  # a letter follows its neighbour at most this share of the taller's height away
@@ -80,22 +82,11 @@ def _follows(b: np.ndarray, gap: np.ndarray, reach: float) -> np.ndarray:
 def _chains(link: np.ndarray, gap: np.ndarray, at_least: int) -> list[list[int]]:
     """Rows of at least ``at_least`` (>= 2) boxes: each box is chained to the nearest that
     follows it."""
-    n = len(link)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = UnionFind(len(link))
     for i in np.flatnonzero(link.any(axis=1)):
-        j = int(np.argmin(np.where(link[i], gap[i], np.inf)))
-        parent[find(int(i))] = find(j)
-    chains: dict[int, list[int]] = {}
-    for i in np.flatnonzero(link.any(axis=1) | link.any(axis=0)):  # (a lone box: no row)
-        chains.setdefault(find(int(i)), []).append(int(i))
-    return [m for m in chains.values() if len(m) >= at_least]
+        sets.union(i, int(np.argmin(np.where(link[i], gap[i], np.inf))))
+    linked = np.flatnonzero(link.any(axis=1) | link.any(axis=0))  # (a lone box: no row)
+    return [m for m in sets.groups(linked) if len(m) >= at_least]
 
 
 def _line_heights(b: np.ndarray, lines: list[list[int]]) -> np.ndarray:
