@@ -31,6 +31,8 @@ MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
 MIN_PX = 6  # ...and this many pixels
 PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
+MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined paper's bands)
+MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
 
 
 def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
@@ -75,6 +77,8 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     x1, y1 = quad.max(axis=0)
     cw, ch = x1 - x0, y1 - y0
     h, w = work.shape
+    if max(cw, ch) > MAX_CELL_ASPECT * min(cw, ch) or max(cw, ch) > MAX_CELL_SIDE * min(h, w):
+        return None  # not a cell for one digit: a band of lined paper, a frame round a page
     bx0, by0 = max(0, int(x0 + INSET * cw)), max(0, int(y0 + INSET * ch))
     bx1, by1 = min(w, int(x1 - INSET * cw)), min(h, int(y1 - INSET * ch))
     if bx1 - bx0 < MIN_PX or by1 - by0 < MIN_PX:
