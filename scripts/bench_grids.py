@@ -73,8 +73,10 @@ def main() -> None:
     print(markdown(measure(_parse(), sys.argv[1:]), level=1))
 
 
-def measure(args: argparse.Namespace, argv: list[str]) -> dict:
-    """Every figure of this benchmark (``args`` as :func:`_parse` gives them)."""
+def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/bench_grids.py"
+            ) -> dict:
+    """Every figure of this benchmark (``args`` as :func:`_parse` gives them; ``argv`` and
+    ``script``: the command that ran it, as recorded)."""
     cv2.setNumThreads(1)
     load_before, steal_before = os.getloadavg(), _cpu_times()
     mnist = np.load(args.data)
@@ -101,7 +103,7 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict:
     results["whole_process"] = _whole_process(scenes, probe["core"], args.model)
     results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     results["cpu_steal_percent"] = _steal_percent(steal_before, _cpu_times())
-    results["command"] = " ".join(["python", "scripts/bench_grids.py",
+    results["command"] = " ".join(["python", script,
                                    *(shlex.quote(a) for a in portable_args(argv))])
     return results
 

@@ -105,7 +105,7 @@ def main() -> None:
     text = _markdown(results)
     if not args.no_grids:  # issue 10's figures: grids, tables and boxes, real grid photos
         import bench_grids
-        results["grids"] = bench_grids.measure(args, sys.argv[1:])
+        results["grids"] = bench_grids.measure(args, sys.argv[1:], "scripts/bench_reader.py")
         text += "\n" + bench_grids.markdown(results["grids"])
     atomic.write_json(REPO / "benchmarks" / "reader.json", results)
     atomic.write_text(REPO / "benchmarks" / "reader.md", text)
