@@ -1,4 +1,4 @@
-"""Step 4, find blobs: digit-shaped candidates in the binarised frame.
+"""Step 5, find blobs: digit-shaped candidates in the binarised frame.
 
 Blobs come from outer contours (much faster than connected-component statistics); ruled lines
 and paper-edge slivers are cut out of them, the table around the sheet is dropped, the fragments

@@ -1,4 +1,4 @@
-"""Cells: which row and column of a grid or table a digit sits in.
+"""Step 8, cells: which row and column of a grid or table a digit sits in.
 
 The ruled lines found by :mod:`~mnist_edge.reading.lines` are fitted as straight lines; lines
 that cross each other form a grid (a table, a form's boxes, a puzzle). A digit inside a grid is
@@ -63,6 +63,12 @@ class Grid:
 
 
 Cell = tuple[int, int, int]  # (grid index, row, column)
+
+
+def crossing(h: Line, v: Line) -> tuple[float, float]:
+    """Where horizontal line ``h`` (y of x) crosses vertical line ``v`` (x of y): x, y."""
+    y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
+    return v.at(y), y
 
 
 def find_grids(rules: Rules, min_h: int) -> list[Grid]:
@@ -280,8 +286,7 @@ def _crossing_groups(hs: list[Line], vs: list[Line], reach: float) -> list[Grid]
     sets = UnionFind(len(hs) + len(vs))
     for i, h in enumerate(hs):
         for j, v in enumerate(vs):
-            y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
-            x = v.at(y)
+            x, y = crossing(h, v)
             if h.covers(x, reach) and v.covers(y, reach):
                 sets.union(i, len(hs) + j)
     lines = hs + vs

@@ -16,9 +16,9 @@ import dataclasses
 import cv2
 import numpy as np
 
-from mnist_edge.reading.binarise import MIN_LOW, above
+from mnist_edge.reading.binarise import HIGH_SHARE, MIN_LOW, above
 from mnist_edge.reading.blobs import Blob
-from mnist_edge.reading.cells import Cell, Grid, Line
+from mnist_edge.reading.cells import Cell, Grid, crossing
 from mnist_edge.reading.crop import ink_level
 from mnist_edge.reading.paper import Paper, contrast
 from mnist_edge.reading.params import VisionParams
@@ -30,15 +30,17 @@ SNR = 8.0  # ...and that level must be this many times the spread of the cell's 
 MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
 MIN_PX = 6  # ...and this many pixels
 PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
+ALONG_EDGE = 0.6  # a piece along the searched box's edge for this share of it is a rule's
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
 MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined paper's bands)
 MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
 
 
 def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
-                 taken: set[Cell]) -> list[tuple[Cell, Blob, VisionParams]]:
+                 taken: set[Cell]) -> list[tuple[Blob, VisionParams]]:
     """A blob in each cell of ``grids`` not in ``taken`` that holds a faint or small digit,
-    with the thresholds its crop should use."""
+    with the thresholds its crop should use (the frame's, lowered to the cell's ink as
+    :func:`~.binarise.ink_thresholds` lowers them to a faint frame's)."""
     out = []
     for g, grid in enumerate(grids):
         rows, cols = grid.shape
@@ -53,20 +55,15 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
                 if found is not None:
                     blob, level = found
                     low = max(MIN_LOW, LEVEL_SHARE * level)
-                    cell_params = dataclasses.replace(
-                        params, low=min(params.low, low), high=min(params.high, 0.7 * level))
-                    out.append(((g, r, c), blob, cell_params))
+                    out.append((blob, dataclasses.replace(
+                        params, low=min(params.low, low),
+                        high=min(params.high, HIGH_SHARE * level))))
     return out
 
 
 def _corners(grid: Grid) -> np.ndarray:
     """(rows + 1, cols + 1, 2) x, y where each horizontal rule crosses each vertical one."""
-    return np.array([[_cross(h, v) for v in grid.cols] for h in grid.rows], np.float64)
-
-
-def _cross(h: Line, v: Line) -> tuple[float, float]:
-    y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
-    return v.at(y), y
+    return np.array([[crossing(h, v) for v in grid.cols] for h in grid.rows], np.float64)
 
 
 def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
@@ -108,6 +105,6 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
 def _on_border(stat: np.ndarray, w: int, h: int) -> bool:
     """A piece running along the searched box's edge over most of it: what is left of a rule."""
     x, y, bw, bh = stat[:4]
-    along_x = (y == 0 or y + bh == h) and bw > 0.6 * w
-    along_y = (x == 0 or x + bw == w) and bh > 0.6 * h
+    along_x = (y == 0 or y + bh == h) and bw > ALONG_EDGE * w
+    along_y = (x == 0 or x + bw == w) and bh > ALONG_EDGE * h
     return bool(along_x or along_y)

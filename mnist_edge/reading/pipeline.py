@@ -105,7 +105,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
         found.add(blob)
     if grids:  # a second look at the cells where nothing was found, at their own ink level
         taken = {c for c in _cells(grids, found.blobs, min_h) if c is not None}
-        for _, blob, cell_params in faint_digits(work, paper, params, grids, taken):
+        for blob, cell_params in faint_digits(work, paper, params, grids, taken):
             found.add(blob, cell_params)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
     where = _cells(grids, found.blobs, min_h) if grids else [None] * len(found.blobs)

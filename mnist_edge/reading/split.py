@@ -1,4 +1,4 @@
-"""Touching digits: ways to cut a blob too wide for one digit into two or three.
+"""Step 6, touching digits: ways to cut a blob too wide for one digit into two or three.
 
 "2026" written quickly, or a pen that did not lift, makes one blob of several digits. A blob
 wider than ``SPLIT_ASPECT`` times its height is offered to the reader whole (when it could be
