@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -103,17 +104,9 @@ def thick_set(data) -> crops.CropSet:
 
 
 def _thick_crops(data) -> crops.CropSet:
-    started = time.perf_counter()
-    xs, ys, dropped = [], [], 0
-    for digit, label in zip(data.x_test[:THICK_CELLS], data.y_test[:THICK_CELLS], strict=True):
-        crop = crops.central_crop(thick_scan(digit))
-        if crop is None:
-            dropped += 1
-            continue
-        xs.append(crop)
-        ys.append(int(label))
-    return crops.CropSet(np.stack(xs), np.array(ys, np.uint8), dropped,
-                         time.perf_counter() - started)
+    return crops.cell_crops(SimpleNamespace(image=thick_scan(digit), label=int(label))
+                            for digit, label in zip(data.x_test[:THICK_CELLS],
+                                                    data.y_test[:THICK_CELLS], strict=True))
 
 
 def held_out_sets() -> dict[str, crops.CropSet]:

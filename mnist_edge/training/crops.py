@@ -11,7 +11,7 @@ Sources (each deterministic from its seed; see :func:`cached`):
 * :func:`font_crops`: printed digits in a set of font faces (training or held-out families);
 * :func:`mnist_paper_crops`: MNIST training digits laid on photographed paper, same
   degradations (the handwriting a camera sees);
-* :func:`photo_crops`: cells cut from the grid photos
+* :func:`cell_crops`: cells cut from the grid photos
   (:mod:`mnist_edge.testing.grid_photos`; wichtounet/sudoku_dataset, CC-BY-4.0: credit it).
 
 Rendering costs minutes on 2 cores, so :func:`cached` keeps each set as an ``.npz`` under the
@@ -152,8 +152,9 @@ def mnist_paper_crops(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
     return _set(xs, ys, dropped, started)
 
 
-def photo_crops(cells: Iterable) -> CropSet:
-    """The reader's crops of grid-photo cells (objects with ``.image`` and ``.label``)."""
+def cell_crops(cells: Iterable) -> CropSet:
+    """The reader's crops of digits standing alone in their images (objects with ``.image``
+    and ``.label``): grid-photo cells, the model benchmark's thick-stroke scans."""
     started = time.perf_counter()
     xs, ys, dropped = [], [], 0
     for cell in cells:
