@@ -131,12 +131,18 @@ def _extended(lines: list[Line], across: list[Line], pts: np.ndarray) -> list[Li
 
 def _step(lines: list[Line]) -> float | None:
     """The spacing of regular ``lines`` (at their middle), or None if they are not."""
-    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
-    gaps = np.diff([ln.at(centre) for ln in lines])
-    step = float(np.median(gaps))
+    gaps, step = _gaps(lines)
     if step <= 0 or np.any(np.abs(gaps / step - 1) > REGULAR):
         return None
     return step
+
+
+def _gaps(lines: list[Line]) -> tuple[np.ndarray, float]:
+    """The gaps between consecutive ``lines`` where they run side by side (at the median of
+    their middles), and the median gap: the grid's spacing if it is regular."""
+    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
+    gaps = np.diff([ln.at(centre) for ln in lines])
+    return gaps, float(np.median(gaps))
 
 
 def cell_of(grids: list[Grid], x: float, y: float, min_h: int) -> Cell | None:
@@ -254,11 +260,7 @@ def _filled(lines: list[Line]) -> list[Line]:
     Irregular tables are left as found."""
     if len(lines) < 4:
         return lines
-    mids = [(ln.lo + ln.hi) / 2 for ln in lines]
-    centre = float(np.median(mids))
-    pos = [ln.at(centre) for ln in lines]
-    gaps = np.diff(pos)
-    step = float(np.median(gaps))
+    gaps, step = _gaps(lines)
     if step <= 0:
         return lines
     units = gaps / step

@@ -92,10 +92,11 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     if not keep:
         return None
     ink = np.isin(labels, keep)
-    gx, gy, gw, gh = cv2.boundingRect(ink.astype(np.uint8))
+    ink8 = ink.astype(np.uint8)
+    gx, gy, gw, gh = cv2.boundingRect(ink8)
     if gh < max(MIN_PX, MIN_HEIGHT * ch):
         return None
-    grain = c[~cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)]
+    grain = c[~cv2.dilate(ink8, np.ones((3, 3), np.uint8)).astype(bool)]
     if grain.size < 16 or ink_level(c[ink]) < SNR * float(np.std(grain)):
         return None
     piece = np.where(ink[gy:gy + gh, gx:gx + gw], 255, 0).astype(np.uint8)

@@ -103,12 +103,14 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
+    where: list[Cell | None] = [None] * len(found.blobs)
     if grids:  # a second look at the cells where nothing was found, at their own ink level
-        taken = {c for c in _cells(grids, found.blobs, min_h) if c is not None}
+        where = _cells(grids, found.blobs, min_h)
+        taken = {c for c in where if c is not None}
         for blob, cell_params in faint_digits(work, paper, params, grids, taken):
             found.add(blob, cell_params)
+        where += _cells(grids, found.blobs[len(where):], min_h)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
-    where = _cells(grids, found.blobs, min_h) if grids else [None] * len(found.blobs)
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])

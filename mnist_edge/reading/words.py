@@ -45,11 +45,12 @@ def in_words(boxes: list[Box]) -> set[int]:
     thin = b[:, 2] < THIN * b[:, 3]
     wide = ~thin[:, None] & ~thin[None, :]
     gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
-    near = _follows(b, gap, NEXT_GAP)
+    line = _on_line(b)
+    near = _follows(b, gap, NEXT_GAP) & line
     rows = _chains(near & wide, gap, MIN_LETTERS)
     if not rows:  # (most frames: no three pieces in a tight row)
         return set()
-    tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & wide, gap, 2))
+    tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & line & wide, gap, 2))
     out: set[int] = set()
     for chain in rows:
         with_thin = np.flatnonzero(thin & (near | near.T)[chain].any(axis=0)).tolist()
@@ -67,16 +68,23 @@ def _split_at_spaces(b: np.ndarray, row: list[int]) -> list[list[int]]:
     return [part.tolist() for part in np.split(np.array(row), cuts)]
 
 
-def _follows(b: np.ndarray, gap: np.ndarray, reach: float) -> np.ndarray:
-    """[i, j]: box j follows box i on one line, at most ``reach`` of the taller's height away."""
+def _on_line(b: np.ndarray) -> np.ndarray:
+    """[i, j]: boxes i and j could be letters of one line: their bottoms (or tops, for a
+    descender) level, the shorter at least ``LETTER_RATIO`` of the taller."""
     y, h = b[:, 1], b[:, 3]
     taller = np.maximum(h[:, None], h[None, :])
-    after = (gap <= reach * taller) & (gap >= -OVERLAP_BACK * taller) \
-        & (b[None, :, 0] > b[:, None, 0])
     bottoms = np.abs((y + h)[:, None] - (y + h)[None, :]) <= SAME_LINE * taller
     tops = np.abs(y[:, None] - y[None, :]) <= SAME_LINE * taller
-    letters = np.minimum(h[:, None], h[None, :]) >= LETTER_RATIO * taller
-    return after & (bottoms | tops) & letters
+    return (bottoms | tops) & (np.minimum(h[:, None], h[None, :]) >= LETTER_RATIO * taller)
+
+
+def _follows(b: np.ndarray, gap: np.ndarray, reach: float) -> np.ndarray:
+    """[i, j]: box j follows box i, at most ``reach`` of the taller's height away (or
+    overlapping it a little)."""
+    h = b[:, 3]
+    taller = np.maximum(h[:, None], h[None, :])
+    return (gap <= reach * taller) & (gap >= -OVERLAP_BACK * taller) \
+        & (b[None, :, 0] > b[:, None, 0])
 
 
 def _chains(link: np.ndarray, gap: np.ndarray, at_least: int) -> list[list[int]]:
