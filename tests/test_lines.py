@@ -335,3 +335,16 @@ def test_full_size_lines_as_a_whole_frame_resize_gives_them(shape):
     whole = cv2.dilate(cv2.resize(small, shape[::-1], interpolation=cv2.INTER_NEAREST),
                        np.ones((3, 3), np.uint8))
     assert np.array_equal(lines._full_size(small, faint), cv2.bitwise_and(whole, faint))
+
+
+def test_predict_table_keeps_the_file_when_no_image_is_read(tmp_path, tflite_model):
+    """An unreadable image: one error line, and the table file already there is untouched."""
+    out = tmp_path / "cells.csv"
+    out.write_text("yesterday's table\n")
+    result = run_cli("predict", str(tmp_path / "missing.png"), "--model", str(tflite_model),
+                     "--table", str(out))
+    assert result.returncode == 2
+    assert [ln for ln in result.stderr.splitlines() if ln.startswith("error:")] == \
+        [f"error: no such file or folder: {tmp_path / 'missing.png'}"]
+    assert "Traceback" not in result.stderr
+    assert out.read_text() == "yesterday's table\n"

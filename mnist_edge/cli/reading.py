@@ -81,13 +81,14 @@ def predict(
     files = image_files(paths)
     reader = make_reader(model, runtime.value, threads, invert=invert,
                          min_confidence=min_confidence, cells=table_path is not None)
-    failed = 0
+    failed = read = 0
     results, tables = [], []
     for result in predict_files(reader, files):
         if result.error:
             failed += 1
             typer.echo(f"error: {result.error}", err=True)
             continue
+        read += 1
         tables.extend(tables_of(result.path, result.digits, result.grids))
         if as_json:
             typer.echo(json.dumps(result.to_dict(probabilities)))
@@ -95,7 +96,7 @@ def predict(
             results.append(result)
     if not as_json and (results or not failed):
         _print_predictions(results)
-    if table_path is not None:
+    if table_path is not None and (read or not failed):  # (no image read: the file is kept)
         write_tables(table_path, tables)
         typer.echo(f"{len(tables)} table(s) written to {table_path}", err=True)
     if failed:
