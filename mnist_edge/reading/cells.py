@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.union_find import UnionFind
-from mnist_edge.reading.lines import LONG, Rules
+from mnist_edge.reading.lines import DASH_GAP, LONG, Rules, join_dashes
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
@@ -78,8 +78,9 @@ def find_grids(rules: Rules, min_h: int) -> list[Grid]:
     min_len = LONG * min_h
     if rules.horizontal is None or rules.vertical is None:
         return []
-    hs = _merge(_fit(rules.horizontal, min_len, vertical=False), SAME_LINE * min_h)
-    vs = _merge(_fit(rules.vertical, min_len, vertical=True), SAME_LINE * min_h)
+    gap = int(np.ceil(DASH_GAP * min_h))
+    hs = _merge(_fit(rules.horizontal, min_len, False, gap), SAME_LINE * min_h)
+    vs = _merge(_fit(rules.vertical, min_len, True, gap), SAME_LINE * min_h)
     groups = _crossing_groups(hs, vs, REACH * min_h)
     grids = [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
     return [_spanned(Grid(_filled(g.rows), _filled(g.cols))) for g in grids]
@@ -199,18 +200,24 @@ def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bo
     return False
 
 
-def _fit(mask: np.ndarray, min_len: float, vertical: bool) -> list[Line]:
-    """One least-squares line per connected piece of ``mask`` at least ``min_len`` long."""
+def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Line]:
+    """One least-squares line per connected piece of ``mask`` at least ``min_len`` long, a
+    dashed rule's dashes (at most ``gap`` px apart, at any pitch: the mask holds rules only)
+    one piece."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     lines = []
-    for c in contours:
+    for c in join_dashes(contours, mask.shape, gap, vertical, even=False):
         _, _, w, h = cv2.boundingRect(c)
-        if (h if vertical else w) - 1 < min_len:  # (the box spans the points' range + 1 px)
-            continue
-        pts = c.reshape(-1, 2).astype(np.float64)
-        along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
-        lines.append(_line(np.column_stack([along, across])))
+        if (h if vertical else w) - 1 >= min_len:  # (the box spans the points' range + 1 px)
+            lines.append(_line_through(c, vertical))
     return lines
+
+
+def _line_through(contour: np.ndarray, vertical: bool) -> Line:
+    """The line fitted to a piece's outline."""
+    pts = contour.reshape(-1, 2).astype(np.float64)
+    along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
+    return _line(np.column_stack([along, across]))
 
 
 def _line(points: np.ndarray) -> Line:

@@ -19,6 +19,7 @@ costs two openings and a contour pass.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -34,6 +35,11 @@ FAINT = 0.7  # lines are looked for in pixels darker than this times ``low`` (fa
 MAX_THICK = 0.5  # a rule is at most this many digit heights thick
 BOLD = 0.8  # ...or this thick if it crosses two rules of the other direction (a grid's border)
 DASH_GAP = 0.45  # a dashed rule's gaps are at most this many digit heights
+DASH_SHAPE = 2.0  # ...and its dashes this many times longer than thick,
+MIN_DASHES = 4  # ...at least this many in a row,
+PITCH_SPREAD = 0.3  # ...most of them (EVEN_SHARE) within this share of their median pitch
+EVEN_SHARE = 0.75
+SOLID_SHARE = 0.9  # pieces in line covering this share of their span are one broken rule
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
 CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
@@ -174,6 +180,7 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
+    contours = join_dashes(contours, band.shape, size.gap, vertical)
     rects = contour_boxes(contours)
     boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
@@ -192,6 +199,51 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     for i in keep + more:
         _trim_to_centre(out, boxes[i], vertical)
     return out
+
+
+def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
+                vertical: bool, even: bool = True) -> list[np.ndarray]:
+    """``contours`` (pieces of a rule mask of ``shape``) with the dashes of each dashed rule
+    as one piece: the runs bridged its gaps, the ink mask reopened them. A dashed rule is
+    ``MIN_DASHES`` or more dashes in line, at most ``gap`` px apart, set at an even pitch; a
+    dash is a piece ``DASH_SHAPE`` times longer than thick.
+
+    A column of digits' strokes is no row of dashes: the bit of a crossing rule between two of
+    them is short along, so no dash. Nor is a line of text, whose letters' feet and bars are
+    not evenly set (joining any pieces in line, not only even dashes, took captions' baselines
+    out as rules). What is drawn of a joined rule is its ink only (the caller's mask).
+    ``even=False`` joins dashes at any pitch: for pieces already known to be rules' ink."""
+    rects = contour_boxes(contours)
+    start, length, across = (rects[:, 1], rects[:, 3], rects[:, 2]) if vertical else \
+        (rects[:, 0], rects[:, 2], rects[:, 3])
+    thick = np.maximum(1, across - 2)  # (the masks grew 1 px each side)
+    dash = np.flatnonzero(length >= DASH_SHAPE * thick)
+    if len(dash) < MIN_DASHES:
+        return list(contours)
+    dashes = np.zeros(shape, np.uint8)
+    cv2.drawContours(dashes, [contours[i] for i in dash], -1, 255, thickness=-1)
+    close = _rect(1, gap | 1) if vertical else _rect(gap | 1, 1)  # (odd: even kernels shift)
+    _, labels = cv2.connectedComponents(cv2.morphologyEx(dashes, cv2.MORPH_CLOSE, close))
+    rows: dict[int, list[int]] = {}
+    for i in dash:
+        x, y = contours[i][0, 0]
+        rows.setdefault(int(labels[y, x]), []).append(int(i))
+    rules = {label: members for label, members in rows.items() if len(members) >= MIN_DASHES
+             and (not even or _even(np.diff(np.sort(start[members] + length[members] / 2))))}
+    if not rules:
+        return list(contours)
+    joined = np.isin(labels, list(rules)).astype(np.uint8)
+    pieces, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    taken = {i for members in rules.values() for i in members}
+    return [c for i, c in enumerate(contours) if i not in taken] + list(pieces)
+
+
+def _even(pitches: np.ndarray) -> bool:
+    """Whether dashes ``pitches`` apart (centre to centre) are evenly set: most within
+    ``PITCH_SPREAD`` of their median."""
+    median = float(np.median(pitches))
+    near = np.abs(pitches - median) <= PITCH_SPREAD * median
+    return bool(np.mean(near) >= EVEN_SHARE)
 
 
 def contour_boxes(contours: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:

@@ -20,7 +20,8 @@
 A new step is a module with one function of the same shape, called at its place in
 :func:`find_digits`. The reader then classifies all crops of a frame in one interpreter call,
 picks each blob's best reading (whole or split), and reports the digits in
-:func:`reading_order`.
+:func:`reading_order`, less (9, :mod:`~mnist_edge.reading.fragments`) those in a grid that
+are far shorter than its other digits.
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     if grids:  # a second look at the cells where nothing was found, at their own ink level
         where = _cells(grids, found.blobs, min_h)
         taken = {c for c in where if c is not None}
-        for blob, cell_params in faint_digits(work, paper, params, grids, taken):
-            found.add(blob, cell_params)
+        faint = faint_digits(work, paper, params, grids, taken)
+        for (blob, cell_params), cell in zip(faint, _cells(grids, [b for b, _ in faint], min_h),
+                                             strict=True):
+            if cell is not None and cell not in taken:  # not a digit read already, nor twice
+                taken.add(cell)
+                found.add(blob, cell_params)
         where += _cells(grids, found.blobs[len(where):], min_h)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),

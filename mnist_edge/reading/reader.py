@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mnist_edge.common.paths import default_model
+from mnist_edge.reading.fragments import drop_fragments
 from mnist_edge.reading.model_input import load_model_info, prepare_crops
 from mnist_edge.reading.pipeline import (
     DEFAULT_PARAMS,
@@ -146,7 +147,7 @@ class DigitReader:
             if p[label] >= self.min_confidence:
                 digits.append(Digit(values[label], float(p[label]), found.boxes[i],
                                     tuple(float(v) for v in p), found.cells[i]))
-        return digits, found.grids
+        return drop_fragments(digits), found.grids
 
     def read_whole(self, image: np.ndarray) -> Digit:
         """``image`` read as one crop (a crop model's own input: a file of a class folder).
