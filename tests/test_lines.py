@@ -451,3 +451,22 @@ def test_the_second_look_adds_nothing_where_a_digit_was_read(monkeypatch):
     again = find_digits(page, cells=True)
     assert sorted(again.cells) == sorted(first.cells)
     assert sorted(again.boxes) == sorted(first.boxes)
+
+
+def test_a_row_of_form_boxes_gives_cells_and_no_ones(reader):
+    """One row of boxes whose walls are shorter than a rule may be (a form's boxes for a
+    date or a code): the walls are rules all the same, and each digit gets its box."""
+    page = np.full((480, 640), 225, np.uint8)
+    x0, y0, side = 100, 200, 56
+    cv2.line(page, (x0, y0), (x0 + 7 * side, y0), 50, 2)
+    cv2.line(page, (x0, y0 + side), (x0 + 7 * side, y0 + side), 50, 2)
+    for j in range(8):
+        cv2.line(page, (x0 + j * side, y0), (x0 + j * side, y0 + side), 50, 2)
+    boxes = {1: "2", 2: "0", 4: "4", 6: "9"}
+    for c, digit in boxes.items():
+        cv2.putText(page, digit, (x0 + c * side + 14, y0 + side - 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3, cv2.LINE_AA)
+    digits, grids = reader.read_grids(cv2.GaussianBlur(page, (0, 0), 0.8))
+    assert grids == [(1, 7)]
+    assert {d.cell[2]: str(d.label) for d in digits} == boxes
+    assert len(digits) == len(boxes)

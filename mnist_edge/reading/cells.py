@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mnist_edge.common.union_find import UnionFind
-from mnist_edge.reading.lines import DASH_GAP, LONG, Rules, join_dashes
+from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
@@ -80,7 +80,10 @@ def find_grids(rules: Rules, min_h: int) -> list[Grid]:
         return []
     gap = int(np.ceil(DASH_GAP * min_h))
     hs = _merge(_fit(rules.horizontal, min_len, False, gap), SAME_LINE * min_h)
-    vs = _merge(_fit(rules.vertical, min_len, True, gap), SAME_LINE * min_h)
+    vs = _fit(rules.vertical, min_len, True, gap)
+    if rules.walls is not None:  # a row of boxes' walls, shorter than a rule
+        vs += _fit(rules.walls, WALL * min_h, True, gap)
+    vs = _merge(vs, SAME_LINE * min_h)
     groups = _crossing_groups(hs, vs, REACH * min_h)
     grids = [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
     return [_spanned(Grid(_filled(g.rows), _filled(g.cols))) for g in grids]

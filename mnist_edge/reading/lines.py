@@ -41,6 +41,9 @@ PITCH_SPREAD = 0.3  # ...most of them (EVEN_SHARE) within this share of their me
 EVEN_SHARE = 0.75
 SOLID_SHARE = 0.9  # pieces in line covering this share of their span are one broken rule
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
+WALL = 2.0  # a shorter vertical piece, this long at least, from one rule to the next is a wall
+WALL_SLENDER = 5.0  # ...if this many times longer than thick
+MIN_WALLS = 3  # ...and one of this many between the same two rules
 CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
@@ -56,6 +59,8 @@ class Rules:
 
     horizontal: np.ndarray | None
     vertical: np.ndarray | None
+    # of the vertical rules, the walls of a row of boxes: shorter than a rule (see _walls)
+    walls: np.ndarray | None = None
 
     @property
     def found(self) -> bool:
@@ -84,8 +89,8 @@ def find_rules(faint: np.ndarray) -> Rules:
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     runs = {v: _runs(small, size, vertical=v) for v in (False, True)}
-    horizontal = _direction(small, runs[False], size, vertical=False)
-    vertical = _direction(small, runs[True], size, vertical=True, crossing=horizontal)
+    horizontal, _ = _direction(small, runs[False], size, vertical=False)
+    vertical, walls = _direction(small, runs[True], size, vertical=True, crossing=horizontal)
     if horizontal is not None and vertical is not None:
         horizontal, vertical = _bold_borders(small, runs, size, min_h / f, horizontal, vertical)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
@@ -95,7 +100,8 @@ def find_rules(faint: np.ndarray) -> Rules:
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
-    return Rules(horizontal, vertical)
+        walls = _full_size(walls, faint)
+    return Rules(horizontal, vertical, walls)
 
 
 def _bold_borders(small: np.ndarray, runs: dict[bool, np.ndarray], size: _Sizes, unit: float,
@@ -109,8 +115,10 @@ def _bold_borders(small: np.ndarray, runs: dict[bool, np.ndarray], size: _Sizes,
     bold = _Sizes(size.run, size.long, max(size.thick, int(BOLD * unit)), size.gap)
     if bold.thick == size.thick:
         return horizontal, vertical
-    hb = _direction(small, runs[False], bold, vertical=False, crossing=vertical, must_cross=True)
-    vb = _direction(small, runs[True], bold, vertical=True, crossing=horizontal, must_cross=True)
+    hb, _ = _direction(small, runs[False], bold, vertical=False, crossing=vertical,
+                       must_cross=True)
+    vb, _ = _direction(small, runs[True], bold, vertical=True, crossing=horizontal,
+                       must_cross=True)
     if hb is not None:
         horizontal = cv2.bitwise_or(horizontal, hb)
     if vb is not None:
@@ -162,8 +170,9 @@ def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
 
 def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
                crossing: np.ndarray | None = None, must_cross: bool = False
-               ) -> np.ndarray | None:
-    """The near-horizontal (or near-vertical) rules of ``mask``, or None.
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The near-horizontal (or near-vertical) rules of ``mask`` (or None), and of them the
+    walls of a row of boxes (:func:`_walls`; vertical only, or None).
 
     ``runs``: :func:`_runs` of ``mask`` this way. The rule itself is the part of the
     runs that is thin across (what an opening across, ``size.thick`` + 1 px long, removes):
@@ -179,15 +188,18 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
-        return None
+        return None, None
     contours = join_dashes(contours, band.shape, size.gap, vertical)
     rects = contour_boxes(contours)
     boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
         rule[i] = _is_rule(boxes[i], band, vertical, crossing, must_cross)
+    walls = _walls(rects, band, crossing, size) if vertical and crossing is not None \
+        and not must_cross else np.zeros(len(rects), bool)
+    rule |= walls
     if not rule.any():
-        return None
+        return None, None
     out = np.zeros_like(mask)
     keep = list(np.flatnonzero(rule))
     cv2.drawContours(out, [contours[i] for i in keep], -1, 255, thickness=-1)
@@ -198,7 +210,12 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     out = cv2.bitwise_and(out, band)
     for i in keep + more:
         _trim_to_centre(out, boxes[i], vertical)
-    return out
+    if not walls.any():
+        return out, None
+    wall_mask = np.zeros_like(mask)
+    cv2.drawContours(wall_mask, [contours[i] for i in np.flatnonzero(walls)], -1, 255,
+                     thickness=-1)
+    return out, cv2.bitwise_and(wall_mask, out)
 
 
 def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
@@ -302,6 +319,34 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     centre = np.interp(np.arange(piece.shape[1]), np.flatnonzero(clean), centre)
     far = np.abs(across - centre[along]) > thick / 2 + 1
     piece[across[far], along[far]] = 0
+
+
+def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes
+           ) -> np.ndarray:
+    """Which pieces (boxes ``rects`` of the vertical ``band``) are the walls of a row of boxes:
+    shorter than a rule may be (a form's one row of boxes for digits is a digit and a half
+    tall), but straight and slender, reaching from a horizontal rule at their top to one at
+    their bottom, and ``MIN_WALLS`` or more between the same two rules. A "1" in its box
+    stands clear of the box's rules; one touching two lines of lined paper has no row of
+    walls beside it."""
+    unit = size.long / LONG
+    x, y, w, h = rects.T
+    candidates = np.flatnonzero((h >= WALL * unit) & (h < size.long))
+    if len(candidates) < MIN_WALLS:
+        return np.zeros(len(rects), bool)
+    _, labels = cv2.connectedComponents(horizontal)
+    rows: dict[tuple[int, int], list[int]] = {}
+    for i in candidates:
+        ink = cv2.countNonZero(band[y[i]:y[i] + h[i], x[i]:x[i] + w[i]])
+        top = labels[max(0, y[i] - 2):y[i] + 2, x[i]:x[i] + w[i]].max(initial=0)
+        bottom = labels[y[i] + h[i] - 2:y[i] + h[i] + 2, x[i]:x[i] + w[i]].max(initial=0)
+        if top and bottom and top != bottom and h[i] >= WALL_SLENDER * max(1.0, ink / h[i]):
+            rows.setdefault((int(top), int(bottom)), []).append(int(i))
+    out = np.zeros(len(rects), bool)
+    for walls in rows.values():
+        if len(walls) >= MIN_WALLS:
+            out[walls] = True
+    return out
 
 
 def _long(rects: np.ndarray, shape: tuple[int, int], size: _Sizes, vertical: bool
