@@ -32,10 +32,17 @@ import numpy as np
 
 from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
-from mnist_edge.reading.cells import Cell, cells_of, extend_to_digits, find_grids, on_rule
+from mnist_edge.reading.cells import (
+    Cell,
+    Grid,
+    cells_of,
+    extend_to_digits,
+    find_grids,
+    on_rule,
+)
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.empty_cells import faint_digits
-from mnist_edge.reading.lines import FAINT, find_rules, remove_rules
+from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.paper import Paper, estimate_paper
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
@@ -96,8 +103,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     rules = find_rules(binarise(work, paper, params, share=FAINT))
     mask = remove_rules(mask, rules)
     blobs = find_blobs(mask, params)
-    grids = find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
-        if cells else []
+    grids = _grids(work, paper, params, rules, min_h) if cells else []
     if grids:  # a border rule missed beside a row of digits; what is left of a rule is no digit
         grids = extend_to_digits(grids, *_centres(blobs))
         blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)]
@@ -119,6 +125,15 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])
+
+
+def _grids(work: np.ndarray, paper: Paper, params: VisionParams, rules: Rules, min_h: int
+           ) -> list[Grid]:
+    """The grids of the rules found in a fainter mask (a grid's faint thin rules still bound
+    its cells), or if none, of the ``rules`` the ink was cleared of (in the fainter mask a
+    thick, soft rule grows past the thickness a rule may have)."""
+    return find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
+        or find_grids(rules, min_h)
 
 
 def _centres(blobs: list[Blob]) -> tuple[list[float], list[float]]:
