@@ -26,7 +26,8 @@ from mnist_edge.reading.params import VisionParams
 INSET = 0.14  # share of a cell's size left out along each of its rules
 MIN_LEVEL = 0.12  # a cell whose darkest ink is fainter than this (relative) is empty
 LEVEL_SHARE = 0.5  # the cell's ink is what is darker than this share of its ink level
-SNR = 8.0  # ...and that level must be this many times the spread of the cell's paper
+SNR = 7.0  # ...and that level must be this many times the spread of the cell's paper (8: 25 soft
+#   printed digits in true-shape grids of the even photos were left out; 6: false digits rose)
 MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
 MIN_PX = 6  # ...and this many pixels
 PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
