@@ -78,6 +78,17 @@ def test_touching_digits_are_split(reader, text):
     assert "".join(str(d.label) for d in reader.read(page)) == text
 
 
+def test_three_touching_letters_are_not_cut_into_digits(reader):
+    """A blurred lower-case word whose letters run into one blob ("pag": x-height letters
+    between descenders) is not offered cut into three digits, as "305" touching is."""
+    page = np.full((240, 480), 225, np.uint8)
+    cv2.putText(page, "pag", (60, 140), cv2.FONT_HERSHEY_DUPLEX, 2.0, 30, 3, cv2.LINE_AA)
+    page = cv2.GaussianBlur(page, (0, 0), 2.0)
+    n, _ = cv2.connectedComponents(binarise(page, estimate_paper(page)))
+    assert n - 1 == 1  # the letters really do touch: one blob
+    assert len(reader.read(page)) <= 1
+
+
 @pytest.mark.parametrize("font", [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX,
                                   cv2.FONT_HERSHEY_DUPLEX], ids=["simplex", "complex", "duplex"])
 @pytest.mark.parametrize("caption", ["Total score", "Sudoku Puzzle", "Name Date page"])

@@ -23,6 +23,8 @@ MAX_PARTS = 3  # at most this many digits in one blob
 PART_ASPECT = 0.35  # a part narrower than this times its height is not a digit (a "1" is ~0.2,
 # but a "1" touching another digit is rarely cut out alone, and a sliver would read as "1")
 WINDOW = 0.3  # a cut is looked for within this share of a part's width around its split point
+EVEN_HEIGHTS = 0.8  # three touching digits' parts: each at least this share of the tallest
+# (two parts may differ more: a digit cut from a stub of a rule is worth the model's look)
 
 
 def parts_for(box: tuple[int, int, int, int]) -> list[int]:
@@ -35,7 +37,8 @@ def parts_for(box: tuple[int, int, int, int]) -> list[int]:
 
 def split_blob(blob: Blob, parts: int) -> list[Blob] | None:
     """``blob`` cut into ``parts`` blobs at the thinnest ink columns, or None if a part is
-    empty or too narrow to be a digit."""
+    empty or too narrow to be a digit, or if three parts are of uneven heights (a blurred
+    word's touching letters: "pag" has an x-height letter between descenders)."""
     x, y, w, h = blob.box
     profile = cv2.reduce(blob.mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     step = w / parts
@@ -53,6 +56,9 @@ def split_blob(blob: Blob, parts: int) -> list[Blob] | None:
         if part is None or part.box[2] < PART_ASPECT * h:
             return None
         out.append(part)
+    heights = [p.box[3] for p in out]
+    if parts > 2 and min(heights) < EVEN_HEIGHTS * max(heights):
+        return None  # x-height letters between taller ones: a word's letters, not digits
     return out
 
 
