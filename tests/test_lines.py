@@ -39,10 +39,10 @@ def _matched(scene, digits):
     return right, in_cell
 
 
-@pytest.mark.parametrize("layout,placed", [("grid", 0.6), ("table", 0.6), ("boxes", 0.6)])
-def test_grid_scenes_read_every_cell(reader, layout, placed):
-    """Printed digits in synthetic grids, tables and form boxes: found, read and (grids and
-    boxes; a table's uneven and dashed rules are not yet followed well enough) placed."""
+@pytest.mark.parametrize("layout", ["grid", "table", "boxes"])
+def test_grid_scenes_read_every_cell(reader, layout):
+    """Printed digits in synthetic grids, tables (uneven rows, some dashed rules) and form
+    boxes: found, read and placed in their cells."""
     rng = np.random.default_rng(10)
     total = right = in_cell = 0
     for k in range(4):
@@ -50,7 +50,7 @@ def test_grid_scenes_read_every_cell(reader, layout, placed):
         r, c = _matched(scene, reader.read(scene.frame))
         total, right, in_cell = total + len(scene.digits), right + r, in_cell + c
     assert right >= 0.8 * total, f"{right}/{total} read right"
-    assert in_cell >= placed * total, f"{in_cell}/{total} in the right cell"
+    assert in_cell >= 0.6 * total, f"{in_cell}/{total} in the right cell"
 
 
 def test_digit_crossing_a_rule_is_whole():
