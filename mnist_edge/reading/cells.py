@@ -211,16 +211,12 @@ def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Lin
     lines = []
     for c in join_dashes(contours, mask.shape, gap, vertical, even=False):
         _, _, w, h = cv2.boundingRect(c)
-        if (h if vertical else w) - 1 >= min_len:  # (the box spans the points' range + 1 px)
-            lines.append(_line_through(c, vertical))
+        if (h if vertical else w) - 1 < min_len:  # (the box spans the points' range + 1 px)
+            continue
+        pts = c.reshape(-1, 2).astype(np.float64)
+        along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
+        lines.append(_line(np.column_stack([along, across])))
     return lines
-
-
-def _line_through(contour: np.ndarray, vertical: bool) -> Line:
-    """The line fitted to a piece's outline."""
-    pts = contour.reshape(-1, 2).astype(np.float64)
-    along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
-    return _line(np.column_stack([along, across]))
 
 
 def _line(points: np.ndarray) -> Line:

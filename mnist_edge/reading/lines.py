@@ -39,7 +39,6 @@ DASH_SHAPE = 2.0  # ...and its dashes this many times longer than thick,
 MIN_DASHES = 4  # ...at least this many in a row,
 PITCH_SPREAD = 0.3  # ...most of them (EVEN_SHARE) within this share of their median pitch
 EVEN_SHARE = 0.75
-SOLID_SHARE = 0.9  # pieces in line covering this share of their span are one broken rule
 MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a vertical one)
 WALL = 2.0  # a shorter vertical piece, this long at least, from one rule to the next is a wall
 WALL_SLENDER = 5.0  # ...if this many times longer than thick

@@ -21,7 +21,7 @@ A new step is a module with one function of the same shape, called at its place 
 :func:`find_digits`. The reader then classifies all crops of a frame in one interpreter call,
 picks each blob's best reading (whole or split), and reports the digits in
 :func:`reading_order`, less (9, :mod:`~mnist_edge.reading.fragments`) those in a grid that
-are far shorter than its other digits.
+are far shorter or taller than its other digits.
 """
 
 from __future__ import annotations
