@@ -242,3 +242,19 @@ def test_a_tables_ruling_far_larger_than_the_digit_does_not_swallow_it(sides):
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
     assert 380 <= x <= x + w <= 415 and 380 <= y <= y + h <= 420
+
+
+@pytest.mark.parametrize("digit", ["7", "4"])
+def test_a_big_digit_holding_a_broken_off_bit_is_no_frame(digit):
+    """A big handwritten digit with a bit of itself inside its box, clear of its outline (a
+    stroke the pen broke off, a piece a ruled line cut away) is still found: only a box, a U
+    or an L of rules frames what it holds."""
+    page = np.full((480, 640), 215, np.uint8)
+    cv2.putText(page, digit, (220, 360), cv2.FONT_HERSHEY_SIMPLEX, 8, 40, 14)
+    ys, xs = np.nonzero(page < 128)
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max(), ys.max()
+    bit = (x0 + 8, y1 - 50) if digit == "7" else (x1 - 14, y0 + 6)
+    cv2.line(page, bit, (bit[0] + 4, bit[1] + 36), 40, 6)
+    assert not (page[bit[1] - 2:bit[1] + 40, bit[0] - 20:bit[0] + 24] < 128).all()
+    boxes = pipeline.find_digits(page).first_boxes
+    assert any(h >= 0.8 * (y1 - y0) for _, _, _, h in boxes), boxes

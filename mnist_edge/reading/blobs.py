@@ -47,6 +47,13 @@ WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions i
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
 THIN_ONE = 0.3  # narrower than this times its height: a "1", whose ink may fill its box
 RUN_ASPECT = 3.0  # up to this wide a blob may be touching digits (cut apart by split.py)
+# what a frame holds (_drop_frames)
+FRAME_INNER = 0.4  # a digit-shaped piece holding only pieces under this share of its height...
+FRAME_MAX_HELD = 2  # ...and at most this many is a big digit with a bit of itself inside
+DIGIT_SHAPE = (0.8, 2.0)  # a digit's height / width
+RULED_SIDES = 2  # ...and whose outline runs along fewer than this many of its box's edges
+RULED = 0.8  # (runs along an edge: within a few px of it for this share of its length...
+SIDE_BAND = 20  # ...a few: this fraction of the box's shorter side)
 
 
 @dataclass(frozen=True)
@@ -323,10 +330,34 @@ def _drop_frames(pieces: list[Piece], min_h: int) -> list[Piece]:
     frames = set()
     for i in np.flatnonzero(inside.any(axis=1)):
         outline = _outline(pieces[int(i)])
+        if _big_digit(outline, h[inside[i]]):
+            continue
         if any(_clear_of(outline, pieces[int(i)][0], pieces[int(j)][0])
                for j in np.flatnonzero(inside[i])):
             frames.add(int(i))
     return [p for k, p in enumerate(pieces) if k not in frames] if frames else pieces
+
+
+def _big_digit(outline: np.ndarray, held: np.ndarray) -> bool:
+    """Whether a piece (its ``outline`` in its box) holding pieces of heights ``held`` is a
+    big digit, not a frame: digit-shaped, without ruled sides (a box, a U or an L runs along
+    its box's edges; a digit meets them at a few points), holding one or two pieces far
+    shorter than itself (a 7 whose stroke the pen broke off, a 4 a ruled line cut a bit from,
+    a speck in a 0's loop). A frame holds a digit of some size; leftover rules hold many."""
+    h, w = outline.shape
+    return DIGIT_SHAPE[0] <= h / w <= DIGIT_SHAPE[1] and len(held) <= FRAME_MAX_HELD \
+        and bool(np.all(held < FRAME_INNER * h)) and _ruled_sides(outline) < RULED_SIDES
+
+
+def _ruled_sides(outline: np.ndarray) -> int:
+    """How many of a box's four edges a piece's outline runs along (nearly all their length,
+    within a few px): 4 for a closed box, 3 for a U, 2 for an L; a digit's bar makes one."""
+    h, w = outline.shape
+    t = max(2, min(h, w) // SIDE_BAND)
+    ink = outline > 0
+    along = [ink[:t].any(axis=0), ink[-t:].any(axis=0), ink[:, :t].any(axis=1),
+             ink[:, -t:].any(axis=1)]
+    return sum(float(side.mean()) >= RULED for side in along)
 
 
 def _outline(piece: Piece) -> np.ndarray:
