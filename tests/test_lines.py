@@ -498,3 +498,13 @@ def test_a_grid_of_thick_soft_rules_still_gives_cells(reader):
     digits, grids = reader.read_grids(cv2.GaussianBlur(page, (0, 0), 3.0))
     assert grids == [(4, 4)]
     assert {tuple(d.cell[1:]): str(d.label) for d in digits} == cells
+
+
+def test_a_number_level_with_the_table_beyond_the_paper_is_no_word(reader):
+    """The dark rim of the table beyond the paper's edge, level with a number and taller than
+    its digits, is cut by the frame's edge: no capital letter making the digits x-height
+    letters of a word."""
+    page = np.full((480, 640), 215, np.uint8)
+    page[362:, :60] = 60
+    cv2.putText(page, "3292", (110, 440), cv2.FONT_HERSHEY_SIMPLEX, 3, 40, 6)
+    assert "".join(str(d.label) for d in reader.read(page)) == "3292"

@@ -76,7 +76,10 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[
     min_h = min_digit_height(mask.shape, params)
     pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
     groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
-    words = in_words([box for box, _ in groups])
+    # a piece cut by the frame's edge is no letter: the rim of the table beyond the paper,
+    # level with a number, would pass for a capital beside "x-height" digits
+    whole = [k for k, (box, _) in enumerate(groups) if not _at_border(box, mask.shape)]
+    words = {whole[k] for k in in_words([groups[k][0] for k in whole])}
     blobs = []
     for box, members in (g for k, g in enumerate(groups) if k not in words):
         blob = _make_blob(mask, box, members, min_h, params)
@@ -121,8 +124,7 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     for i in keep:
         box = tuple(int(v) for v in rects[i])
         x, y, bw, bh = box
-        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-        if touches and _along_border(mask, box):
+        if _at_border(box, mask.shape) and _along_border(mask, box):
             # the table around the sheet: drop it, but if something reaches deep into the
             # frame from it (ruled lines running into the paper's edge, and the digits those
             # lines cross), look inside
@@ -134,6 +136,12 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
         else:
             pieces.extend(_checked_piece(mask, (box, contours[i]), min_h, params))
     return pieces
+
+
+def _at_border(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
+    """Whether ``box`` touches the edge of a frame of ``shape``."""
+    x, y, bw, bh = box
+    return x == 0 or y == 0 or x + bw == shape[1] or y + bh == shape[0]
 
 
 def _checked_piece(mask: np.ndarray, piece: Piece, min_h: int, params: VisionParams
@@ -431,7 +439,7 @@ def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list,
     if bh < min_h or bw < MIN_WIDTH_PX or bw > RUN_ASPECT * bh \
             or bh > WHOLE_FRAME * h and bw > WHOLE_FRAME * w:
         return None
-    cut = x == 0 or y == 0 or x + bw == w or y + bh == h
+    cut = _at_border(box, mask.shape)
     if cut and bh < EDGE_CUT_KEEP * h and bw < EDGE_CUT_KEEP * w:
         return None
     own = _fill(mask, box, contours)
