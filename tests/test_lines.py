@@ -508,3 +508,16 @@ def test_a_number_level_with_the_table_beyond_the_paper_is_no_word(reader):
     page[362:, :60] = 60
     cv2.putText(page, "3292", (110, 440), cv2.FONT_HERSHEY_SIMPLEX, 3, 40, 6)
     assert "".join(str(d.label) for d in reader.read(page)) == "3292"
+
+
+@pytest.mark.parametrize("digit", ["6", "9", "0", "4"])
+def test_a_digit_by_the_papers_edge_is_not_tied_to_it_by_the_rules(reader, digit):
+    """On lined paper, the bits of the rules between a digit and the paper's edge are too
+    short to be rules alone; left in, they tie the digit to the table beyond the paper, and
+    both are dropped. They continue rules that end on the digit's other side."""
+    page = np.full((480, 640), 215, np.uint8)
+    page[:, 600:] = 70
+    for y in range(40, 480, 36):
+        cv2.line(page, (0, y), (599, y), 150, 2)
+    cv2.putText(page, digit, (478, 190), cv2.FONT_HERSHEY_SIMPLEX, 3.2, 40, 7)
+    assert [d.label for d in reader.read(page)] == [int(digit)]

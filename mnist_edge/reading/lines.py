@@ -274,15 +274,18 @@ def contour_boxes(contours: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.nda
 def _continuations(rules: np.ndarray, rects: np.ndarray, along: np.ndarray,
                    across: np.ndarray) -> np.ndarray:
     """Which of the short pieces (boxes ``rects``) continue a rule: a digit standing on a rule
-    cuts its band in two, and the stub between the digit and the next crossing is too short to
-    pass for a rule on its own, but it lies on the rule's line, within a rule's length of its
-    end. (Ink counted in every box at once from an integral image: a grid leaves a hundred
-    stubs.)"""
+    cuts its band in two, and the stub between the digit and the next crossing (or the paper's
+    edge) is too short to pass for a rule on its own, but it lies on the rule's line, starting
+    within ``along`` of its end and reaching at most twice that. (Ink counted in every box at
+    once from an integral image: a grid leaves a hundred stubs.)"""
     if not len(rects):
         return np.zeros(0, bool)
-    reach = cv2.dilate(cv2.dilate(rules, along), across)
+    near = cv2.dilate(rules, along)
+    reach = cv2.dilate(cv2.dilate(near, along), across)
+    near = cv2.dilate(near, across)
     x, y, w, h = rects.T
-    return _box_counts(reach, x, y, w, h) >= CONTINUES * w * h
+    return (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h) \
+        & (_box_counts(near, x, y, w, h) > 0)
 
 
 def _box_counts(mask: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray
