@@ -521,3 +521,16 @@ def test_a_digit_by_the_papers_edge_is_not_tied_to_it_by_the_rules(reader, digit
         cv2.line(page, (0, y), (599, y), 150, 2)
     cv2.putText(page, digit, (478, 190), cv2.FONT_HERSHEY_SIMPLEX, 3.2, 40, 7)
     assert [d.label for d in reader.read(page)] == [int(digit)]
+
+
+def test_a_digits_halves_either_side_of_a_rule_are_one_digit():
+    """A 3 whose waist lies along a ruled line: taking the line out leaves its two halves a
+    rule's thickness apart, further than a broken stroke's halves; the rule between them
+    says they are one digit."""
+    page = np.full((300, 400), 215, np.uint8)
+    cv2.ellipse(page, (200, 120), (26, 21), 0, -160, 90, 40, 5)
+    cv2.ellipse(page, (200, 164), (29, 23), 0, -90, 160, 40, 5)
+    for y in range(22, 300, 40):
+        cv2.line(page, (0, y), (399, y + 4), 120, 3)
+    boxes = find_digits(page).first_boxes
+    assert any(h >= 65 for _, _, _, h in boxes), boxes

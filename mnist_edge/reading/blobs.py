@@ -42,6 +42,7 @@ MAJOR_GAP = 0.08  # ...and the gap between them is at most this share of the tal
 MINOR_OVERLAP = 0.4  # a smaller piece joins a taller one it overlaps by this share of its width
 MINOR_GAP = 0.25  # ...at most this share of the taller one's height away
 MINOR_MAX_WIDTH = 1.2  # ...and not wider than this times it (else: a leftover of a line)
+RULE_GAP = 12  # px: similar pieces further apart glue only if a rule cut out lies between
 # which blobs can be digits (_make_blob)
 WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
@@ -69,13 +70,17 @@ def min_digit_height(shape: tuple[int, int], params: VisionParams = DEFAULT_PARA
     return max(MIN_DIGIT_PX, int(params.min_height * min(shape)))
 
 
-def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> list[Blob]:
+def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS,
+               ruled: np.ndarray | None = None) -> list[Blob]:
     """Digit-shaped candidates in a binarised frame: fragments glued, lines cut out, specks,
     the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
+    ``ruled``: the horizontal rules taken out of ``mask``, if any (a digit's halves either
+    side of one are glued).
     """
     min_h = min_digit_height(mask.shape, params)
     pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
-    groups = _group(pieces, min_h) if len(pieces) > 1 else [(b, [c]) for b, c in pieces]
+    groups = _group(pieces, min_h, ruled) if len(pieces) > 1 else \
+        [(b, [c]) for b, c in pieces]
     # a piece cut by the frame's edge is no letter: the rim of the table beyond the paper,
     # level with a number, would pass for a capital beside "x-height" digits
     whole = [k for k, (box, _) in enumerate(groups) if not _at_border(box, mask.shape)]
@@ -383,7 +388,8 @@ def _clear_of(outline: np.ndarray, at: tuple[int, int, int, int],
     return not outline[y - py + 1:y - py + h - 1, x - px + 1:x - px + w - 1].any()
 
 
-def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, int], list]]:
+def _group(pieces: list[Piece], min_h: int, ruled: np.ndarray | None = None
+           ) -> list[tuple[tuple[int, int, int, int], list]]:
     """Glue the pieces of one digit: a broken stroke, the detached bar of a 5, the halves of a
     digit a ruled line was cut out of.
 
@@ -406,6 +412,10 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
              & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :]))
              & (gap <= MAJOR_GAP * np.maximum(h[:, None], h[None, :])))
     np.fill_diagonal(major, False)
+    if ruled is not None:
+        major |= _across_rule(b, similar & tall[:, None] & tall[None, :] & ~major
+                              & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :])),
+                              ruled)
     # (a piece much wider than the digit is a leftover of a line, not a part of the digit)
     minor = (taller & (overlap >= MINOR_OVERLAP * w[:, None]) & (gap <= MINOR_GAP * h[None, :])
              & (w[:, None] <= MINOR_MAX_WIDTH * w[None, :]))
@@ -425,6 +435,22 @@ def _group(pieces: list[Piece], min_h: int) -> list[tuple[tuple[int, int, int, i
         x1, y1 = int(right[members].max()), int(bottom[members].max())
         groups.append(((x0, y0, x1 - x0, y1 - y0), [pieces[i][1] for i in members]))
     return groups
+
+
+def _across_rule(b: np.ndarray, pairs: np.ndarray, ruled: np.ndarray) -> np.ndarray:
+    """Which of ``pairs`` ([i, j] of boxes ``b``, one above the other) are the halves of a
+    digit a horizontal rule was cut out of: the gap between them is all rule (so at most its
+    thickness), over the columns they share."""
+    out = np.zeros_like(pairs)
+    x, y, w, h = (b[:, k].astype(int) for k in range(4))
+    for i, j in zip(*np.nonzero(np.triu(pairs)), strict=True):
+        top, low = (i, j) if y[i] < y[j] else (j, i)
+        y0, y1 = y[top] + h[top], y[low]
+        x0, x1 = max(x[i], x[j]), min(x[i] + w[i], x[j] + w[j])
+        if 0 < y1 - y0 <= RULE_GAP and x1 > x0:
+            # (the rule was taken out grown by a pixel each side)
+            out[i, j] = out[j, i] = bool(ruled[y0 + 1:max(y0 + 2, y1 - 1), x0:x1].any(axis=1).all())
+    return out
 
 
 def _make_blob(mask: np.ndarray, box: tuple[int, int, int, int], contours: list, min_h: int,

@@ -102,7 +102,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT))
     mask = remove_rules(mask, rules)
-    blobs = find_blobs(mask, params)
+    blobs = find_blobs(mask, params, rules.horizontal)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
     if grids:  # a border rule missed beside a row of digits; what is left of a rule is no digit
         grids = extend_to_digits(grids, *_centres(blobs))
