@@ -188,8 +188,7 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None, None
-    contours = join_dashes(contours, band.shape, size.gap, vertical)
-    rects = contour_boxes(contours)
+    contours, rects = _join_dashes(contours, band.shape, size.gap, vertical)
     boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
@@ -229,29 +228,42 @@ def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int
     not evenly set (joining any pieces in line, not only even dashes, took captions' baselines
     out as rules). What is drawn of a joined rule is its ink only (the caller's mask).
     ``even=False`` joins dashes at any pitch: for pieces already known to be rules' ink."""
-    rects = contour_boxes(contours)
+    return _join_dashes(contours, shape, gap, vertical, even)[0]
+
+
+def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
+                 vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`join_dashes`, and the pieces' boxes (:func:`contour_boxes`): the boxes are
+    needed to find the dashes, and most rule masks have no dashed rule, so their pieces and
+    boxes come back as they went in."""
+    points, starts = _points(contours)
+    rects = _boxes(points, starts)
     start, length, across = (rects[:, 1], rects[:, 3], rects[:, 2]) if vertical else \
         (rects[:, 0], rects[:, 2], rects[:, 3])
     thick = np.maximum(1, across - 2)  # (the masks grew 1 px each side)
     dash = np.flatnonzero(length >= DASH_SHAPE * thick)
     if len(dash) < MIN_DASHES:
-        return list(contours)
+        return list(contours), rects
     dashes = np.zeros(shape, np.uint8)
     cv2.drawContours(dashes, [contours[i] for i in dash], -1, 255, thickness=-1)
     close = _rect(1, gap | 1) if vertical else _rect(gap | 1, 1)  # (odd: even kernels shift)
     _, labels = cv2.connectedComponents(cv2.morphologyEx(dashes, cv2.MORPH_CLOSE, close))
-    rows: dict[int, list[int]] = {}
-    for i in dash:
-        x, y = contours[i][0, 0]
-        rows.setdefault(int(labels[y, x]), []).append(int(i))
-    rules = {label: members for label, members in rows.items() if len(members) >= MIN_DASHES
-             and (not even or _even(np.diff(np.sort(start[members] + length[members] / 2))))}
+    x, y = points[starts[dash]].T  # a point of each dash: the row of dashes it is in
+    row = labels[y, x]
+    rules = {}
+    for label in np.flatnonzero(np.bincount(row) >= MIN_DASHES):
+        members = dash[row == label]
+        if not even or _even(np.diff(np.sort(start[members] + length[members] / 2))):
+            rules[int(label)] = members
     if not rules:
-        return list(contours)
+        return list(contours), rects
     joined = np.isin(labels, list(rules)).astype(np.uint8)
     pieces, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    taken = {i for members in rules.values() for i in members}
-    return [c for i, c in enumerate(contours) if i not in taken] + list(pieces)
+    taken = np.zeros(len(contours), bool)
+    taken[np.concatenate(list(rules.values()))] = True
+    kept = np.flatnonzero(~taken)
+    return [contours[i] for i in kept] + list(pieces), \
+        np.concatenate([rects[kept], contour_boxes(pieces)])
 
 
 def _even(pitches: np.ndarray) -> bool:
@@ -265,8 +277,18 @@ def _even(pitches: np.ndarray) -> bool:
 def contour_boxes(contours: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
     """``cv2.boundingRect`` of every contour, as an (N, 4) int array, from one pass over all
     their points (half the cost of a call per contour; a ruled page has a hundred pieces)."""
-    points = np.concatenate(contours).reshape(-1, 2)
-    starts = np.cumsum([0] + [len(c) for c in contours[:-1]])
+    return _boxes(*_points(contours))
+
+
+def _points(contours: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All the contours' points as one (M, 2) array, and the index of each one's first."""
+    counts = np.fromiter(map(len, contours), np.intp, len(contours))
+    return np.concatenate(contours).reshape(-1, 2), np.cumsum(counts) - counts
+
+
+def _boxes(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The bounding boxes (N, 4) of the contours whose points (:func:`_points`) start at
+    ``starts``."""
     lo = np.minimum.reduceat(points, starts)
     return np.column_stack([lo, np.maximum.reduceat(points, starts) - lo + 1])
 
