@@ -250,7 +250,7 @@ def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: in
     labels, origin = _rows(contours, dash, rects[dash], shape, gap | 1, vertical)
     x, y = (points[starts[dash]] - origin).T  # a point of each dash: the row of dashes it is in
     row = labels[y, x]
-    rules = {}
+    rules: dict[int, np.ndarray] = {}
     for label in np.flatnonzero(np.bincount(row) >= MIN_DASHES):
         members = dash[row == label]
         if not even or _even(np.diff(np.sort(start[members] + length[members] / 2))):
