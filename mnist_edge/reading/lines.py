@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mnist_edge.common.union_find import UnionFind
+
 UNIT = 0.03  # lengths are in "digit heights" of this share of the frame's shorter side
 MIN_UNIT_PX = 8  # (and at least this many px)
 RUN = 1.5  # a line is first seen as straight runs this many digit heights long...
@@ -188,8 +190,7 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None, None
-    contours = join_dashes(contours, band.shape, size.gap, vertical)
-    rects = contour_boxes(contours)
+    contours, rects = _join_dashes(contours, band.shape, size.gap, vertical)
     boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
@@ -229,29 +230,85 @@ def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int
     not evenly set (joining any pieces in line, not only even dashes, took captions' baselines
     out as rules). What is drawn of a joined rule is its ink only (the caller's mask).
     ``even=False`` joins dashes at any pitch: for pieces already known to be rules' ink."""
-    rects = contour_boxes(contours)
+    return _join_dashes(contours, shape, gap, vertical, even)[0]
+
+
+def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
+                 vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`join_dashes`, and the pieces' boxes (:func:`contour_boxes`): the boxes are
+    needed to find the dashes, and most rule masks have no dashed rule, so their pieces and
+    boxes come back as they went in."""
+    points, starts = _points(contours)
+    rects = _boxes(points, starts)
     start, length, across = (rects[:, 1], rects[:, 3], rects[:, 2]) if vertical else \
         (rects[:, 0], rects[:, 2], rects[:, 3])
     thick = np.maximum(1, across - 2)  # (the masks grew 1 px each side)
     dash = np.flatnonzero(length >= DASH_SHAPE * thick)
+    dash = dash[_in_long_chains(rects[dash], gap | 1, vertical)]
     if len(dash) < MIN_DASHES:
-        return list(contours)
-    dashes = np.zeros(shape, np.uint8)
-    cv2.drawContours(dashes, [contours[i] for i in dash], -1, 255, thickness=-1)
-    close = _rect(1, gap | 1) if vertical else _rect(gap | 1, 1)  # (odd: even kernels shift)
-    _, labels = cv2.connectedComponents(cv2.morphologyEx(dashes, cv2.MORPH_CLOSE, close))
-    rows: dict[int, list[int]] = {}
-    for i in dash:
-        x, y = contours[i][0, 0]
-        rows.setdefault(int(labels[y, x]), []).append(int(i))
-    rules = {label: members for label, members in rows.items() if len(members) >= MIN_DASHES
-             and (not even or _even(np.diff(np.sort(start[members] + length[members] / 2))))}
+        return list(contours), rects
+    labels, origin = _rows(contours, dash, rects[dash], shape, gap | 1, vertical)
+    x, y = (points[starts[dash]] - origin).T  # a point of each dash: the row of dashes it is in
+    row = labels[y, x]
+    rules: dict[int, np.ndarray] = {}
+    for label in np.flatnonzero(np.bincount(row) >= MIN_DASHES):
+        members = dash[row == label]
+        if not even or _even(np.diff(np.sort(start[members] + length[members] / 2))):
+            rules[int(label)] = members
     if not rules:
-        return list(contours)
+        return list(contours), rects
     joined = np.isin(labels, list(rules)).astype(np.uint8)
-    pieces, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    taken = {i for members in rules.values() for i in members}
-    return [c for i, c in enumerate(contours) if i not in taken] + list(pieces)
+    pieces, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE,
+                                 offset=tuple(int(v) for v in origin))
+    taken = np.zeros(len(contours), bool)
+    taken[np.concatenate(list(rules.values()))] = True
+    kept = np.flatnonzero(~taken)
+    return [contours[i] for i in kept] + list(pieces), \
+        np.concatenate([rects[kept], contour_boxes(pieces)])
+
+
+def _in_long_chains(rects: np.ndarray, close: int, vertical: bool) -> np.ndarray:
+    """Which dashes (boxes ``rects``) may be in a row of ``MIN_DASHES`` or more once a closing
+    ``close`` px long along the rule bridges their gaps: those in a chain of so many dashes,
+    each touching or overlapping the next across and at most ``2 * close`` px from it along.
+
+    The closing fills gaps shorter than ``close`` along one pixel row, so two pixels of a row
+    it joins are that close along a chain of dashes and filled gaps, and a filled gap lies
+    within ``close`` of a dash: the chains hold every row. Found on the boxes, they spare the
+    drawing and labelling of the dashes where no row can be (most rule masks)."""
+    start, end, side, far = (rects[:, 1], rects[:, 1] + rects[:, 3], rects[:, 0],
+                             rects[:, 0] + rects[:, 2]) if vertical else \
+        (rects[:, 0], rects[:, 0] + rects[:, 2], rects[:, 1], rects[:, 1] + rects[:, 3])
+    along = np.maximum(start[:, None] - end[None, :], start[None, :] - end[:, None])
+    across = np.maximum(side[:, None] - far[None, :], side[None, :] - far[:, None])
+    sets = UnionFind(len(rects))
+    for i, j in zip(*np.nonzero(np.triu((along <= 2 * close) & (across <= 0), 1)), strict=True):
+        sets.union(i, j)
+    out = np.zeros(len(rects), bool)
+    for members in sets.groups():
+        if len(members) >= MIN_DASHES:
+            out[members] = True
+    return out
+
+
+def _rows(contours: Sequence[np.ndarray], dash: np.ndarray, rects: np.ndarray,
+          shape: tuple[int, int], close: int, vertical: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of the rows of dashes (``dash``: their indices in ``contours``, ``rects``:
+    their boxes) once a closing ``close`` px long along bridges their gaps, drawn in their own
+    window of a mask of ``shape``, and the window's origin (x, y).
+
+    The window reaches past the dashes by more than the closing fills at an image's edge, so
+    the rows in it are the rows in the whole mask."""
+    reach = close // 2 + 1
+    grow = np.array([1, reach] if vertical else [reach, 1])
+    x0, y0 = np.maximum(0, rects[:, :2].min(axis=0) - grow)
+    x1, y1 = np.minimum([shape[1], shape[0]], (rects[:, :2] + rects[:, 2:]).max(axis=0) + grow)
+    dashes = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.drawContours(dashes, [contours[i] for i in dash], -1, 255, thickness=-1,
+                     offset=(-int(x0), -int(y0)))
+    kernel = _rect(1, close) if vertical else _rect(close, 1)  # (odd: even kernels shift)
+    _, labels = cv2.connectedComponents(cv2.morphologyEx(dashes, cv2.MORPH_CLOSE, kernel))
+    return labels, np.array([x0, y0])
 
 
 def _even(pitches: np.ndarray) -> bool:
@@ -265,8 +322,18 @@ def _even(pitches: np.ndarray) -> bool:
 def contour_boxes(contours: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:
     """``cv2.boundingRect`` of every contour, as an (N, 4) int array, from one pass over all
     their points (half the cost of a call per contour; a ruled page has a hundred pieces)."""
-    points = np.concatenate(contours).reshape(-1, 2)
-    starts = np.cumsum([0] + [len(c) for c in contours[:-1]])
+    return _boxes(*_points(contours))
+
+
+def _points(contours: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All the contours' points as one (M, 2) array, and the index of each one's first."""
+    counts = np.fromiter(map(len, contours), np.intp, len(contours))
+    return np.concatenate(contours).reshape(-1, 2), np.cumsum(counts) - counts
+
+
+def _boxes(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The bounding boxes (N, 4) of the contours whose points (:func:`_points`) start at
+    ``starts``."""
     lo = np.minimum.reduceat(points, starts)
     return np.column_stack([lo, np.maximum.reduceat(points, starts) - lo + 1])
 
@@ -387,11 +454,30 @@ def _crossings(lines: np.ndarray, x: int, y: int, w: int, h: int, vertical: bool
 def remove_rules(mask: np.ndarray, rules: Rules) -> np.ndarray:
     """``mask`` without its ruled lines; a stroke that crossed a line is bridged over it."""
     kept = mask
-    for lines, bridge in ((rules.horizontal, _rect(1, RESTORE)),
-                          (rules.vertical, _rect(RESTORE, 1))):
+    for lines, vertical in ((rules.horizontal, False), (rules.vertical, True)):
         if lines is not None:
-            grown = cv2.dilate(lines, _rect(3, 3))
-            kept = cv2.subtract(kept, grown)
-            across = cv2.bitwise_and(cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge), grown)
-            kept = cv2.bitwise_or(kept, cv2.bitwise_and(across, mask))
+            kept = kept.copy() if kept is mask else kept
+            _remove(kept, mask, lines, vertical)
     return kept
+
+
+def _remove(kept: np.ndarray, mask: np.ndarray, lines: np.ndarray, vertical: bool) -> None:
+    """Take ``lines`` (one way) out of ``kept`` in place, bridging the strokes of ``mask``
+    that crossed them. Only around the lines: their box grown by the 3x3 dilation, and for
+    the bridging closing ``RESTORE`` px more along the bridge, so it sees what it would see
+    in the whole frame."""
+    h, w = mask.shape
+    x, y, bw, bh = cv2.boundingRect(lines)
+    if bw == 0:
+        return
+    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
+    near = (slice(y0, y1), slice(x0, x1))
+    grown = cv2.dilate(lines[near], _rect(3, 3))
+    kept[near] = cv2.subtract(kept[near], grown)
+    bridge = _rect(RESTORE, 1) if vertical else _rect(1, RESTORE)
+    mx, my = (RESTORE, 0) if vertical else (0, RESTORE)
+    cx0, cy0 = max(0, x0 - mx), max(0, y0 - my)
+    closed = cv2.morphologyEx(kept[cy0:min(h, y1 + my), cx0:min(w, x1 + mx)], cv2.MORPH_CLOSE,
+                              bridge)
+    across = cv2.bitwise_and(closed[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0], grown)
+    kept[near] = cv2.bitwise_or(kept[near], cv2.bitwise_and(across, mask[near]))
