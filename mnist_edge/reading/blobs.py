@@ -48,13 +48,13 @@ WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions i
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
 THIN_ONE = 0.3  # narrower than this times its height: a "1", whose ink may fill its box
 RUN_ASPECT = 3.0  # up to this wide a blob may be touching digits (cut apart by split.py)
-# what a frame holds (_drop_frames)
-FRAME_INNER = 0.4  # a digit-shaped piece holding only pieces under this share of its height...
-FRAME_MAX_HELD = 2  # ...and at most this many is a big digit with a bit of itself inside
-DIGIT_SHAPE = (0.8, 2.0)  # a digit's height / width
-RULED_SIDES = 2  # ...and whose outline runs along fewer than this many of its box's edges
-RULED = 0.8  # (runs along an edge: within a few px of it for this share of its length...
-SIDE_BAND = 20  # ...a few: this fraction of the box's shorter side)
+# a big digit with a bit of itself inside its box is no frame (_big_digit): one
+DIGIT_SHAPE = (0.8, 2.0)  # ...this tall for its width (height / width),
+RULED_SIDES = 2  # ...whose outline runs along fewer than this many of its box's edges,
+RULED = 0.8  # (runs along an edge: within a few px of it for this share of its length;
+SIDE_BAND = 20  # a few: this fraction of the box's shorter side)
+FRAME_INNER = 0.4  # ...holding only pieces under this share of its height,
+FRAME_MAX_HELD = 2  # ...and at most this many
 
 
 @dataclass(frozen=True)
