@@ -534,17 +534,3 @@ def test_a_digits_halves_either_side_of_a_rule_are_one_digit():
         cv2.line(page, (0, y), (399, y + 4), 120, 3)
     boxes = find_digits(page).first_boxes
     assert any(h >= 65 for _, _, _, h in boxes), boxes
-
-
-def test_a_stroke_lying_on_a_rule_is_not_taken_out_with_it():
-    """A 7's bar written along a lined page's rule, thicker than the rule on both sides, is
-    the digit's: nothing there is taken out as the rule. A stroke only touching the rule from
-    one side (a grid's digit on its cell's edge) still has the rule cut from under it."""
-    band = np.zeros((20, 400), np.uint8)
-    band[9:11, :] = 255  # the rule, 2 px
-    band[7:13, 80:120] = 255  # a bar lying on it, 6 px
-    band[2:11, 250:270] = 255  # a stroke resting on it from above
-    lines._trim_to_centre(band, (0, 0, 400, 20), vertical=False)
-    assert not band[:, 82:118].any()
-    assert band[9:11, 20:60].all() and band[9:11, 252:268].all()
-    assert not band[2:6, 250:270].any()

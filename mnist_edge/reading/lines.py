@@ -368,10 +368,7 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     A thin stroke running along a rule for a while (the top of a "0" written on a line) joins
     its band; the rule's thickness is the typical count of its pixels across, and columns with
     more do not steer the centre, which is followed column by column (a curved page too) and
-    interpolated over them. Where a stroke lies *on* the rule, thicker than it on both sides
-    (a 7's bar written along a lined page's rule), nothing is the rule's: taking the rule out
-    there took the bar, and the 7 read as a 1. A digit only touching a rule from one side (a
-    grid's digit on its cell's edge) still has the rule cut from under it.
+    interpolated over them.
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
@@ -391,18 +388,6 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     centre = np.interp(np.arange(piece.shape[1]), np.flatnonzero(clean), centre)
     far = np.abs(across - centre[along]) > thick / 2 + 1
     piece[across[far], along[far]] = 0
-    piece[:, _straddled(across, along, centre, thick / 2) & (count > 0) & ~clean] = 0
-
-
-def _straddled(across: np.ndarray, along: np.ndarray, centre: np.ndarray, half: float
-               ) -> np.ndarray:
-    """Which columns of a rule's band (pixels at ``across``, ``along``) hold ink further than
-    ``half`` from the ``centre`` line on both sides."""
-    lo = np.full(len(centre), np.inf)
-    hi = np.full(len(centre), -np.inf)
-    np.minimum.at(lo, along, across)
-    np.maximum.at(hi, along, across)
-    return (lo < centre - half) & (hi > centre + half)
 
 
 def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes
