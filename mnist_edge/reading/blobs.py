@@ -408,14 +408,12 @@ def _group(pieces: list[Piece], min_h: int, ruled: np.ndarray | None = None
     taller = h[None, :] * TALLER > h[:, None]  # [i, j]: j is clearly taller than i
     similar = ~taller & ~taller.T
     tall = h >= min_h
-    major = (similar & tall[:, None] & tall[None, :]
-             & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :]))
-             & (gap <= MAJOR_GAP * np.maximum(h[:, None], h[None, :])))
-    np.fill_diagonal(major, False)
+    stacked = (similar & tall[:, None] & tall[None, :]
+               & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :])))
+    np.fill_diagonal(stacked, False)
+    major = stacked & (gap <= MAJOR_GAP * np.maximum(h[:, None], h[None, :]))
     if ruled is not None:
-        major |= _across_rule(b, similar & tall[:, None] & tall[None, :] & ~major
-                              & (overlap >= MAJOR_OVERLAP * np.minimum(w[:, None], w[None, :])),
-                              ruled)
+        major |= _across_rule(b, stacked & ~major, ruled)
     # (a piece much wider than the digit is a leftover of a line, not a part of the digit)
     minor = (taller & (overlap >= MINOR_OVERLAP * w[:, None]) & (gap <= MINOR_GAP * h[None, :])
              & (w[:, None] <= MINOR_MAX_WIDTH * w[None, :]))
