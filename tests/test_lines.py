@@ -122,6 +122,51 @@ def test_rows_of_digits_are_not_words():
     assert words.in_words(caption) == {0, 1, 2, 3}
 
 
+@pytest.mark.parametrize("blur", [1.0, 2.0])
+def test_a_blurred_caption_whose_letters_run_together_is_no_number(reader, blur):
+    """Out of focus, "Total" and "Date" ink into a few pieces of one height ("T", "ota", "l"):
+    no piece is an x-height letter on its own, but inside "ota" the o and a stop level
+    below the t. Under the caption, the number is read."""
+    page = np.full((480, 640), 225, np.uint8)
+    cv2.putText(page, "Total  Date", (60, 120), cv2.FONT_HERSHEY_DUPLEX, 1.3, 40, 3,
+                cv2.LINE_AA)
+    page[:200] = cv2.GaussianBlur(page, (0, 0), blur)[:200]
+    cv2.putText(page, "2749", (80, 330), cv2.FONT_HERSHEY_DUPLEX, 2.0, 40, 4, cv2.LINE_AA)
+    page = cv2.GaussianBlur(page, (0, 0), 1.0)
+    assert "".join(str(d.label) for d in reader.read(page)) == "2749"
+
+
+def _ink_piece(text: str, blur: float) -> np.ndarray:
+    """The biggest ink piece of ``text`` printed tight (touching) and blurred, as its box's
+    0/255 mask."""
+    page = np.full((120, 400), 225, np.uint8)
+    for i, char in enumerate(text):
+        cv2.putText(page, char, (10 + 22 * i, 80), cv2.FONT_HERSHEY_DUPLEX, 1.5, 40, 3,
+                    cv2.LINE_AA)
+    ink = (cv2.GaussianBlur(page, (0, 0), blur) < 150).astype(np.uint8) * 255
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink)
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = stats[k, :4]
+    return np.where(labels[y:y + h, x:x + w] == k, 255, 0).astype(np.uint8)
+
+
+def test_letters_run_together_show_their_x_height_and_digits_do_not():
+    assert words.x_height_inside(_ink_piece("ota", 2.5))
+    assert words.x_height_inside(_ink_piece("pag", 2.5))  # (descenders: the same, upside down)
+    for number in ("2749", "2026", "358", "47", "4747", "1111"):
+        piece = _ink_piece(number, 2.5)
+        assert piece.shape[1] > 1.5 * piece.shape[0], number  # (one piece: they touch)
+        assert not words.x_height_inside(piece), number
+    two_pieces = [(10, 50, 12, 30), (24, 50, 40, 30)]
+    assert words.in_words(two_pieces) == set()
+    assert words.in_words(two_pieces, np.array([False, True])) == {0, 1}
+    # spaced off its neighbour, such a piece is a word alone only if a word's width ("Date"),
+    # not a wide handwritten digit's
+    spaced = [(10, 50, 40, 30), (60, 50, 70, 30), (140, 50, 50, 30)]
+    assert words.in_words(spaced, np.array([False, True, False])) == {1}
+    assert words.in_words(spaced, np.array([False, False, True])) == set()
+
+
 @pytest.mark.parametrize("pen", [(40, 40, 200), (170, 70, 30)], ids=["red", "blue"])
 def test_red_and_blue_ink_read_like_black(reader, pen):
     page = np.full((240, 480, 3), (215, 228, 232), np.uint8)

@@ -18,7 +18,7 @@ from mnist_edge.common.union_find import UnionFind
 from mnist_edge.reading.binarise import above
 from mnist_edge.reading.lines import contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
-from mnist_edge.reading.words import in_words
+from mnist_edge.reading.words import in_words, x_height_inside
 
 MIN_DIGIT_PX = 8  # a digit is at least this tall, whatever ``min_height`` says
 MIN_WIDTH_PX = 2  # ...and this wide: a 1 px sliver is what is left of a rule
@@ -84,7 +84,9 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS,
     # a piece cut by the frame's edge is no letter: the rim of the table beyond the paper,
     # level with a number, would pass for a capital beside "x-height" digits
     whole = [k for k, (box, _) in enumerate(groups) if not _at_border(box, mask.shape)]
-    words = {whole[k] for k in in_words([groups[k][0] for k in whole])}
+    boxes = [groups[k][0] for k in whole]
+    inside = [x_height_inside(mask[y:y + h, x:x + w]) for x, y, w, h in boxes]
+    words = {whole[k] for k in in_words(boxes, np.array(inside, bool))}
     blobs = []
     for box, members in (g for k, g in enumerate(groups) if k not in words):
         blob = _make_blob(mask, box, members, min_h, params)

@@ -8,7 +8,8 @@ the tallest ink of their line (the digits of a font are cap height), so "Total 2
 its number. :func:`in_words` finds the words before any piece is cropped or classified.
 
 A line of letters of one height (all capitals) is left to the model: by their widths alone,
-letters are not told from the digits of a bold or wide font.
+letters are not told from the digits of a bold or wide font. Blurred letters that ink into
+one piece show their x-height inside it (:func:`x_height_inside`); two pieces then make a word.
 """
 
 from __future__ import annotations
@@ -29,17 +30,29 @@ WORD_SPACE = 0.32  # a wider gap between two pieces (share of the taller) is bet
 SHORT = 0.85  # a letter under this share of its line's tallest is an x-height letter...
 MIN_SHORT = 1  # ...and a row with this many of them is text
 THIN = 0.25  # narrower than this share of its height: an l, an I or a box's wall
+# letters blurred into one piece ("ota" of a soft "Total"): wider than this share of its height
+MERGED_WIDE = 1.2
+CAP_BAND = 0.15  # the top of a piece, this share of its height: above the x-height
+CAP_COVER = 0.5  # x-height letters inside: under this share of its columns reach the band,
+X_LINE = (0.2, 0.5)  # ...and the others' ink starts level, this far down (share of height),
+X_LEVEL = 0.07  # ...within this much (share of height) of their median,
+X_SHARE = 0.4  # ...in at least this share of the columns
+MIN_PIECE = 8  # px: a lower piece is too coarse to show an x-height (or a rule's leftover)
+WORD_WIDE = 2.0  # such a piece alone (spaced off its row) is a word if this wide (share of height)
 
 
-def in_words(boxes: list[Box]) -> set[int]:
+def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
     """Indices of ``boxes`` (every ink piece of a frame that may be a letter or a digit) that
     are letters of a word.
 
     Rows are chained through pieces with some width only: thin pieces (an l, a 1, a box's
     wall) would chain the digits of a row of form boxes into one "word". A thin piece next
-    to a word is one of its letters."""
+    to a word is one of its letters. ``x_height`` (optional, one bool a box): which pieces
+    hold x-height letters inside (:func:`x_height_inside`), as blurred words' pieces do."""
     n = len(boxes)
-    if n < MIN_LETTERS:
+    merged = np.zeros(n, bool) if x_height is None else np.asarray(x_height, bool)
+    shortest = 2 if merged.any() else MIN_LETTERS  # blurred letters: two pieces can be a word
+    if n < shortest:
         return set()
     b = np.array(boxes, dtype=np.float32).reshape(n, 4)
     thin = b[:, 2] < THIN * b[:, 3]
@@ -47,7 +60,7 @@ def in_words(boxes: list[Box]) -> set[int]:
     gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
     line = _on_line(b)
     near = _follows(b, gap, NEXT_GAP) & line
-    rows = _chains(near & wide, gap, MIN_LETTERS)
+    rows = _chains(near & wide, gap, shortest)
     if not rows:  # (most frames: no three pieces in a tight row)
         return set()
     tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & line & wide, gap, 2))
@@ -55,9 +68,15 @@ def in_words(boxes: list[Box]) -> set[int]:
     for chain in rows:
         with_thin = np.flatnonzero(thin & (near | near.T)[chain].any(axis=0)).tolist()
         for word in _split_at_spaces(b, sorted({*chain, *with_thin}, key=lambda i: b[i, 0])):
-            if _is_word(b[word], thin[word], tallest[word].max()):
+            if (len(chain) >= MIN_LETTERS and _is_word(b[word], thin[word], tallest[word].max())) \
+                    or (merged[word].any() and (len(word) > 1 or _letters_wide(b[word[0]]))):
                 out.update(word)
     return out
+
+
+def _letters_wide(box: np.ndarray) -> bool:
+    """A piece wide enough to be a word alone (a blurred "Date"), not one wide digit."""
+    return bool(box[2] >= WORD_WIDE * box[3])
 
 
 def _split_at_spaces(b: np.ndarray, row: list[int]) -> list[list[int]]:
@@ -111,3 +130,28 @@ def _is_word(b: np.ndarray, thin: np.ndarray, line_height: float) -> bool:
     capital or an ascender in the word or in its neighbours)."""
     h = b[~thin, 3]
     return int((h < SHORT * line_height).sum()) >= MIN_SHORT
+
+
+def x_height_inside(piece: np.ndarray) -> bool:
+    """Whether an ink piece (its box's mask, 0/255) is letters blurred together, x-height ones
+    among them: out of focus, "Total" inks into "T", "ota", "l", all of one height, so no
+    piece is an x-height letter by its box. Inside "ota" though, only the t reaches the top:
+    the o and the a start level, lower down. Read upside down, the same finds descenders
+    ("pag": only p and g reach the bottom). Touching digits reach their top (and bottom)
+    across most of their width, or not level (a wide handwritten 2's slope)."""
+    return _starts_level_below_top(piece) or _starts_level_below_top(piece[::-1])
+
+
+def _starts_level_below_top(piece: np.ndarray) -> bool:
+    """A wide piece most of whose columns start below its top band, level with each other."""
+    h, w = piece.shape
+    if w < MERGED_WIDE * h or h < MIN_PIECE:
+        return False
+    inked = piece > 0
+    has = inked.any(axis=0)
+    first = np.where(has, inked.argmax(axis=0), h) / h  # where each column's ink starts
+    reach = float((first < CAP_BAND).mean())
+    below = first[(first >= X_LINE[0]) & (first <= X_LINE[1])]
+    if reach >= CAP_COVER or len(below) < X_SHARE * w:
+        return False
+    return float((np.abs(first - np.median(below)) <= X_LEVEL).mean()) >= X_SHARE
