@@ -53,6 +53,29 @@ def test_grid_scenes_read_every_cell(reader, layout):
     assert in_cell >= 0.6 * total, f"{in_cell}/{total} in the right cell"
 
 
+def test_walls_of_a_row_of_soft_boxes_are_no_ones(reader):
+    """A blurred, faint row of form boxes whose rules the line finder does not take: the blob
+    of the row is cut out of its rules, and the walls left must not be read as 1s (there is
+    no 1 on this page)."""
+    scene = make_grid_scene(np.random.default_rng(30), "boxes", size=(640, 480), hard=True)
+    assert 1 not in [t.label for t in scene.digits]
+    digits = reader.read(scene.frame)
+    assert 1 not in [d.label for d in digits]
+    assert _matched(scene, digits)[0] >= len(scene.digits) - 1
+
+
+def test_three_walls_go_and_a_one_clear_of_the_rules_stays():
+    from mnist_edge.reading.blobs import _without_walls
+
+    def piece(x, w, h):
+        return ((x, 10, w, h), np.zeros((1, 1, 2), np.int32))
+
+    digit, one = piece(0, 30, 40), piece(40, 6, 40)
+    walls = [piece(60 + 40 * i, 6, 58) for i in range(3)]
+    assert _without_walls([digit, one, *walls], 60) == [digit, one]
+    assert _without_walls([digit, one, *walls[:2]], 60) == [digit, one, *walls[:2]]
+
+
 def test_digit_crossing_a_rule_is_whole():
     page = np.full((300, 400), 230, np.uint8)
     for y in range(30, 300, 40):

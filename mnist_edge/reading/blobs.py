@@ -16,7 +16,7 @@ import numpy as np
 
 from mnist_edge.common.union_find import UnionFind
 from mnist_edge.reading.binarise import above
-from mnist_edge.reading.lines import contour_boxes
+from mnist_edge.reading.lines import MIN_WALLS, WALL_SLENDER, contour_boxes
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 from mnist_edge.reading.words import in_words, x_height_inside
 
@@ -43,6 +43,7 @@ MINOR_OVERLAP = 0.4  # a smaller piece joins a taller one it overlaps by this sh
 MINOR_GAP = 0.25  # ...at most this share of the taller one's height away
 MINOR_MAX_WIDTH = 1.2  # ...and not wider than this times it (else: a leftover of a line)
 RULE_GAP = 12  # px: similar pieces further apart glue only if a rule cut out lies between
+WALL_HEIGHT = 0.75  # a row of boxes cut out of its rules: walls are this share of its height
 # which blobs can be digits (_make_blob)
 WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
@@ -302,7 +303,18 @@ def _cut_lines(
         cx, cy, cw, ch = cv2.boundingRect(c)
         if max(cw, ch) >= max(2, min_h // 5) and max(cw, ch) < params.line_aspect * min(cw, ch):
             out.append(((cx, cy, cw, ch), c))
-    return out
+    return out if vertical else _without_walls(out, bh)
+
+
+def _without_walls(pieces: list[Piece], height: int) -> list[Piece]:
+    """``pieces`` left of a wide blob cut out of its rules, less the walls of a row of boxes:
+    ``MIN_WALLS`` or more slender pieces nearly the row's ``height`` (thick, soft rules that
+    the line finder left to this cut; each wall would read as a "1"). A digit in its box
+    stands clear of the box's top or bottom."""
+    walls = {k for k, ((_, _, w, h), _) in enumerate(pieces)
+             if h >= WALL_HEIGHT * height and h >= WALL_SLENDER * w}
+    return pieces if len(walls) < MIN_WALLS else \
+        [p for k, p in enumerate(pieces) if k not in walls]
 
 
 
