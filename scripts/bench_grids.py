@@ -137,10 +137,11 @@ def _params(previous: bool) -> pipeline.VisionParams:
 def previous_pipeline():
     """The steps this issue added, turned off (the same model reads the crops)."""
     saved = (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-             normalise.to_gray, blobs.in_words, pipeline.faint_digits)
+             normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls)
     gray = normalise.to_gray
     pipeline.find_rules = lambda faint: Rules(None, None)
-    blobs.in_words = lambda boxes: set()
+    blobs.in_words = lambda boxes, x_height=None: set()
+    blobs._without_walls = lambda pieces, height: pieces
     pipeline.faint_digits = lambda *a: []
     pipeline.ink_thresholds = lambda work, paper, params: params
     pipeline.parts_for = lambda box: []
@@ -149,7 +150,7 @@ def previous_pipeline():
         yield
     finally:
         (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-         normalise.to_gray, blobs.in_words, pipeline.faint_digits) = saved
+         normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls) = saved
 
 
 def _grid_scenes(n: int, mnist) -> list:

@@ -64,6 +64,16 @@ def test_walls_of_a_row_of_soft_boxes_are_no_ones(reader):
     assert _matched(scene, digits)[0] >= len(scene.digits) - 1
 
 
+def test_walls_long_enough_for_rules_but_thicker_are_walls(reader):
+    """A row of form boxes whose walls are as long as a rule must be but, ruled as thick as
+    the row's rules, not slender enough for one: still the walls of the row, so every digit
+    is placed in its box."""
+    scene = make_grid_scene(np.random.default_rng(13), "boxes")
+    right, in_cell = _matched(scene, reader.read(scene.frame))
+    assert right >= len(scene.digits) - 1
+    assert in_cell >= len(scene.digits) - 1, f"{in_cell}/{len(scene.digits)} in their cells"
+
+
 def test_three_walls_go_and_a_one_clear_of_the_rules_stays():
     from mnist_edge.reading.blobs import _without_walls
 
@@ -74,6 +84,22 @@ def test_three_walls_go_and_a_one_clear_of_the_rules_stays():
     walls = [piece(60 + 40 * i, 6, 58) for i in range(3)]
     assert _without_walls([digit, one, *walls], 60) == [digit, one]
     assert _without_walls([digit, one, *walls[:2]], 60) == [digit, one, *walls[:2]]
+
+
+def test_the_benchmarks_previous_pipeline_turns_the_new_steps_off_and_on(reader, monkeypatch):
+    """``scripts/bench_grids.py`` measures the pipeline before issue 10 by replacing its steps;
+    the replacements must fit the steps' signatures, and everything comes back after."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_grids
+
+    scene = make_grid_scene(np.random.default_rng(10), "boxes")
+    with bench_grids.previous_pipeline():
+        before = reader.read(scene.frame)
+    after = reader.read(scene.frame)
+    assert all(d.cell is None for d in before)  # no rules found: no cells
+    assert any(d.cell is not None for d in after)
 
 
 def test_digit_crossing_a_rule_is_whole():

@@ -195,7 +195,7 @@ def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
         rule[i] = _is_rule(boxes[i], band, vertical, crossing, must_cross)
-    walls = _walls(rects, band, crossing, size) if vertical and crossing is not None \
+    walls = _walls(rects, band, crossing, size, rule) if vertical and crossing is not None \
         and not must_cross else np.zeros(len(rects), bool)
     rule |= walls
     if not rule.any():
@@ -390,17 +390,18 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     piece[across[far], along[far]] = 0
 
 
-def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes
-           ) -> np.ndarray:
-    """Which pieces (boxes ``rects`` of the vertical ``band``) are the walls of a row of boxes:
-    shorter than a rule may be (a form's one row of boxes for digits is a digit and a half
-    tall), but straight and slender, reaching from a horizontal rule at their top to one at
-    their bottom, and ``MIN_WALLS`` or more between the same two rules. A "1" in its box
-    stands clear of the box's rules; one touching two lines of lined paper has no row of
-    walls beside it."""
+def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes,
+           rule: np.ndarray) -> np.ndarray:
+    """Which pieces (boxes ``rects`` of the vertical ``band``; ``rule``: those already taken
+    as rules) are the walls of a row of boxes: shorter than a rule may be (a form's one row of
+    boxes for digits is a digit and a half tall), or long enough but too thick for one (a
+    tall row's walls ruled as thick as its rules), yet straight and slender, reaching from a
+    horizontal rule at their top to one at their bottom, and ``MIN_WALLS`` or more between the
+    same two rules. A "1" in its box stands clear of the box's rules; one touching two lines
+    of lined paper has no row of walls beside it."""
     unit = size.long / LONG
     x, y, w, h = rects.T
-    candidates = np.flatnonzero((h >= WALL * unit) & (h < size.long))
+    candidates = np.flatnonzero((h >= WALL * unit) & ~rule)
     if len(candidates) < MIN_WALLS:
         return np.zeros(len(rects), bool)
     _, labels = cv2.connectedComponents(horizontal)
