@@ -206,6 +206,13 @@ def test_letters_run_together_show_their_x_height_and_digits_do_not():
         piece = _ink_piece(number, 2.5)
         assert piece.shape[1] > 1.5 * piece.shape[0], number  # (one piece: they touch)
         assert not words.x_height_inside(piece), number
+    # two digits tied by a bit of rule left between them: the rule runs level, but thin
+    tied = np.zeros((140, 300), np.uint8)
+    cv2.putText(tied, "8", (20, 110), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 255, 6)
+    cv2.putText(tied, "9", (170, 110), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 255, 6)
+    cv2.line(tied, (40, 80), (200, 80), 255, 2)
+    x, y, w, h = cv2.boundingRect(tied)
+    assert w > 2 * h and not words.x_height_inside(tied[y:y + h, x:x + w])
     two_pieces = [(10, 50, 12, 30), (24, 50, 40, 30)]
     assert words.in_words(two_pieces) == set()
     assert words.in_words(two_pieces, np.array([False, True])) == {0, 1}

@@ -36,7 +36,8 @@ CAP_BAND = 0.15  # the top of a piece, this share of its height: above the x-hei
 CAP_COVER = 0.5  # x-height letters inside: under this share of its columns reach the band,
 X_LINE = (0.2, 0.5)  # ...and the others' ink starts level, this far down (share of height),
 X_LEVEL = 0.07  # ...within this much (share of height) of their median,
-X_SHARE = 0.4  # ...in at least this share of the columns
+X_SHARE = 0.4  # ...in at least this share of the columns,
+X_BODY = 0.15  # ...columns holding letters' bodies: this share of the height inked at least
 MIN_PIECE = 8  # px: a lower piece is too coarse to show an x-height (or a rule's leftover)
 WORD_WIDE = 2.0  # such a piece alone (spaced off its row) is a word if this wide (share of height)
 
@@ -151,7 +152,8 @@ def _starts_level_below_top(piece: np.ndarray) -> bool:
     has = inked.any(axis=0)
     first = np.where(has, inked.argmax(axis=0), h) / h  # where each column's ink starts
     reach = float((first < CAP_BAND).mean())
-    below = first[(first >= X_LINE[0]) & (first <= X_LINE[1])]
+    body = inked.sum(axis=0) >= X_BODY * h  # (a bit of rule left between two digits: thin)
+    below = first[(first >= X_LINE[0]) & (first <= X_LINE[1]) & body]
     if reach >= CAP_COVER or len(below) < X_SHARE * w:
         return False
-    return float((np.abs(first - np.median(below)) <= X_LEVEL).mean()) >= X_SHARE
+    return float(((np.abs(first - np.median(below)) <= X_LEVEL) & body).mean()) >= X_SHARE
