@@ -9,7 +9,8 @@ its number. :func:`in_words` finds the words before any piece is cropped or clas
 
 A line of letters of one height (all capitals) is left to the model: by their widths alone,
 letters are not told from the digits of a bold or wide font. Blurred letters that ink into
-one piece show their x-height inside it (:func:`x_height_inside`); two pieces then make a word.
+one piece show their x-height inside it (:func:`x_height_inside`): such a piece makes a word with
+one neighbour, or alone if it is a word's width.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
     line = _on_line(b)
     near = _follows(b, gap, NEXT_GAP) & line
     rows = _chains(near & wide, gap, shortest)
-    if not rows:  # (most frames: no three pieces in a tight row)
+    if not rows:  # (most frames: no pieces in a tight row)
         return set()
     tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & line & wide, gap, 2))
     out: set[int] = set()
