@@ -302,6 +302,30 @@ def test_empty_cells_stay_empty(seed, noise, grey):
     assert find_digits(page, cells=True).first_boxes == []
 
 
+def test_a_thin_rule_across_an_empty_cell_is_no_digit():
+    """A grid whose thin column rules were missed has cells three columns wide, with a thin
+    rule down their middle: the second look at empty cells does not read it as a 1."""
+    from mnist_edge.reading.cells import Grid, Line
+    from mnist_edge.reading.empty_cells import faint_digits
+    from mnist_edge.reading.paper import Paper
+    from mnist_edge.reading.params import DEFAULT_PARAMS
+
+    work = np.full((600, 800), 230, np.uint8)
+    rows = [Line(float(y), 0.0, 40, 340) for y in (40, 100, 160, 220)]
+    cols = [Line(float(x), 0.0, 40, 220) for x in (40, 190, 340)]
+    for ln in rows:
+        cv2.line(work, (40, int(ln.a)), (340, int(ln.a)), 60, 2)
+    for ln in cols:
+        cv2.line(work, (int(ln.a), 40), (int(ln.a), 220), 60, 2)
+    for x in (90, 140, 240, 290):  # the missed thin rules: faint, through the cells' middles
+        cv2.line(work, (x, 40), (x, 220), 170, 1)
+    found = faint_digits(work, Paper(work), DEFAULT_PARAMS, [Grid(rows, cols)], set())
+    assert found == []
+    cv2.putText(work, "7", (100, 145), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 150, 3)  # a faint 7
+    found = faint_digits(work, Paper(work), DEFAULT_PARAMS, [Grid(rows, cols)], set())
+    assert len(found) == 1
+
+
 def test_rules_are_found_on_a_mostly_grid_frame():
     rng = np.random.default_rng(3)
     scene = make_grid_scene(rng, "grid", fill=0.0, words=False)
@@ -378,6 +402,58 @@ def test_cells_of_a_grid_with_a_missing_or_broken_rule(skip_row, broken):
         for col in range(9):
             x, y = step * (col + 1.5), step * (row + 1.5)
             assert cell_of(grids, x, y, 12) == (0, row, col)
+
+
+def _lines_at(ys, xs, lo=40, hi=400, short=()):
+    """Rules masks with full-width horizontal rules at ``ys``, vertical ones at ``xs`` and
+    short horizontal pieces (y, x0, x1) in ``short``."""
+    from mnist_edge.reading.lines import Rules
+
+    h = np.zeros((440, 440), np.uint8)
+    v = np.zeros((440, 440), np.uint8)
+    for y in ys:
+        cv2.line(h, (lo, y), (hi, y), 255, 2)
+    for y, x0, x1 in short:
+        cv2.line(h, (x0, y), (x1, y), 255, 2)
+    for x in xs:
+        cv2.line(v, (x, lo), (x, hi), 255, 2)
+    return Rules(h, v)
+
+
+def test_a_grid_with_half_its_rules_missed_is_filled():
+    """Most rules of a 9x9 grid missed (a shadowed or faint print): the median gap is two
+    spacings, yet the rules found are on one pitch, and the grid gets its 9 rows back."""
+    from mnist_edge.reading.cells import cell_of, find_grids
+
+    step, xs = 40, [40 + 40 * i for i in range(10)]
+    ys = [40 + step * i for i in (0, 2, 3, 5, 7, 9)]  # gaps of 2, 1, 2, 2, 2 spacings
+    grids = find_grids(_lines_at(ys, xs), min_h=12)
+    assert [g.shape for g in grids] == [(9, 9)]
+    assert cell_of(grids, 60, 40 + step * 4.5, 12) == (0, 4, 0)
+
+
+def test_a_short_rule_beside_a_grid_is_not_one_of_its_rows():
+    """A box beside the grid (an advert, a caption) whose rule reaches the grid's border
+    between two rows, with two of the grid's rules missed: the short rule is set aside and
+    the missed ones put back."""
+    from mnist_edge.reading.cells import find_grids
+
+    step, xs = 40, [40 + 40 * i for i in range(10)]
+    ys = [40 + step * i for i in range(10) if i not in (6, 7)]
+    grids = find_grids(_lines_at(ys, xs + [6], short=[(40 + int(step * 4.6), 6, 90)]),
+                       min_h=12)
+    assert (9, 9) in [g.shape for g in grids] or (9, 10) in [g.shape for g in grids]
+    assert all(g.shape[0] == 9 for g in grids if len(g.cols) >= 9)
+
+
+def test_an_uneven_table_is_not_cut_at_half_its_rows():
+    """Rows of 40 and 60 px alternating: a 20 px pitch would explain every rule by putting one
+    back in every row; a table's rows are its own."""
+    from mnist_edge.reading.cells import find_grids
+
+    ys = [40, 80, 140, 180, 240, 280, 340]
+    grids = find_grids(_lines_at(ys, [40, 200, 400]), min_h=12)
+    assert [g.shape for g in grids] == [(6, 2)]
 
 
 def test_an_irregular_table_keeps_its_own_rows():

@@ -21,6 +21,13 @@ from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
 REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
+OFF_PITCH_COVER = 0.5  # a line off a grid's pitch shorter than this share of its lines is not its
+MIN_ON_PITCH = 0.75  # ...if at least this share of the lines are on the pitch
+BORDER_COVER = 0.75  # a grid's first (last) line beyond a missed one is at least this share of
+#   its lines' median length
+ON_PITCH = 0.12  # ...a line within this share of a spacing of the pitch is on it (a grid's rules
+#   are ruled evenly; an uneven table's fit a pitch of half its rows only roughly)
+PUT_BACK = 0.5  # fitting a pitch, a rule put back costs this share of a rule left off it
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
 THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
@@ -86,7 +93,7 @@ def find_grids(rules: Rules, min_h: int) -> list[Grid]:
     vs = _merge(vs, SAME_LINE * min_h)
     groups = _crossing_groups(hs, vs, REACH * min_h)
     grids = [g for g in groups if len(g.rows) >= 2 and len(g.cols) >= 2]
-    return [_spanned(Grid(_filled(g.rows), _filled(g.cols))) for g in grids]
+    return [_spanned(Grid(_filled(g.rows, min_h), _filled(g.cols, min_h))) for g in grids]
 
 
 def extend_to_digits(grids: list[Grid], xs: list[float], ys: list[float]) -> list[Grid]:
@@ -260,10 +267,15 @@ def _spanned(grid: Grid) -> Grid:
     return Grid(span(grid.rows, grid.cols), span(grid.cols, grid.rows))
 
 
-def _filled(lines: list[Line]) -> list[Line]:
+def _filled(lines: list[Line], min_h: float) -> list[Line]:
     """A regular grid's missing rules put back (a faint or hidden line between two found ones
     whose gap is a whole number of the grid's spacings), so cells are not counted one short.
-    Irregular tables are left as found."""
+    Irregular tables are left as found.
+
+    The spacing is the median gap; where that leaves gaps that are no whole number of it, the
+    lines are fitted to a pitch (:func:`_pitch`): when half the rules are missed the median
+    gap is two spacings, and a short rule of the page beside the grid (an advert's box, a
+    caption's underline) reaching its border falls between two of its rows."""
     if len(lines) < 4:
         return lines
     gaps, step = _gaps(lines)
@@ -276,17 +288,93 @@ def _filled(lines: list[Line]) -> list[Line]:
         lines, units = lines[1:], units[1:]
     while len(units) > 3 and units[-1] < 1 - REGULAR:
         lines, units = lines[:-1], units[:-1]
-    whole = np.round(units)
-    if not np.all((whole >= 1) & (np.abs(units - whole) <= REGULAR * whole)):
-        return found
+    if not _whole(units):
+        lines, units = _pitch(found, min_h)
+        if lines is None:
+            return found
     out = [lines[0]]
-    for prev, nxt, k in zip(lines, lines[1:], whole.astype(int), strict=False):
+    for prev, nxt, k in zip(lines, lines[1:], np.round(units).astype(int), strict=False):
         for j in range(1, k):
             t = j / k
             out.append(Line(prev.a + t * (nxt.a - prev.a), prev.b + t * (nxt.b - prev.b),
                             min(prev.lo, nxt.lo), max(prev.hi, nxt.hi)))
         out.append(nxt)
     return out
+
+
+def _whole(units: np.ndarray) -> bool:
+    """Whether every gap (in spacings) is a whole number of them, give or take ``REGULAR``
+    of each spacing."""
+    whole = np.round(units)
+    return bool(np.all((whole >= 1) & (np.abs(units - whole) <= REGULAR * whole)))
+
+
+def _pitch(lines: list[Line], min_h: float
+           ) -> tuple[list[Line], np.ndarray] | tuple[None, None]:
+    """The lines of a regular grid among ``lines`` and their gaps in spacings, or (None, None).
+
+    Every spacing at least a digit tall (``min_h``) that is a gap, or its half or third, is
+    tried from every line: a line is on the pitch if it lies within ``ON_PITCH`` of a whole
+    number of spacings from there (spacing and start then refitted to those lines). The pitch
+    kept misses fewest lines and puts back fewest, a line put back costing ``PUT_BACK`` of a
+    line missed (a half spacing explains every line of a grid by putting one back in each
+    cell). Lines off the pitch are dropped only if they are short (under ``OFF_PITCH_COVER``
+    of the median line's length) and few (``MIN_ON_PITCH`` of the lines stay): an uneven
+    table's long rules are its own, and it is left as found."""
+    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
+    pos = np.array([ln.at(centre) for ln in lines])
+    length = np.array([ln.hi - ln.lo for ln in lines])
+    gaps = np.diff(pos)
+    best, best_cost = None, (np.inf, np.inf)
+    for step in sorted({g / k for g in gaps for k in (1, 2, 3) if g >= k * min_h}, reverse=True):
+        for origin in pos:
+            fit = _on_pitch(pos, origin, step)
+            if fit.sum() < 4:
+                continue
+            step2, origin2 = np.polyfit(np.round((pos[fit] - origin) / step), pos[fit], 1)
+            fit = _on_pitch(pos, origin2, step2)
+            if fit.sum() < 4:
+                continue
+            off = int((~fit).sum())
+            span = np.round((pos[fit].max() - pos[fit].min()) / step2)
+            cost = (off + PUT_BACK * (span + 1 - fit.sum()), off)
+            if cost < best_cost:
+                best, best_cost = (fit, step2), cost
+    if best is None:
+        return None, None
+    pitched, step = best
+    fit = pitched.copy()
+    median = np.median(length)
+    on = np.flatnonzero(fit)
+    # a border spans its grid: a short line on the pitch beyond a missed rule is the page's
+    while len(on) > 4 and length[on[0]] < BORDER_COVER * median \
+            and pos[on[1]] - pos[on[0]] > (2 - REGULAR) * step:
+        fit[on[0]], on = False, on[1:]
+    while len(on) > 4 and length[on[-1]] < BORDER_COVER * median \
+            and pos[on[-1]] - pos[on[-2]] > (2 - REGULAR) * step:
+        fit[on[-1]], on = False, on[:-1]
+    inside = np.zeros(len(lines), bool)
+    inside[on[0]:on[-1] + 1] = True
+    off = inside & ~fit
+    if pitched.sum() < MIN_ON_PITCH * len(lines) or np.any(~inside & ~pitched) \
+            or np.any(length[off] >= OFF_PITCH_COVER * median):
+        return None, None
+    units = np.diff(pos[fit]) / step
+    if not _whole(units):
+        return None, None
+    return [ln for ln, f in zip(lines, fit, strict=True) if f], units
+
+
+def _on_pitch(pos: np.ndarray, origin: float, step: float) -> np.ndarray:
+    """Which positions (ascending) lie within ``ON_PITCH`` of a whole number of ``step`` from
+    ``origin``: of two at the same number (a double rule), the nearer."""
+    k = (pos - origin) / step
+    whole = np.round(k)
+    miss = np.abs(k - whole)
+    fit = miss <= ON_PITCH
+    for i in np.flatnonzero(fit[1:] & fit[:-1] & (whole[1:] == whole[:-1])):
+        fit[i + (miss[i + 1] > miss[i])] = False
+    return fit
 
 
 def _crossing_groups(hs: list[Line], vs: list[Line], reach: float) -> list[Grid]:

@@ -32,6 +32,7 @@ MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
 MIN_PX = 6  # ...and this many pixels
 PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
 ALONG_EDGE = 0.6  # a piece along the searched box's edge for this share of it is a rule's
+THIN_ACROSS = 0.25  # ...and so is one from edge to edge across it, thinner than this share
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
 MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined paper's bands)
 MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
@@ -105,8 +106,12 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
 
 
 def _on_border(stat: np.ndarray, w: int, h: int) -> bool:
-    """A piece running along the searched box's edge over most of it: what is left of a rule."""
+    """A piece running along the searched box's edge over most of it, or a thin one across
+    the box from edge to edge: what is left of a rule (a grid whose thin rules were missed
+    has cells two or three columns wide, a thin rule down their middle)."""
     x, y, bw, bh = stat[:4]
     along_x = (y == 0 or y + bh == h) and bw > ALONG_EDGE * w
     along_y = (x == 0 or x + bw == w) and bh > ALONG_EDGE * h
-    return bool(along_x or along_y)
+    across_y = y == 0 and y + bh == h and bw < THIN_ACROSS * bh
+    across_x = x == 0 and x + bw == w and bh < THIN_ACROSS * bw
+    return bool(along_x or along_y or across_y or across_x)
