@@ -21,13 +21,13 @@ from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
 REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
-OFF_PITCH_COVER = 0.5  # a line off a grid's pitch shorter than this share of its lines is not its
+ON_PITCH = 0.12  # a line within this share of a spacing of a grid's pitch is on it (a grid's
+#   rules are ruled evenly; an uneven table's fit a pitch of half its rows only roughly)
+SAME_STEP = 0.03  # candidate spacings within this share of each other are tried once
+PUT_BACK = 0.5  # fitting a pitch, a rule put back costs this share of a line left off it
+OFF_PITCH_COVER = 0.5  # a line off the pitch shorter than this share of the lines is not the grid's
 MIN_ON_PITCH = 0.75  # ...if at least this share of the lines are on the pitch
-BORDER_COVER = 0.75  # a grid's first (last) line beyond a missed one is at least this share of
-#   its lines' median length
-ON_PITCH = 0.12  # ...a line within this share of a spacing of the pitch is on it (a grid's rules
-#   are ruled evenly; an uneven table's fit a pitch of half its rows only roughly)
-PUT_BACK = 0.5  # fitting a pitch, a rule put back costs this share of a rule left off it
+BORDER_COVER = 0.75  # a first (last) line beyond a missed one is at least this share of the lines
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
 THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
@@ -313,40 +313,22 @@ def _pitch(lines: list[Line], min_h: float
            ) -> tuple[list[Line], np.ndarray] | tuple[None, None]:
     """The lines of a regular grid among ``lines`` and their gaps in spacings, or (None, None).
 
-    Every spacing at least a digit tall (``min_h``) that is a gap, or its half or third, is
-    tried from every line: a line is on the pitch if it lies within ``ON_PITCH`` of a whole
-    number of spacings from there (spacing and start then refitted to those lines). The pitch
-    kept misses fewest lines and puts back fewest, a line put back costing ``PUT_BACK`` of a
-    line missed (a half spacing explains every line of a grid by putting one back in each
-    cell). Lines off the pitch are dropped only if they are short (under ``OFF_PITCH_COVER``
-    of the median line's length) and few (``MIN_ON_PITCH`` of the lines stay): an uneven
-    table's long rules are its own, and it is left as found."""
+    The pitch is :func:`_best_pitch`'s. Lines off it are dropped only if they are short
+    (under ``OFF_PITCH_COVER`` of the median line's length) and few (``MIN_ON_PITCH`` of the
+    lines stay), and only between the grid's first and last lines: an uneven table's long
+    rules are its own, and it is left as found, as it is if the pitch puts back as many rules
+    as were found (an uneven table's rows fit a pitch a fraction of their height). A border
+    spans its grid, so a short line on the pitch beyond a missed rule at either end is the
+    page's (``BORDER_COVER``)."""
     centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
     pos = np.array([ln.at(centre) for ln in lines])
     length = np.array([ln.hi - ln.lo for ln in lines])
-    gaps = np.diff(pos)
-    best, best_cost = None, (np.inf, np.inf)
-    for step in sorted({g / k for g in gaps for k in (1, 2, 3) if g >= k * min_h}, reverse=True):
-        for origin in pos:
-            fit = _on_pitch(pos, origin, step)
-            if fit.sum() < 4:
-                continue
-            step2, origin2 = np.polyfit(np.round((pos[fit] - origin) / step), pos[fit], 1)
-            fit = _on_pitch(pos, origin2, step2)
-            if fit.sum() < 4:
-                continue
-            off = int((~fit).sum())
-            span = np.round((pos[fit].max() - pos[fit].min()) / step2)
-            cost = (off + PUT_BACK * (span + 1 - fit.sum()), off)
-            if cost < best_cost:
-                best, best_cost = (fit, step2), cost
+    best = _best_pitch(pos, min_h)
     if best is None:
         return None, None
     pitched, step = best
-    fit = pitched.copy()
-    median = np.median(length)
+    fit, median = pitched.copy(), float(np.median(length))
     on = np.flatnonzero(fit)
-    # a border spans its grid: a short line on the pitch beyond a missed rule is the page's
     while len(on) > 4 and length[on[0]] < BORDER_COVER * median \
             and pos[on[1]] - pos[on[0]] > (2 - REGULAR) * step:
         fit[on[0]], on = False, on[1:]
@@ -355,25 +337,70 @@ def _pitch(lines: list[Line], min_h: float
         fit[on[-1]], on = False, on[:-1]
     inside = np.zeros(len(lines), bool)
     inside[on[0]:on[-1] + 1] = True
-    off = inside & ~fit
-    if pitched.sum() < MIN_ON_PITCH * len(lines) or np.any(~inside & ~pitched) \
-            or np.any(length[off] >= OFF_PITCH_COVER * median):
-        return None, None
     units = np.diff(pos[fit]) / step
-    if not _whole(units):
+    if pitched.sum() < MIN_ON_PITCH * len(lines) or np.any(~inside & ~pitched) \
+            or np.any(length[inside & ~fit] >= OFF_PITCH_COVER * median) or not _whole(units) \
+            or np.round(units).sum() + 1 >= 2 * fit.sum():  # more put back than found: a table
         return None, None
     return [ln for ln, f in zip(lines, fit, strict=True) if f], units
 
 
-def _on_pitch(pos: np.ndarray, origin: float, step: float) -> np.ndarray:
-    """Which positions (ascending) lie within ``ON_PITCH`` of a whole number of ``step`` from
-    ``origin``: of two at the same number (a double rule), the nearer."""
-    k = (pos - origin) / step
-    whole = np.round(k)
-    miss = np.abs(k - whole)
+def _best_pitch(pos: np.ndarray, min_h: float) -> tuple[np.ndarray, float] | None:
+    """Which of the ascending positions ``pos`` lie on the best regular pitch, and its
+    spacing; None if no pitch holds four of them.
+
+    Every spacing at least a digit tall (``min_h``) that is a gap, or its half or third, is
+    tried from every line: a line is on the pitch if it lies within ``ON_PITCH`` of a whole
+    number of spacings from there (of two at the same number, a double rule, the nearer);
+    spacing and start are then refitted to those lines by least squares. The pitch kept
+    leaves fewest lines off it and puts back fewest, a line put back costing ``PUT_BACK`` of
+    one left off (a half spacing explains every line of a grid by putting one back in each
+    cell); ties go to the longer spacing. All candidates at once, as arrays: a table that is
+    no grid is tried on every frame."""
+    gaps = np.diff(pos)
+    steps: list[float] = []
+    for step in sorted((g / k for g in gaps for k in (1, 2, 3) if g >= k * min_h), reverse=True):
+        if not steps or step < (1 - SAME_STEP) * steps[-1]:  # (the refit finds the spacing)
+            steps.append(step)
+    if not steps:
+        return None
+    steps = np.array(steps)
+    # (steps, origins, lines): lines on each candidate pitch, then on its least-squares refit
+    k = np.round((pos[None, None, :] - pos[None, :, None]) / steps[:, None, None])
+    fit = _on_grid(pos, pos[None, :, None] + k * steps[:, None, None], steps[:, None, None])
+    n = fit.sum(axis=2)
+    x, y = np.where(fit, k, 0.0), np.where(fit, pos, 0.0)
+    sx, sy = x.sum(axis=2), y.sum(axis=2)
+    var = n * (x * x).sum(axis=2) - sx * sx
+    ok = (n >= 4) & (var > 0)
+    slope = np.where(ok, (n * (x * y).sum(axis=2) - sx * sy) / np.where(ok, var, 1.0), 1.0)
+    start = np.where(ok, (sy - slope * sx) / np.maximum(n, 1), 0.0)
+    slope = np.maximum(slope, 1e-6)
+    k2 = np.round((pos[None, None, :] - start[..., None]) / slope[..., None])
+    fit = _on_grid(pos, start[..., None] + k2 * slope[..., None], slope[..., None]) \
+        & ok[..., None]
+    n = fit.sum(axis=2)
+    lo = np.where(fit, k2, np.inf).min(axis=2)
+    hi = np.where(fit, k2, -np.inf).max(axis=2)
+    off = len(pos) - n
+    cost = np.where(n >= 4, off + PUT_BACK * (hi - lo + 1 - n), np.inf)
+    if not np.isfinite(cost).any():
+        return None
+    order = np.lexsort((off.ravel(), cost.ravel()))  # stable: longer spacings first on ties
+    i, j = np.unravel_index(order[0], cost.shape)
+    return fit[i, j], float(slope[i, j])
+
+
+def _on_grid(pos: np.ndarray, nearest: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Whether each position lies within ``ON_PITCH`` spacings of its ``nearest`` pitch
+    position (arrays broadcast over candidates, lines last); of two neighbours at the same
+    pitch position (a double rule), only the nearer."""
+    miss = np.abs(pos - nearest) / step
     fit = miss <= ON_PITCH
-    for i in np.flatnonzero(fit[1:] & fit[:-1] & (whole[1:] == whole[:-1])):
-        fit[i + (miss[i + 1] > miss[i])] = False
+    same = fit[..., 1:] & fit[..., :-1] & (nearest[..., 1:] == nearest[..., :-1])
+    worse_next = same & (miss[..., 1:] > miss[..., :-1])
+    fit[..., 1:] &= ~worse_next
+    fit[..., :-1] &= ~(same & ~worse_next)
     return fit
 
 
