@@ -23,6 +23,7 @@ REACH = 1.0  # a line counts at a point up to this many digit heights beyond its
 REGULAR = 0.2  # spacings within this share of the median make a regular grid (gaps are filled)
 ON_PITCH = 0.12  # a line within this share of a spacing of a grid's pitch is on it (a grid's
 #   rules are ruled evenly; an uneven table's fit a pitch of half its rows only roughly)
+MIN_PITCHED = 5  # a pitch is trusted when at least this many rules lie on it
 SAME_STEP = 0.03  # candidate spacings within this share of each other are tried once
 PUT_BACK = 0.5  # fitting a pitch, a rule put back costs this share of a line left off it
 OFF_PITCH_COVER = 0.5  # a line off the pitch shorter than this share of the lines is not the grid's
@@ -329,10 +330,10 @@ def _pitch(lines: list[Line], min_h: float
     pitched, step = best
     fit, median = pitched.copy(), float(np.median(length))
     on = np.flatnonzero(fit)
-    while len(on) > 4 and length[on[0]] < BORDER_COVER * median \
+    while len(on) > MIN_PITCHED and length[on[0]] < BORDER_COVER * median \
             and pos[on[1]] - pos[on[0]] > (2 - REGULAR) * step:
         fit[on[0]], on = False, on[1:]
-    while len(on) > 4 and length[on[-1]] < BORDER_COVER * median \
+    while len(on) > MIN_PITCHED and length[on[-1]] < BORDER_COVER * median \
             and pos[on[-1]] - pos[on[-2]] > (2 - REGULAR) * step:
         fit[on[-1]], on = False, on[:-1]
     inside = np.zeros(len(lines), bool)
@@ -347,7 +348,8 @@ def _pitch(lines: list[Line], min_h: float
 
 def _best_pitch(pos: np.ndarray, min_h: float) -> tuple[np.ndarray, float] | None:
     """Which of the ascending positions ``pos`` lie on the best regular pitch, and its
-    spacing; None if no pitch holds four of them.
+    spacing; None if no pitch holds ``MIN_PITCHED`` of them (four rules of an uneven table
+    fit a pitch by chance).
 
     Every spacing at least a digit tall (``min_h``) that is a gap, or its half or third, is
     tried from every line: a line is on the pitch if it lies within ``ON_PITCH`` of a whole
@@ -372,7 +374,7 @@ def _best_pitch(pos: np.ndarray, min_h: float) -> tuple[np.ndarray, float] | Non
     x, y = np.where(fit, k, 0.0), np.where(fit, pos, 0.0)
     sx, sy = x.sum(axis=2), y.sum(axis=2)
     var = n * (x * x).sum(axis=2) - sx * sx
-    ok = (n >= 4) & (var > 0)
+    ok = (n >= MIN_PITCHED) & (var > 0)
     slope = np.where(ok, (n * (x * y).sum(axis=2) - sx * sy) / np.where(ok, var, 1.0), 1.0)
     start = np.where(ok, (sy - slope * sx) / np.maximum(n, 1), 0.0)
     slope = np.maximum(slope, 1e-6)
@@ -383,7 +385,7 @@ def _best_pitch(pos: np.ndarray, min_h: float) -> tuple[np.ndarray, float] | Non
     lo = np.where(fit, k2, np.inf).min(axis=2)
     hi = np.where(fit, k2, -np.inf).max(axis=2)
     off = len(pos) - n
-    cost = np.where(n >= 4, off + PUT_BACK * (hi - lo + 1 - n), np.inf)
+    cost = np.where(n >= MIN_PITCHED, off + PUT_BACK * (hi - lo + 1 - n), np.inf)
     if not np.isfinite(cost).any():
         return None
     order = np.lexsort((off.ravel(), cost.ravel()))  # stable: longer spacings first on ties
