@@ -150,11 +150,17 @@ def _step(lines: list[Line]) -> float | None:
 
 
 def _gaps(lines: list[Line]) -> tuple[np.ndarray, float]:
-    """The gaps between consecutive ``lines`` where they run side by side (at the median of
-    their middles), and the median gap: the grid's spacing if it is regular."""
-    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
-    gaps = np.diff([ln.at(centre) for ln in lines])
+    """The gaps between consecutive ``lines`` (:func:`_positions`), and the median gap: the
+    grid's spacing if it is regular."""
+    gaps = np.diff(_positions(lines))
     return gaps, float(np.median(gaps))
+
+
+def _positions(lines: list[Line]) -> np.ndarray:
+    """Where ``lines`` are, across, where they run side by side (at the median of their
+    middles)."""
+    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
+    return np.array([ln.at(centre) for ln in lines])
 
 
 def cell_of(grids: list[Grid], x: float, y: float, min_h: int) -> Cell | None:
@@ -321,8 +327,7 @@ def _pitch(lines: list[Line], min_h: float
     as were found (an uneven table's rows fit a pitch a fraction of their height). A border
     spans its grid, so a short line on the pitch beyond a missed rule at either end is the
     page's (``BORDER_COVER``)."""
-    centre = float(np.median([(ln.lo + ln.hi) / 2 for ln in lines]))
-    pos = np.array([ln.at(centre) for ln in lines])
+    pos = _positions(lines)
     length = np.array([ln.hi - ln.lo for ln in lines])
     best = _best_pitch(pos, min_h)
     if best is None:
