@@ -87,3 +87,34 @@ def test_photos_need_a_grid_photo_folder(tmp_path):
     (tmp_path / "corners.csv").write_text("filepath,p1_x,p1_y,p2_x,p2_y,p3_x,p3_y,p4_x,p4_y\n")
     with pytest.raises(UserError, match="no photos"):
         train.PhotoCells.check(tmp_path).photos()
+
+
+def test_crop_sets_made_in_workers_are_the_sets_made_in_one_process(mnist, tmp_path):
+    """Each cell depends only on (seed, i), so splitting a set among spawned workers (as a
+    full-size set is, one per core) changes nothing but the time it takes."""
+    from mnist_edge.testing import grid_photos
+    from mnist_edge.training import crops, fonts
+
+    faces, _ = fonts.split()
+    photos = grid_photos.photos("v2", grid_photo_folder(tmp_path))
+    makers = {
+        "fonts": lambda w: crops.font_crops(faces, 30, 5, workers=w),
+        "mnist_paper": lambda w: crops.mnist_paper_crops(mnist.x_train, mnist.y_train, 30, 6,
+                                                         workers=w),
+        "photos": lambda w: crops.photo_crops(photos, workers=w),
+    }
+    for name, make in makers.items():
+        one, two = make(1), make(2)
+        assert len(one.y) + one.dropped == (30 if name != "photos" else
+                                            sum(int((p.truth > 0).sum()) for p in photos))
+        assert len(one.y) > 0, name
+        assert np.array_equal(one.x, two.x) and np.array_equal(one.y, two.y), name
+        assert one.dropped == two.dropped, name
+
+
+def test_chunks_keep_every_item_in_order():
+    from mnist_edge.training.crops import _split
+
+    for n, parts in ((30, 8), (7, 8), (1, 4), (16, 4), (0, 4)):
+        chunks = _split(range(n), parts)
+        assert [i for c in chunks for i in c] == list(range(n)) and len(chunks) <= parts

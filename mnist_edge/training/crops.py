@@ -11,13 +11,15 @@ Sources (each deterministic from its seed; see :func:`cached`):
 * :func:`font_crops`: printed digits in a set of font faces (training or held-out families);
 * :func:`mnist_paper_crops`: MNIST training digits laid on photographed paper, same
   degradations (the handwriting a camera sees);
-* :func:`cell_crops`: cells cut from the grid photos
+* :func:`photo_crops`: cells cut from the grid photos
   (:mod:`mnist_edge.testing.grid_photos`; wichtounet/sudoku_dataset, CC-BY-4.0: credit it).
 
-Rendering costs minutes on 2 cores, so :func:`cached` keeps each set as an ``.npz`` under the
-user's cache folder (``$MNIST_EDGE_CACHE`` or ``~/.cache/mnist-edge/crops``), keyed by its
-parameters and by the source of the code that makes it (this module, the font renderer, the
-reader's crop) plus the font files found: the same key always means the same crops.
+Rendering costs minutes, so large sets are made in one worker process per core
+(:func:`in_chunks`; cell ``i`` depends only on ``(seed, i)``, so the crops are the same as in
+one process), and :func:`cached` keeps each set as an ``.npz`` under the user's cache folder
+(``$MNIST_EDGE_CACHE`` or ``~/.cache/mnist-edge/crops``), keyed by its parameters and by the
+source of the code that makes it (this module, the font renderer, the reader's crop) plus the
+font files found: the same key always means the same crops.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import contextlib
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +50,9 @@ from mnist_edge.training import fonts
 
 CACHE_ENV_VAR = "MNIST_EDGE_CACHE"
 MIN_IOU = 0.5  # a found blob overlapping the true digit less than this is not that digit
+# below this many cells a set is made in this process: starting workers costs about a second
+PARALLEL_FROM = 2000
+CHUNKS_PER_WORKER = 4  # smaller chunks even out workers whose cells happen to cost more
 
 
 @dataclass
@@ -111,16 +118,23 @@ def _crop(cell: fonts.RenderedCell, mode: str) -> np.ndarray | None:
 
 def font_crops(faces: tuple[fonts.Face, ...], n: int, seed: int,
                style: fonts.CellStyle = fonts.TRAIN_STYLE, mode: str = "both",
-               dot_matrix: float = 0.04, labels: tuple[int, ...] = tuple(range(10))) -> CropSet:
+               dot_matrix: float = 0.04, labels: tuple[int, ...] = tuple(range(10)),
+               workers: int | None = None) -> CropSet:
     """``n`` cells of printed digits (``labels`` cycling, 0-9 by default) in ``faces``, cropped.
 
     ``mode``: ``reader`` (find + crop, as a frame), ``truth`` (the crop function on the true
     box, no detection) or ``both`` (the reader's crop where it finds the digit, else truth).
-    Cell ``i`` depends only on ``(seed, i)``.
+    Cell ``i`` depends only on ``(seed, i)``; ``workers``: see :func:`in_chunks`.
     """
+    task = functools.partial(_font_cells, faces, seed, style, mode, dot_matrix, labels)
+    return in_chunks(task, range(n), n, workers)
+
+
+def _font_cells(faces: tuple[fonts.Face, ...], seed: int, style: fonts.CellStyle, mode: str,
+                dot_matrix: float, labels: tuple[int, ...], indices: range) -> CropSet:
     started = time.perf_counter()
     xs, ys, dropped = [], [], 0
-    for i in range(n):
+    for i in indices:
         rng = np.random.default_rng([seed, i])
         label = labels[i % len(labels)]
         alpha, _ = fonts.sample_glyph(faces, label, rng, dot_matrix)
@@ -134,21 +148,33 @@ def font_crops(faces: tuple[fonts.Face, ...], n: int, seed: int,
 
 
 def mnist_paper_crops(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
-                      style: fonts.CellStyle = fonts.TRAIN_STYLE, mode: str = "both") -> CropSet:
-    """``n`` MNIST digits (drawn at random from ``images``) photographed on paper, cropped."""
+                      style: fonts.CellStyle = fonts.TRAIN_STYLE, mode: str = "both",
+                      workers: int | None = None) -> CropSet:
+    """``n`` MNIST digits (drawn at random from ``images``) photographed on paper, cropped.
+
+    Cell ``i`` draws its digit first from ``(seed, i)``; the draw is made here so that each
+    worker is sent its own digits, not all of MNIST."""
+    drawn = [int(np.random.default_rng([seed, i]).integers(len(images))) for i in range(n)]
+    items = [(i, images[k], int(labels[k])) for i, k in enumerate(drawn)]
+    task = functools.partial(_mnist_paper_cells, len(images), seed, style, mode)
+    return in_chunks(task, items, n, workers)
+
+
+def _mnist_paper_cells(n_images: int, seed: int, style: fonts.CellStyle, mode: str,
+                       items: Sequence[tuple[int, np.ndarray, int]]) -> CropSet:
     started = time.perf_counter()
     xs, ys, dropped = [], [], 0
-    for i in range(n):
+    for i, image, label in items:
         rng = np.random.default_rng([seed, i])
-        k = int(rng.integers(len(images)))
-        big = cv2.resize(images[k], (84, 84), interpolation=cv2.INTER_CUBIC)
+        rng.integers(n_images)  # the draw of the digit (made by the caller), as one process did
+        big = cv2.resize(image, (84, 84), interpolation=cv2.INTER_CUBIC)
         alpha = reading_crop.tight(np.clip(big.astype(np.float32) / 255.0, 0, 1))
         crop = _crop(fonts.render_cell(alpha, rng, style), mode)
         if crop is None:
             dropped += 1
             continue
         xs.append(crop)
-        ys.append(int(labels[k]))
+        ys.append(label)
     return _set(xs, ys, dropped, started)
 
 
@@ -165,6 +191,67 @@ def cell_crops(cells: Iterable) -> CropSet:
         xs.append(crop)
         ys.append(cell.label)
     return _set(xs, ys, dropped, started)
+
+
+def photo_crops(photos: Sequence, workers: int | None = None) -> CropSet:
+    """:func:`cell_crops` of every digit cell of grid photos
+    (:class:`~mnist_edge.testing.grid_photos.GridPhoto`), photo by photo in workers."""
+    cells = sum(int((p.truth > 0).sum()) for p in photos)
+    return in_chunks(_photo_cells, list(photos), cells, workers)
+
+
+def _photo_cells(photos: Sequence) -> CropSet:
+    from mnist_edge.testing import grid_photos
+
+    return cell_crops(grid_photos.cells(photos))
+
+
+# ---------------------------------------------------------------------------------------------
+# workers
+
+
+def in_chunks(task: Callable[[Sequence], CropSet], items: Sequence, cells: int,
+              workers: int | None = None) -> CropSet:
+    """``task`` over consecutive chunks of ``items``, joined in order: the same set as
+    ``task(items)``, made in ``workers`` processes (default: one per core the process may use,
+    or just this one below :data:`PARALLEL_FROM` ``cells``).
+
+    Workers are spawned, not forked: the training process has TensorFlow's threads running."""
+    started = time.perf_counter()
+    if workers is None:
+        workers = _cores() if cells >= PARALLEL_FROM else 1
+    chunks = _split(items, workers * CHUNKS_PER_WORKER) if workers > 1 else [items]
+    if len(chunks) <= 1:
+        parts = [task(items)]
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
+            parts = list(pool.map(task, chunks))
+    return _join(parts, started)
+
+
+def _cores() -> int:
+    """Cores this process may run on (all of the machine's where the OS cannot say)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _split(items: Sequence, n: int) -> list[Sequence]:
+    size = max(1, -(-len(items) // max(n, 1)))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _one_thread() -> None:
+    """One OpenCV thread per worker: the workers already fill the cores."""
+    cv2.setNumThreads(1)
+
+
+def _join(parts: list[CropSet], started: float) -> CropSet:
+    x = np.concatenate([p.x for p in parts]) if parts else np.zeros((0, 28, 28), np.uint8)
+    y = np.concatenate([p.y for p in parts]) if parts else np.zeros(0, np.uint8)
+    return CropSet(x, y, sum(p.dropped for p in parts), time.perf_counter() - started)
 
 
 def _set(xs: list, ys: list, dropped: int, started: float) -> CropSet:

@@ -262,7 +262,7 @@ def photo_source(cells: PhotoCells, progress=None) -> tuple[tuple[Any, Any], dic
     _note_crops(progress, "photos")
     names = [f"{p.path.parent.name}/{p.path.name}:{p.path.stat().st_size}" for p in chosen]
     started = time.perf_counter()
-    s = crops.cached("photos", lambda: crops.cell_crops(grid_photos.cells(chosen)),
+    s = crops.cached("photos", lambda: crops.photo_crops(chosen),
                      photos=names)
     info = {"folder": cells.folder.name, "photos": len(chosen), "which": cells.note,
             "crops": int(len(s.y)), "dropped": int(s.dropped),
