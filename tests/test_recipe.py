@@ -3,6 +3,11 @@ build a batch of every source; the seed recipe stays the classic script."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from grid_folders import grid_photo_folder
@@ -118,3 +123,22 @@ def test_chunks_keep_every_item_in_order():
     for n, parts in ((30, 8), (7, 8), (1, 4), (16, 4), (0, 4)):
         chunks = _split(range(n), parts)
         assert [i for c in chunks for i in c] == list(range(n)) and len(chunks) <= parts
+
+
+def test_a_script_without_a_main_guard_still_gets_its_crops(tmp_path):
+    """Spawned workers re-import the main script; an unguarded one stops them, and the set is
+    made in the calling process instead (a warning, the same crops, exit 0)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from mnist_edge.training import crops, fonts\n"
+        "s = crops.font_crops(fonts.split()[0], 12, 5, workers=2)\n"
+        "print(len(s.y) + s.dropped, s.x.sum())\n")
+    from mnist_edge.training import crops, fonts
+
+    one = crops.font_crops(fonts.split()[0], 12, 5, workers=1)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["12", str(one.x.sum())]
+    assert "rendering in this process" in proc.stderr

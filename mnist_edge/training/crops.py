@@ -31,8 +31,10 @@ import json
 import multiprocessing
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,17 +218,23 @@ def in_chunks(task: Callable[[Sequence], CropSet], items: Sequence, cells: int,
     ``task(items)``, made in ``workers`` processes (default: one per core the process may use,
     or just this one below :data:`PARALLEL_FROM` ``cells``).
 
-    Workers are spawned, not forked: the training process has TensorFlow's threads running."""
+    Workers are spawned, not forked: the training process has TensorFlow's threads running.
+    A spawned worker imports the main script again; one whose code is not under
+    ``if __name__ == "__main__":`` stops them, and the set is then made in this process."""
     started = time.perf_counter()
     if workers is None:
         workers = _cores() if cells >= PARALLEL_FROM else 1
     chunks = _split(items, workers * CHUNKS_PER_WORKER) if workers > 1 else [items]
     if len(chunks) <= 1:
-        parts = [task(items)]
-    else:
+        return _join([task(items)], started)
+    try:
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
             parts = list(pool.map(task, chunks))
+    except BrokenProcessPool:
+        warnings.warn("crop-set workers stopped (is the main script's code under "
+                      "`if __name__ == \"__main__\":`?); rendering in this process", stacklevel=2)
+        parts = [task(items)]
     return _join(parts, started)
 
 
