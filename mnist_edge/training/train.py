@@ -444,6 +444,11 @@ class RichProgress(keras.callbacks.Callback):
         self.epochs = epochs
         self.epoch = 0
 
+    def note(self, text: str) -> None:
+        """Name the work before the first step (the crop set being rendered or loaded: minutes
+        the first time), so that the bar does not sit silent at zero."""
+        self.progress.update(self.task, description=text)
+
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch + 1
         self.progress.update(self.task, description=f"epoch {self.epoch}/{self.epochs}")
