@@ -17,6 +17,7 @@ from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.paper import estimate_paper
 from mnist_edge.reading.pipeline import find_digits
 from mnist_edge.reading.reader import DigitReader
+from mnist_edge.testing import grid_photos
 from mnist_edge.testing.grids import make_grid_scene
 
 
@@ -507,6 +508,39 @@ def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
     assert not on_rule(grids, (172, 155, 6, 40), 20)  # a "1" in the middle of its cell
     assert not on_rule(grids, (int(on_line) - 12, 155, 24, 40), 20)  # a digit across the rule
     assert not on_rule(grids, (600, 155, 5, 40), 20)  # outside the grid
+
+
+def test_a_blob_filling_its_cell_is_the_cell_but_a_digit_inside_it_is_not():
+    from mnist_edge.reading.cells import Grid, Line, fills_cell
+
+    rows = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
+    cols = [Line(100 + 50 * i, 0.02, 100, 300) for i in range(5)]
+    grids = [Grid(rows, cols)]
+    assert fills_cell(grids, (153, 152, 47, 46), 20)  # the cell's outline or texture
+    assert fills_cell(grids, (153, 152, 95, 46), 20)  # a run of two cells
+    assert not fills_cell(grids, (165, 156, 24, 40), 20)  # a big digit, inside its rules
+    assert not fills_cell(grids, (153, 170, 47, 12), 20)  # a dash across the cell
+    assert not fills_cell(grids, (600, 152, 47, 46), 20)  # outside the grid
+
+
+@pytest.mark.skipif(not (grid_photos.root() / "corners.csv").is_file(),
+                    reason="grid photos not here")
+def test_cell_sized_blobs_on_real_photos_are_not_digits(reader):
+    """Photos where a shaded cell's texture (image1039, image1040) or an empty cell's outline
+    (image1055) was read as 8, 4 or 0 in a cell the truth leaves empty."""
+    chosen = [p for p in grid_photos.photos("v2")
+              if p.path.name in ("image1039.jpg", "image1040.jpg", "image1055.jpg")]
+    assert len(chosen) == 3
+    for photo in chosen:
+        digits = reader.read(cv2.imread(str(photo.path)))
+        score = grid_photos.score_photo(photo, digits)
+        side = grid_photos.cell_side(photo.corners)
+        corners = photo.corners.astype(np.float32)
+        big = [d for d in digits if min(d.box[2], d.box[3]) >= 0.9 * side
+               and cv2.pointPolygonTest(corners, (d.box[0] + d.box[2] / 2,
+                                                  d.box[1] + d.box[3] / 2), False) >= 0]
+        assert big == [], photo.path.name
+        assert score.right >= 0.9 * int((photo.truth > 0).sum()), photo.path.name
 
 
 def test_contour_boxes_are_opencvs_bounding_rects():

@@ -32,6 +32,7 @@ BORDER_COVER = 0.75  # a first (last) line beyond a missed one is at least this 
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
 THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
+FILLS = 0.9  # a blob this share of its cell's width and of its height is the cell, not a digit
 EXTEND_DIGITS = 2  # this many digits just beyond a regular grid's last rule: a missed border
 EXTEND_SHARE = 0.25  # ...and at least this share of its cells along it
 CENTRED = 0.3  # ...each within this many spacings of a cell's middle, both ways
@@ -215,6 +216,29 @@ def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bo
         width = float(np.median(np.diff(xs)))
         return abs(cx - xs[k]) < min(ON_RULE * width, ON_RULE_HEIGHT * h)
     return False
+
+
+def fills_cell(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
+    """A blob as wide and as tall as its cell (:data:`FILLS`): the cell's own outline, a shaded
+    cell's texture or a run of cells, not a digit. A digit sits inside its rules with a margin
+    (no digit of the 317 grid photos comes within 0.9 of its cell both ways)."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    reach = REACH * min_h
+    for grid in grids:
+        width = _span(grid.cols, cy, cx, reach)
+        height = _span(grid.rows, cx, cy, reach)
+        if width is not None and height is not None:
+            return w >= FILLS * width and h >= FILLS * height
+    return False
+
+
+def _span(lines: list[Line], along: float, across: float, reach: float) -> float | None:
+    """The gap between the two of ``lines`` either side of ``across`` (measured at ``along``),
+    or None where the point is not between two of them."""
+    pos = np.array([ln.at(along) for ln in lines if ln.covers(along, reach)])
+    before, after = pos[pos < across], pos[pos >= across]
+    return float(after.min() - before.max()) if len(before) and len(after) else None
 
 
 def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Line]:

@@ -37,6 +37,7 @@ from mnist_edge.reading.cells import (
     Grid,
     cells_of,
     extend_to_digits,
+    fills_cell,
     find_grids,
     on_rule,
 )
@@ -104,9 +105,12 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     mask = remove_rules(mask, rules)
     blobs = find_blobs(mask, params, rules.horizontal)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
-    if grids:  # a border rule missed beside a row of digits; what is left of a rule is no digit
+    # a border rule missed beside a row of digits; what is left of a rule, or a whole cell,
+    # is no digit
+    if grids:
         grids = extend_to_digits(grids, *_centres(blobs))
-        blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)]
+        blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)
+                 and not fills_cell(grids, b.box, min_h)]
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
@@ -117,7 +121,8 @@ def find_digits(frame: np.ndarray, invert: bool = False,
         faint = faint_digits(work, paper, params, grids, taken)
         for (blob, cell_params), cell in zip(faint, _cells(grids, [b for b, _ in faint], min_h),
                                              strict=True):
-            if cell is not None and cell not in taken:  # not a digit read already, nor twice
+            # a cell not read already, nor twice; and a digit in it, not the cell itself
+            if cell is not None and cell not in taken and not fills_cell(grids, blob.box, min_h):
                 taken.add(cell)
                 found.add(blob, cell_params)
         where += _cells(grids, found.blobs[len(where):], min_h)
