@@ -511,16 +511,18 @@ def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
 
 
 def test_a_blob_filling_its_cell_is_the_cell_but_a_digit_inside_it_is_not():
-    from mnist_edge.reading.cells import Grid, Line, fills_cell
+    from mnist_edge.reading.cells import Grid, Line, fill_cells
 
     rows = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
     cols = [Line(100 + 50 * i, 0.02, 100, 300) for i in range(5)]
     grids = [Grid(rows, cols)]
-    assert fills_cell(grids, (153, 152, 47, 46), 20)  # the cell's outline or texture
-    assert fills_cell(grids, (153, 152, 95, 46), 20)  # a run of two cells
-    assert not fills_cell(grids, (165, 156, 24, 40), 20)  # a big digit, inside its rules
-    assert not fills_cell(grids, (153, 170, 47, 12), 20)  # a dash across the cell
-    assert not fills_cell(grids, (600, 152, 47, 46), 20)  # outside the grid
+    boxes = [(153, 152, 47, 46),  # the cell's outline or texture
+             (153, 152, 95, 46),  # a run of two cells
+             (165, 156, 24, 40),  # a big digit, inside its rules
+             (153, 170, 47, 12),  # a dash across the cell
+             (600, 152, 47, 46)]  # outside the grid
+    assert fill_cells(grids, boxes, 20).tolist() == [True, True, False, False, False]
+    assert fill_cells(grids, [], 20).tolist() == [] and not fill_cells([], boxes, 20).any()
 
 
 @pytest.mark.skipif(not (grid_photos.root() / "corners.csv").is_file(),

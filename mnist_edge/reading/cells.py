@@ -218,27 +218,40 @@ def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bo
     return False
 
 
-def fills_cell(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
-    """A blob as wide and as tall as its cell (:data:`FILLS`): the cell's own outline, a shaded
-    cell's texture or a run of cells, not a digit. A digit sits inside its rules with a margin
-    (no digit of the 317 grid photos comes within 0.9 of its cell both ways)."""
-    x, y, w, h = box
-    cx, cy = x + w / 2, y + h / 2
+def fill_cells(grids: list[Grid], boxes: list[tuple[int, int, int, int]], min_h: int
+               ) -> np.ndarray:
+    """For each box: is it as wide and as tall as its cell (:data:`FILLS`)? Then it is the
+    cell's own outline, a shaded cell's texture or a run of cells, not a digit. A digit sits
+    inside its rules with a margin (no digit of the 317 grid photos comes within 0.9 of its
+    cell both ways). One numpy pass per grid over every box."""
+    out = np.zeros(len(boxes), bool)
+    if not boxes or not grids:
+        return out
+    b = np.asarray(boxes, np.float64)
+    cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+    todo = np.ones(len(b), bool)
     reach = REACH * min_h
     for grid in grids:
-        width = _span(grid.cols, cy, cx, reach)
-        height = _span(grid.rows, cx, cy, reach)
-        if width is not None and height is not None:
-            return w >= FILLS * width and h >= FILLS * height
-    return False
+        width = _spans(grid.cols, cy, cx, reach)
+        height = _spans(grid.rows, cx, cy, reach)
+        inside = todo & np.isfinite(width) & np.isfinite(height)
+        out |= inside & (b[:, 2] >= FILLS * width) & (b[:, 3] >= FILLS * height)
+        todo &= ~inside
+    return out
 
 
-def _span(lines: list[Line], along: float, across: float, reach: float) -> float | None:
-    """The gap between the two of ``lines`` either side of ``across`` (measured at ``along``),
-    or None where the point is not between two of them."""
-    pos = np.array([ln.at(along) for ln in lines if ln.covers(along, reach)])
-    before, after = pos[pos < across], pos[pos >= across]
-    return float(after.min() - before.max()) if len(before) and len(after) else None
+def _spans(lines: list[Line], along: np.ndarray, across: np.ndarray, reach: float
+           ) -> np.ndarray:
+    """For each point (``along``, ``across`` in the lines' own axes): the gap between the two
+    of ``lines`` either side of it, or inf where it is not between two of them."""
+    a, b, lo, hi = (np.array([getattr(ln, k) for ln in lines], np.float64)[None, :]
+                    for k in ("a", "b", "lo", "hi"))
+    p, q = along[:, None], across[:, None]
+    at = a + b * p
+    covers = (lo - reach <= p) & (p <= hi + reach)
+    before = np.where(covers & (at < q), at, -np.inf).max(axis=1)
+    after = np.where(covers & (at >= q), at, np.inf).min(axis=1)
+    return after - before
 
 
 def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Line]:

@@ -37,7 +37,7 @@ from mnist_edge.reading.cells import (
     Grid,
     cells_of,
     extend_to_digits,
-    fills_cell,
+    fill_cells,
     find_grids,
     on_rule,
 )
@@ -109,8 +109,9 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     # is no digit
     if grids:
         grids = extend_to_digits(grids, *_centres(blobs))
-        blobs = [b for b in blobs if not on_rule(grids, b.box, min_h)
-                 and not fills_cell(grids, b.box, min_h)]
+        cell_sized = fill_cells(grids, [b.box for b in blobs], min_h)
+        blobs = [b for b, whole in zip(blobs, cell_sized, strict=True)
+                 if not whole and not on_rule(grids, b.box, min_h)]
     found = _Collector(work, paper, params)
     for blob in blobs:
         found.add(blob)
@@ -119,10 +120,11 @@ def find_digits(frame: np.ndarray, invert: bool = False,
         where = _cells(grids, found.blobs, min_h)
         taken = {c for c in where if c is not None}
         faint = faint_digits(work, paper, params, grids, taken)
-        for (blob, cell_params), cell in zip(faint, _cells(grids, [b for b, _ in faint], min_h),
-                                             strict=True):
+        cell_sized = fill_cells(grids, [b.box for b, _ in faint], min_h)
+        for (blob, cell_params), cell, whole in zip(
+                faint, _cells(grids, [b for b, _ in faint], min_h), cell_sized, strict=True):
             # a cell not read already, nor twice; and a digit in it, not the cell itself
-            if cell is not None and cell not in taken and not fills_cell(grids, blob.box, min_h):
+            if cell is not None and cell not in taken and not whole:
                 taken.add(cell)
                 found.add(blob, cell_params)
         where += _cells(grids, found.blobs[len(where):], min_h)
