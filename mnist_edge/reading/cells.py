@@ -192,11 +192,18 @@ def _lines_before(lines: list[Line], along: np.ndarray, across: np.ndarray, reac
     """For each point (``along``, ``across`` in the lines' own axes): how many of ``lines``
     run past it (:meth:`Line.covers`) and how many of those lie before it (:meth:`Line.at`
     less than ``across``)."""
+    at, covers = _lines_at(lines, along, reach)
+    return (covers & (at < across[:, None])).sum(axis=1), covers.sum(axis=1)
+
+
+def _lines_at(lines: list[Line], along: np.ndarray, reach: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(points x lines): where each line is, across, at each point's ``along``, and whether
+    it runs past that point (:meth:`Line.at`, :meth:`Line.covers`, for every pair at once)."""
     a, b, lo, hi = (np.array([getattr(ln, k) for ln in lines], np.float64)[None, :]
                     for k in ("a", "b", "lo", "hi"))
-    p, q = along[:, None], across[:, None]
-    covers = (lo - reach <= p) & (p <= hi + reach)
-    return (covers & (a + b * p < q)).sum(axis=1), covers.sum(axis=1)
+    p = along[:, None]
+    return a + b * p, (lo - reach <= p) & (p <= hi + reach)
 
 
 def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
@@ -244,11 +251,8 @@ def _spans(lines: list[Line], along: np.ndarray, across: np.ndarray, reach: floa
            ) -> np.ndarray:
     """For each point (``along``, ``across`` in the lines' own axes): the gap between the two
     of ``lines`` either side of it, or inf where it is not between two of them."""
-    a, b, lo, hi = (np.array([getattr(ln, k) for ln in lines], np.float64)[None, :]
-                    for k in ("a", "b", "lo", "hi"))
-    p, q = along[:, None], across[:, None]
-    at = a + b * p
-    covers = (lo - reach <= p) & (p <= hi + reach)
+    at, covers = _lines_at(lines, along, reach)
+    q = across[:, None]
     before = np.where(covers & (at < q), at, -np.inf).max(axis=1)
     after = np.where(covers & (at >= q), at, np.inf).min(axis=1)
     return after - before
