@@ -206,3 +206,25 @@ print(found[0], summary.frames, heavy)
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["42", "1", "[]"]
+
+
+def test_a_blob_read_whole_as_surely_as_cut_stays_whole_unless_it_is_wide():
+    """int8 probabilities stop at 255/256: a wide "4" and its two halves ("4" + "1") can all
+    read at that cap. A tie keeps a blob of single-digit width whole; a wider one, or one
+    the model is less sure of whole, is cut."""
+    from mnist_edge.reading.reader import best_reading
+
+    cap = np.full(10, 0.0004)
+    cap[4] = 0.996
+    one = np.full(10, 0.0004)
+    one[1] = 0.996
+    unsure = np.full(10, 0.03)
+    unsure[4] = 0.73
+    options = [[0], [1, 2]]
+    tie = np.stack([cap, cap, one])
+    assert best_reading(options, tie, [(0, 0, 24, 20), (0, 0, 14, 20), (14, 0, 10, 20)]) == [0]
+    assert best_reading(options, tie, [(0, 0, 32, 20), (0, 0, 16, 20), (16, 0, 16, 20)]) \
+        == [1, 2]
+    less = np.stack([unsure, cap, one])
+    assert best_reading(options, less, [(0, 0, 24, 20), (0, 0, 14, 20), (14, 0, 10, 20)]) \
+        == [1, 2]

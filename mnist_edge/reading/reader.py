@@ -33,6 +33,8 @@ from mnist_edge.reading.runtime import Classifier
 from mnist_edge.reading.split import SPLIT_ASPECT
 
 WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a blob read whole
+SURE_TIE = 0.01  # nats: a blob read whole this close to the surest cut ties with it...
+WHOLE_ASPECT = 1.3  # ...and is kept whole when narrower than this times its height
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,22 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
     A blob read whole must also explain its width: one digit is rarely wider than
     ``SPLIT_ASPECT`` times its height, so each unit of aspect beyond that costs the whole
     reading ``WIDE_WHOLE`` nats (a model sure of one half of "52" as a "2" should not beat two
-    digits it is nearly as sure of)."""
+    digits it is nearly as sure of). Unless the two tie (:data:`SURE_TIE`; an int8 model's
+    output stops at 255/256, so a digit and both halves of it often read at that cap) and
+    the blob is no wider than a wide single digit (:data:`WHOLE_ASPECT`: a slanted 4, a
+    sprawling 5): then nothing says it is two, and it is read whole, not as "4" + "1"."""
     if len(options) == 1:
         return options[0]
     sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6))) for idx in options]
     if boxes is not None:
+        surest = max(sure)
         for k, idx in enumerate(options):
             if len(idx) == 1:
                 _, _, w, h = boxes[idx[0]]
-                sure[k] -= WIDE_WHOLE * max(0.0, w / max(h, 1) - SPLIT_ASPECT)
+                aspect = w / max(h, 1)
+                if aspect < WHOLE_ASPECT and surest - sure[k] <= SURE_TIE:
+                    return idx
+                sure[k] -= WIDE_WHOLE * max(0.0, aspect - SPLIT_ASPECT)
     return options[int(np.argmax(sure))]
 
 
