@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import machine_description  # noqa: E402
+from mnist_edge.training.crops import cores  # noqa: E402
 
 
 def makers(data: str, photos: str | None, scale: float) -> dict:
@@ -132,7 +133,7 @@ def main() -> None:
         print(name, sets[name], flush=True)
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": machine_description(), "cores": len(os.sched_getaffinity(0)),
+        "machine": machine_description(), "cores": cores(),
         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
         "command": "python scripts/bench_crops.py " + " ".join(sys.argv[1:]),
         "scale": args.scale, "sets": sets,

@@ -223,7 +223,7 @@ def in_chunks(task: Callable[[Sequence], CropSet], items: Sequence, cells: int,
     ``if __name__ == "__main__":`` stops them, and the set is then made in this process."""
     started = time.perf_counter()
     if workers is None:
-        workers = _cores() if cells >= PARALLEL_FROM else 1
+        workers = cores() if cells >= PARALLEL_FROM else 1
     chunks = _split(items, workers * CHUNKS_PER_WORKER) if workers > 1 else [items]
     if len(chunks) <= 1:
         return _join([task(items)], started)
@@ -238,7 +238,7 @@ def in_chunks(task: Callable[[Sequence], CropSet], items: Sequence, cells: int,
     return _join(parts, started)
 
 
-def _cores() -> int:
+def cores() -> int:
     """Cores this process may run on (all of the machine's where the OS cannot say)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -257,9 +257,9 @@ def _one_thread() -> None:
 
 
 def _join(parts: list[CropSet], started: float) -> CropSet:
-    x = np.concatenate([p.x for p in parts]) if parts else np.zeros((0, 28, 28), np.uint8)
-    y = np.concatenate([p.y for p in parts]) if parts else np.zeros(0, np.uint8)
-    return CropSet(x, y, sum(p.dropped for p in parts), time.perf_counter() - started)
+    """The chunks' sets as one (there is always at least one chunk, if an empty one)."""
+    return CropSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
+                   sum(p.dropped for p in parts), time.perf_counter() - started)
 
 
 def _set(xs: list, ys: list, dropped: int, started: float) -> CropSet:
