@@ -45,6 +45,7 @@ MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a
 WALL = 2.0  # a shorter vertical piece, this long at least, from one rule to the next is a wall
 WALL_SLENDER = 5.0  # ...if this many times longer than thick
 MIN_WALLS = 3  # ...and one of this many between the same two rules
+REACH = 3  # px: a wall's end this near a rule (either side) reaches it
 CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
@@ -408,8 +409,8 @@ def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _S
     rows: dict[tuple[int, int], list[int]] = {}
     for i in candidates:
         ink = cv2.countNonZero(band[y[i]:y[i] + h[i], x[i]:x[i] + w[i]])
-        top = labels[max(0, y[i] - 2):y[i] + 2, x[i]:x[i] + w[i]].max(initial=0)
-        bottom = labels[y[i] + h[i] - 2:y[i] + h[i] + 2, x[i]:x[i] + w[i]].max(initial=0)
+        top = labels[max(0, y[i] - REACH):y[i] + REACH, x[i]:x[i] + w[i]].max(initial=0)
+        bottom = labels[y[i] + h[i] - REACH:y[i] + h[i] + REACH, x[i]:x[i] + w[i]].max(initial=0)
         if top and bottom and top != bottom and h[i] >= WALL_SLENDER * max(1.0, ink / h[i]):
             rows.setdefault((int(top), int(bottom)), []).append(int(i))
     out = np.zeros(len(rects), bool)

@@ -36,7 +36,7 @@ MERGED_WIDE = 1.2
 CAP_BAND = 0.15  # the top of a piece, this share of its height: above the x-height
 CAP_COVER = 0.5  # x-height letters inside: under this share of its columns reach the band,
 X_LINE = (0.2, 0.5)  # ...and the others' ink starts level, this far down (share of height),
-X_LEVEL = 0.07  # ...within this much (share of height) of their median,
+X_LEVEL = 0.07  # ...within this much (share of height) of their median, or a pixel,
 X_SHARE = 0.4  # ...in at least this share of the columns,
 X_BODY = 0.15  # ...columns holding letters' bodies: this share of the height inked at least
 MIN_PIECE = 8  # px: a lower piece is too coarse to show an x-height (or a rule's leftover)
@@ -54,9 +54,13 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
     n = len(boxes)
     merged = np.zeros(n, bool) if x_height is None else np.asarray(x_height, bool)
     shortest = 2 if merged.any() else MIN_LETTERS  # blurred letters: two pieces can be a word
-    if n < shortest:
+    if n == 0:
         return set()
     b = np.array(boxes, dtype=np.float32).reshape(n, 4)
+    # a blurred word spaced off its neighbours ("page" in one piece) is a word alone
+    alone = {int(i) for i in np.flatnonzero(merged) if _letters_wide(b[i])}
+    if n < shortest:
+        return alone
     thin = b[:, 2] < THIN * b[:, 3]
     wide = ~thin[:, None] & ~thin[None, :]
     gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
@@ -64,7 +68,7 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
     near = _follows(b, gap, NEXT_GAP) & line
     rows = _chains(near & wide, gap, shortest)
     if not rows:  # (most frames: no pieces in a tight row)
-        return set()
+        return alone
     tallest = _line_heights(b, _chains(_follows(b, gap, LINE_GAP) & line & wide, gap, 2))
     out: set[int] = set()
     for chain in rows:
@@ -73,7 +77,7 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
             if (len(chain) >= MIN_LETTERS and _is_word(b[word], thin[word], tallest[word].max())) \
                     or (merged[word].any() and (len(word) > 1 or _letters_wide(b[word[0]]))):
                 out.update(word)
-    return out
+    return out | alone
 
 
 def _letters_wide(box: np.ndarray) -> bool:
@@ -157,4 +161,5 @@ def _starts_level_below_top(piece: np.ndarray) -> bool:
     below = first[(first >= X_LINE[0]) & (first <= X_LINE[1]) & body]
     if reach >= CAP_COVER or len(below) < X_SHARE * w:
         return False
-    return float(((np.abs(first - np.median(below)) <= X_LEVEL) & body).mean()) >= X_SHARE
+    level = max(X_LEVEL, 1.0 / h)  # (a small piece's edges are a pixel apart)
+    return float(((np.abs(first - np.median(below)) <= level) & body).mean()) >= X_SHARE
