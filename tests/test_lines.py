@@ -732,6 +732,39 @@ def test_thin_light_walls_between_soft_rules_are_walls(reader, rule, grey):
     assert {d.cell[2]: str(d.label) for d in digits} == boxes
 
 
+def _on_a_rule(digit: np.ndarray, blur: float) -> np.ndarray:
+    """A page of ruled cells with ``digit`` (an MNIST image, 42 px) written in one, standing
+    on the cell's bottom rule: its lowest ink 2 px past the rule's centre line (y = 240)."""
+    page = np.full((480, 640), 215, np.float32)
+    for r in range(5):
+        cv2.line(page, (40, 80 + 80 * r), (600, 80 + 80 * r), 70, 2, cv2.LINE_AA)
+    for c in range(8):
+        cv2.line(page, (40 + 80 * c, 80), (40 + 80 * c, 400), 70, 2, cv2.LINE_AA)
+    glyph = cv2.resize(digit, (42, 42), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+    top = 240 - int(np.nonzero(glyph > 0.3)[0].max()) + 1
+    roi = page[top:top + 42, 300:342]
+    roi[:] = roi * (1 - glyph) + 30 * glyph
+    return np.clip(cv2.GaussianBlur(page, (0, 0), blur), 0, 255).astype(np.uint8)
+
+
+def test_handwritten_digits_standing_on_a_rule_keep_their_feet(reader, mnist):
+    """Handwriting rests on the line below it: a 2's base, a 3's or a 0's bottom along the
+    rule, a 1's foot on it. Taking the rule out takes no more than the rule (grown along it,
+    not across), and a thin "1" with the rule under it is no sliver of the table's rim."""
+    x_test, y_test = mnist.x_test, mnist.y_test
+    right = ones = ones_right = 0
+    for k in range(100):
+        got = [d for d in reader.read(_on_a_rule(x_test[k], 0.8))
+               if 290 < d.box[0] + d.box[2] / 2 < 352]
+        ok = len(got) == 1 and got[0].label == int(y_test[k])
+        right += ok
+        ones += int(y_test[k]) == 1
+        ones_right += ok and int(y_test[k]) == 1
+    assert ones >= 10
+    assert ones_right >= ones - 1, f"{ones_right}/{ones} ones read"
+    assert right >= 80, f"{right}/100 read right"
+
+
 def test_small_blurred_captions_of_form_pages_are_few_false_digits(reader):
     """Synthetic form pages (a row or two of boxes, printed digits) with their small captions
     ("page", "Date", "Puzzle": letters 8-13 px tall, soft, run together): the captions'

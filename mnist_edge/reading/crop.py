@@ -40,6 +40,7 @@ CROP_PAD = 2  # px of paper kept around a blob's box
 SHRINK_BELOW = 0.8  # a digit is shrunk to CROP_WORK_SIDE first only if that shrinks it this much
 THIN_BLOB = 0.4  # width / height below this: check for the rim where the paper meets the table
 WALL_STRIP = 5  # px: the strips beside a thin blob checked by _walled
+STANDS = 0.12  # ...not below it if at least this wide for its height (a "1" on a line)
 SOFT_HIGH = 0.30  # a blob's darkest point must reach this relative darkness to be cropped
 MIN_SOFT_LEVELS = 20.0  # ...and this many grey levels below its paper
 CROP_MARGIN = 0.15  # share of the blob's size kept around it (room to sharpen and dilate)
@@ -216,16 +217,19 @@ def ink_level(values: np.ndarray) -> float:
 
 def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bool:
     """A whole side of a thin blob's surroundings darker than ``dark``: not a "1" on paper but
-    a sliver of the rim where the paper meets the table (a digit has paper on every side; over
-    a "1"'s width a shadow's soft edge, or a thin ruled line, hardly darkens a whole strip).
-    Only thin blobs are checked: a wide digit may straddle a shadow's edge."""
+    a sliver of the rim where the paper meets the table, or a stub of a rule where it meets
+    another (a digit has paper on either side; over a "1"'s height a shadow's soft edge, or a
+    thin ruled line, hardly darkens a whole strip). Only thin blobs are checked: a wide digit
+    may straddle a shadow's edge. A "1" may stand on a ruled line: below a blob as wide as a
+    pen's "1" (``STANDS``) is not checked; below a rule's stub, thinner, is."""
     x, y, bw, bh = box
     h, w = gray.shape
     s = WALL_STRIP
-    strips = (gray[y:y + bh, max(0, x - s):max(0, x - 1)],
+    strips = [gray[y:y + bh, max(0, x - s):max(0, x - 1)],
               gray[y:y + bh, min(w, x + bw + 1):min(w, x + bw + s)],
-              gray[max(0, y - s):max(0, y - 1), x:x + bw],
-              gray[min(h, y + bh + 1):min(h, y + bh + s), x:x + bw])
+              gray[max(0, y - s):max(0, y - 1), x:x + bw]]
+    if bw < STANDS * bh:
+        strips.append(gray[min(h, y + bh + 1):min(h, y + bh + s), x:x + bw])
     return any(s.size and cv2.mean(s)[0] < dark for s in strips)
 
 

@@ -474,7 +474,7 @@ def _remove(kept: np.ndarray, mask: np.ndarray, lines: np.ndarray, vertical: boo
         return
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
     near = (slice(y0, y1), slice(x0, x1))
-    grown = cv2.dilate(lines[near], _rect(3, 3))
+    grown = cv2.dilate(lines[near], _rect(1, 3) if vertical else _rect(3, 1))
     kept[near] = cv2.subtract(kept[near], grown)
     bridge = _rect(RESTORE, 1) if vertical else _rect(1, RESTORE)
     mx, my = (RESTORE, 0) if vertical else (0, RESTORE)
