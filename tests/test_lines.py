@@ -765,6 +765,36 @@ def test_handwritten_digits_standing_on_a_rule_keep_their_feet(reader, mnist):
     assert right >= 80, f"{right}/100 read right"
 
 
+def test_a_big_digit_near_the_edge_of_lined_paper_is_read(reader, mnist):
+    """A big handwritten digit across lines of faint lined paper, near the frame's left edge:
+    the stretches of line between the digit and the edge are too short for rules, and tie the
+    digit to the edge, where a digit cut by the frame would be dropped. The thin tails are
+    cut off instead, and the digit is read."""
+    right = 0
+    for k in range(30):
+        page = np.full((480, 640), 215, np.float32)
+        for r in range(12):
+            cv2.line(page, (0, 30 + 36 * r), (639, 30 + 36 * r), 150, 2, cv2.LINE_AA)
+        glyph = cv2.resize(mnist.x_test[k], (120, 120)).astype(np.float32) / 255
+        left = 60 - int(np.nonzero(glyph.max(axis=0) > 0.3)[0][0])  # ink 60 px from the edge
+        roi = page[180:300, left:left + 120]
+        roi[:] = roi * (1 - glyph) + 30 * glyph
+        got = reader.read(np.clip(cv2.GaussianBlur(page, (0, 0), 1.0), 0, 255).astype(np.uint8))
+        right += len(got) == 1 and got[0].label == int(mnist.y_test[k])
+    assert right >= 28, f"{right}/30 read"
+
+
+def test_a_digit_cut_by_the_frames_edge_is_still_dropped(reader, mnist):
+    """What the tails rule leaves alone: a small digit half out of view reads wrong, so a
+    piece cut by the frame's edge with no thin tail to cut off is still no digit."""
+    page = np.full((480, 640), 215, np.float32)
+    glyph = cv2.resize(mnist.x_test[3], (60, 60)).astype(np.float32) / 255  # a 0
+    roi = page[200:260, 0:30]
+    roi[:] = roi * (1 - glyph[:, 30:]) + 30 * glyph[:, 30:]
+    assert reader.read(np.clip(cv2.GaussianBlur(page, (0, 0), 1.0), 0, 255).astype(np.uint8)) \
+        == []
+
+
 def test_small_blurred_captions_of_form_pages_are_few_false_digits(reader):
     """Synthetic form pages (a row or two of boxes, printed digits) with their small captions
     ("page", "Date", "Puzzle": letters 8-13 px tall, soft, run together): the captions'

@@ -47,6 +47,7 @@ WALL_HEIGHT = 0.75  # a row of boxes cut out of its rules: walls are this share 
 # which blobs can be digits (_make_blob)
 WHOLE_FRAME = 0.98  # a blob this close to the frame's size in both directions is not a digit
 EDGE_CUT_KEEP = 0.5  # a blob cut by the frame's edge is kept only if this big (share of frame)
+TAIL = 0.15  # ...unless a ruled line's tail ties it to the edge: columns this little inked
 THIN_ONE = 0.3  # narrower than this times its height: a "1", whose ink may fill its box
 RUN_ASPECT = 3.0  # up to this wide a blob may be touching digits (cut apart by split.py)
 # a big digit with a bit of itself inside its box is no frame (_big_digit): one
@@ -142,8 +143,43 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
                 if _line_suspect(part[0][2], part[0][3], mask.shape, params):
                     pieces.extend(_cut_lines(mask, part[0], part[1], min_h, params))
         else:
-            pieces.extend(_checked_piece(mask, (box, contours[i]), min_h, params))
+            for piece in _off_the_edge(mask, (box, contours[i]), min_h):
+                pieces.extend(_checked_piece(mask, piece, min_h, params))
     return pieces
+
+
+def _off_the_edge(mask: np.ndarray, piece: Piece, min_h: int) -> list[Piece]:
+    """A small piece that touches the frame's edge only through thin tails (ruled lines the
+    line finder left, running from a digit to the edge) without them: else it would pass for a
+    digit cut by the edge and be dropped. A tail is at least a digit height of columns (rows)
+    next to the edge holding little ink (``TAIL``); a digit really cut by the edge has no such
+    run and is left as it is."""
+    box, contour = piece
+    x, y, bw, bh = box
+    h, w = mask.shape
+    if not _at_border(box, mask.shape) or bh >= EDGE_CUT_KEEP * h or bw >= EDGE_CUT_KEEP * w:
+        return [piece]
+    ink = _fill(mask, box, [contour]) > 0
+    cols, rows = ink.sum(axis=0), ink.sum(axis=1)
+    x0, x1 = _tail(cols, TAIL * bh, min_h, x == 0, x + bw == w)
+    y0, y1 = _tail(rows, TAIL * bw, min_h, y == 0, y + bh == h)
+    if (x0, x1, y0, y1) == (0, bw, 0, bh) or x1 <= x0 or y1 <= y0:
+        return [piece]
+    rest = ink[y0:y1, x0:x1].astype(np.uint8) * 255
+    return [(tuple(int(v) for v in cv2.boundingRect(c)), c)
+            for c in _outer_contours(rest, offset=(x + x0, y + y0))]
+
+
+def _tail(counts: np.ndarray, thin: float, min_h: int, at_start: bool, at_end: bool
+          ) -> tuple[int, int]:
+    """The span of ``counts`` (ink per column or row) left once thin runs at least ``min_h``
+    long are cut off the ends that touch the frame's edge."""
+    thick = np.flatnonzero(counts > thin)
+    if not len(thick):
+        return 0, len(counts)
+    start, end = int(thick[0]), int(thick[-1]) + 1
+    return (start if at_start and start >= min_h else 0,
+            end if at_end and len(counts) - end >= min_h else len(counts))
 
 
 def _at_border(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
