@@ -784,6 +784,22 @@ def test_a_big_digit_near_the_edge_of_lined_paper_is_read(reader, mnist):
     assert right >= 28, f"{right}/30 read"
 
 
+def test_a_digit_tied_to_the_table_beyond_the_paper_is_not_dropped_with_it():
+    """Stubs of ruled lines tie a big digit to the dark table beyond the paper's edge: the
+    table is cut away, and the digit left with its stubs is still a blob (not only the parts
+    that look like lines)."""
+    from mnist_edge.reading.blobs import find_blobs
+
+    mask = np.zeros((480, 640), np.uint8)
+    mask[:, 560:] = 255  # the table, along the frame's right edge
+    cv2.ellipse(mask, (450, 240), (40, 60), 0, 0, 360, 255, 10)  # a 0
+    for y in (220, 262):
+        mask[y:y + 3, 480:560] = 255
+    boxes = [b.box for b in find_blobs(mask)]
+    assert any(x <= 410 and x + w >= 490 and y <= 180 and y + h >= 300 and h < 200
+               for x, y, w, h in boxes), boxes
+
+
 def test_a_digit_cut_by_the_frames_edge_is_still_dropped(reader, mnist):
     """What the tails rule leaves alone: a small digit half out of view reads wrong, so a
     piece cut by the frame's edge with no thin tail to cut off is still no digit."""

@@ -136,12 +136,11 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
         if _at_border(box, mask.shape) and _along_border(mask, box):
             # the table around the sheet: drop it, but if something reaches deep into the
             # frame from it (ruled lines running into the paper's edge, and the digits those
-            # lines cross), look inside
+            # lines cross), look inside: every part left, its lines cut out
             if _depth([contours[i], *holes.get(i, [])], w, h) < SURROUND_REACH * min(w, h):
                 continue
             for part in _strip_surround(mask, box, contours[i], min_h):
-                if _line_suspect(part[0][2], part[0][3], mask.shape, params):
-                    pieces.extend(_cut_lines(mask, part[0], part[1], min_h, params))
+                pieces.extend(_cut_lines(mask, part[0], part[1], min_h, params))
         else:
             for piece in _off_the_edge(mask, (box, contours[i]), min_h):
                 pieces.extend(_checked_piece(mask, piece, min_h, params))
