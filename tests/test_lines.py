@@ -693,20 +693,30 @@ def test_the_second_look_adds_nothing_where_a_digit_was_read(monkeypatch):
 def test_a_row_of_form_boxes_gives_cells_and_no_ones(reader):
     """One row of boxes whose walls are shorter than a rule may be (a form's boxes for a
     date or a code): the walls are rules all the same, and each digit gets its box."""
+    digits, grids = reader.read_grids(_form_row(rule=2, wall=2, wall_grey=50, blur=0.8))
+    assert grids == [(1, 7)]
+    assert {d.cell[2]: str(d.label) for d in digits} == FORM_DIGITS
+    assert len(digits) == len(FORM_DIGITS)
+
+
+FORM_DIGITS = {1: "2", 2: "0", 4: "4", 6: "9"}  # box -> digit in it
+
+
+def _form_row(rule: int, wall: int, wall_grey: int, blur: float) -> np.ndarray:
+    """One row of seven form boxes holding ``FORM_DIGITS``: rules ``rule`` px thick, the
+    inner walls ``wall`` px of grey ``wall_grey``, blurred by ``blur``."""
     page = np.full((480, 640), 225, np.uint8)
     x0, y0, side = 100, 200, 56
-    cv2.line(page, (x0, y0), (x0 + 7 * side, y0), 50, 2)
-    cv2.line(page, (x0, y0 + side), (x0 + 7 * side, y0 + side), 50, 2)
+    for y in (y0, y0 + side):
+        cv2.line(page, (x0, y), (x0 + 7 * side, y), 50, rule)
     for j in range(8):
-        cv2.line(page, (x0 + j * side, y0), (x0 + j * side, y0 + side), 50, 2)
-    boxes = {1: "2", 2: "0", 4: "4", 6: "9"}
-    for c, digit in boxes.items():
+        outer = j in (0, 7)
+        cv2.line(page, (x0 + j * side, y0), (x0 + j * side, y0 + side),
+                 50 if outer else wall_grey, rule if outer else wall)
+    for c, digit in FORM_DIGITS.items():
         cv2.putText(page, digit, (x0 + c * side + 14, y0 + side - 12),
                     cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3, cv2.LINE_AA)
-    digits, grids = reader.read_grids(cv2.GaussianBlur(page, (0, 0), 0.8))
-    assert grids == [(1, 7)]
-    assert {d.cell[2]: str(d.label) for d in digits} == boxes
-    assert len(digits) == len(boxes)
+    return cv2.GaussianBlur(page, (0, 0), blur)
 
 
 @pytest.mark.parametrize("rule", [3, 4])
@@ -715,21 +725,9 @@ def test_thin_light_walls_between_soft_rules_are_walls(reader, rule, grey):
     """A form whose walls are ruled thinner and lighter than its rules, out of focus: a
     wall's straight part stops a few px short of the rule's centre line, and still reaches
     it (the walls give the cells, and no wall is left to read as a 1)."""
-    page = np.full((480, 640), 225, np.uint8)
-    x0, y0, side = 100, 200, 56
-    for y in (y0, y0 + side):
-        cv2.line(page, (x0, y), (x0 + 7 * side, y), 50, rule)
-    for j in range(8):
-        outer = j in (0, 7)
-        cv2.line(page, (x0 + j * side, y0), (x0 + j * side, y0 + side), 50 if outer else grey,
-                 rule if outer else 1)
-    boxes = {1: "2", 2: "0", 4: "4", 6: "9"}
-    for c, digit in boxes.items():
-        cv2.putText(page, digit, (x0 + c * side + 14, y0 + side - 12),
-                    cv2.FONT_HERSHEY_SIMPLEX, 1.2, 30, 3, cv2.LINE_AA)
-    digits, grids = reader.read_grids(cv2.GaussianBlur(page, (0, 0), 1.0))
+    digits, grids = reader.read_grids(_form_row(rule=rule, wall=1, wall_grey=grey, blur=1.0))
     assert grids == [(1, 7)]
-    assert {d.cell[2]: str(d.label) for d in digits} == boxes
+    assert {d.cell[2]: str(d.label) for d in digits} == FORM_DIGITS
 
 
 def _on_a_rule(digit: np.ndarray, blur: float) -> np.ndarray:
