@@ -139,7 +139,7 @@ def previous_pipeline():
     saved = (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
              normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls)
     gray = normalise.to_gray
-    pipeline.find_rules = lambda faint: Rules(None, None)
+    pipeline.find_rules = lambda faint, ink=None: Rules(None, None)
     blobs.in_words = lambda boxes, x_height=None: set()
     blobs._without_walls = lambda pieces, height: pieces
     pipeline.faint_digits = lambda *a: []

@@ -730,6 +730,18 @@ def test_thin_light_walls_between_soft_rules_are_walls(reader, rule, grey):
     assert {d.cell[2]: str(d.label) for d in digits} == FORM_DIGITS
 
 
+@pytest.mark.parametrize("seed", [53, 84])
+def test_a_thick_soft_row_of_boxes_is_found_in_the_ink_mask(reader, seed):
+    """A row of form boxes ruled thick and out of focus at 1280x960: in the fainter mask the
+    rules are looked for in, its blurred rules are thicker than a rule may be and no rule is
+    found; its long straight strokes send the line finder to the ink mask, where they are
+    rules, and each digit gets its box."""
+    scene = make_grid_scene(np.random.default_rng(seed), "boxes", size=(1280, 960), hard=True)
+    digits, grids = reader.read_grids(scene.frame)
+    assert grids and grids[0][0] == scene.shape[0]
+    assert _matched(scene, digits) == (len(scene.digits), len(scene.digits))
+
+
 def _on_a_rule(digit: np.ndarray, blur: float) -> np.ndarray:
     """A page of ruled cells with ``digit`` (an MNIST image, 42 px) written in one, standing
     on the cell's bottom rule: its lowest ink 2 px past the rule's centre line (y = 240)."""

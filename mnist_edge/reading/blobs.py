@@ -148,11 +148,11 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
 
 
 def _off_the_edge(mask: np.ndarray, piece: Piece, min_h: int) -> list[Piece]:
-    """A small piece that touches the frame's edge only through thin tails (ruled lines the
-    line finder left, running from a digit to the edge) without them: else it would pass for a
-    digit cut by the edge and be dropped. A tail is at least a digit height of columns (rows)
-    next to the edge holding little ink (``TAIL``); a digit really cut by the edge has no such
-    run and is left as it is."""
+    """A small piece tied to the frame's edge only by thin tails (ruled lines the line finder
+    left, running from a digit to the edge), cut off them: with them it would pass for a digit
+    cut by the edge and be dropped. A tail is at least a digit height of columns (rows) next
+    to the edge holding little ink (``TAIL``); a digit really cut by the edge has no such run
+    and is left as it is."""
     box, contour = piece
     x, y, bw, bh = box
     h, w = mask.shape

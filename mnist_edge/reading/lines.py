@@ -75,11 +75,14 @@ def _rect(w: int, h: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (w, h))
 
 
-def find_rules(faint: np.ndarray) -> Rules:
+def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     """The horizontal and vertical ruled lines in ``faint`` (a low-threshold ink mask).
 
     Lines are looked for at half resolution (a pixel is ink if any of its four was: a 1 px
     rule survives), which costs a quarter; the masks returned are at full resolution.
+    ``ink`` (optional, the frame's ink mask at its own threshold): where ``faint`` holds long
+    straight strokes but no rule, they are looked for in it again, since a soft rule is thicker
+    in a fainter mask than a rule may be (a form ruled thick, out of focus).
     """
     h, w = faint.shape
     min_h = max(MIN_UNIT_PX, UNIT * min(h, w))
@@ -93,6 +96,10 @@ def find_rules(faint: np.ndarray) -> Rules:
     runs = {v: _runs(small, size, vertical=v) for v in (False, True)}
     horizontal, _ = _direction(small, runs[False], size, vertical=False)
     vertical, walls = _direction(small, runs[True], size, vertical=True, crossing=horizontal)
+    if horizontal is None and vertical is None:
+        if ink is not None and _long_runs(runs[False], size):
+            return find_rules(ink)
+        return Rules(None, None)
     if horizontal is not None and vertical is not None:
         horizontal, vertical = _bold_borders(small, runs, size, min_h / f, horizontal, vertical)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
@@ -104,6 +111,12 @@ def find_rules(faint: np.ndarray) -> Rules:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
     return Rules(horizontal, vertical, walls)
+
+
+def _long_runs(runs: np.ndarray, size: _Sizes) -> bool:
+    """Whether horizontal ``runs`` (:func:`_runs`) hold a piece as long as a rule must be."""
+    contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return bool(contours) and bool(_long(contour_boxes(contours), runs.shape, size, False).any())
 
 
 def _bold_borders(small: np.ndarray, runs: dict[bool, np.ndarray], size: _Sizes, unit: float,
@@ -465,9 +478,10 @@ def remove_rules(mask: np.ndarray, rules: Rules) -> np.ndarray:
 
 def _remove(kept: np.ndarray, mask: np.ndarray, lines: np.ndarray, vertical: bool) -> None:
     """Take ``lines`` (one way) out of ``kept`` in place, bridging the strokes of ``mask``
-    that crossed them. Only around the lines: their box grown by the 3x3 dilation, and for
-    the bridging closing ``RESTORE`` px more along the bridge, so it sees what it would see
-    in the whole frame."""
+    that crossed them. The lines are grown by a pixel along, not across: a digit resting on a
+    rule keeps the strokes beside it (``lines`` already holds the rule's soft edge). Only
+    around the lines: their box and a pixel, and for the bridging closing ``RESTORE`` px more
+    along the bridge, so it sees what it would see in the whole frame."""
     h, w = mask.shape
     x, y, bw, bh = cv2.boundingRect(lines)
     if bw == 0:

@@ -101,7 +101,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     params = ink_thresholds(work, paper, params)
     mask = binarise(work, paper, params)
     min_h = min_digit_height(mask.shape, params)
-    rules = find_rules(binarise(work, paper, params, share=FAINT))
+    rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
     mask = remove_rules(mask, rules)
     blobs = find_blobs(mask, params, rules.horizontal)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
