@@ -75,7 +75,7 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
         with_thin = np.flatnonzero(thin & (near | near.T)[chain].any(axis=0)).tolist()
         for word in _split_at_spaces(b, sorted({*chain, *with_thin}, key=lambda i: b[i, 0])):
             if (len(chain) >= MIN_LETTERS and _is_word(b[word], thin[word], tallest[word].max())) \
-                    or (merged[word].any() and (len(word) > 1 or _letters_wide(b[word[0]]))):
+                    or (merged[word].any() and len(word) > 1):  # (one piece: ``alone``)
                 out.update(word)
     return out | alone
 
