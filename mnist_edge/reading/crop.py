@@ -230,7 +230,7 @@ def _walled(gray: np.ndarray, box: tuple[int, int, int, int], dark: float) -> bo
               gray[max(0, y - s):max(0, y - 1), x:x + bw]]
     if bw < STANDS * bh:
         strips.append(gray[min(h, y + bh + 1):min(h, y + bh + s), x:x + bw])
-    return any(s.size and cv2.mean(s)[0] < dark for s in strips)
+    return any(strip.size and cv2.mean(strip)[0] < dark for strip in strips)
 
 
 def mnist_crop(ink: np.ndarray, mask: np.ndarray | None = None, grow_mask: bool = True
