@@ -520,6 +520,26 @@ def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
     assert not on_rule(grids, (600, 155, 5, 40), 20)  # outside the grid
 
 
+def test_a_small_blob_a_rule_runs_through_is_the_rule_but_a_digit_across_it_is_not():
+    from mnist_edge.reading.cells import Grid, Line, on_rule
+
+    # a 4x4 grid of 50 px cells from (100, 100)
+    rows = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
+    cols = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
+    grids = [Grid(rows, cols)]
+    assert on_rule(grids, (145, 143, 10, 14), 20)  # a blurred crossing of two rules
+    assert on_rule(grids, (144, 160, 12, 15), 20)  # a stub on a vertical rule
+    assert on_rule(grids, (160, 194, 15, 12), 20)  # ...and on a horizontal one
+    assert not on_rule(grids, (170, 160, 12, 15), 20)  # the same blob in its cell's middle
+    assert not on_rule(grids, (138, 155, 24, 40), 20)  # a digit written across the rule
+    assert not on_rule(grids, (149, 160, 12, 15), 20)  # the rule at its edge, not its middle
+    # a coarse grid (its inner rules missed): a digit near a border is no crossing
+    coarse = [Grid([Line(100, 0.0, 100, 400), Line(400, 0.0, 100, 400)],
+                   [Line(100, 0.0, 100, 400), Line(400, 0.0, 100, 400)])]
+    assert not on_rule(coarse, (250, 108, 20, 28), 20)
+    assert on_rule(coarse, (250, 94, 20, 12), 20)  # a stub on the border itself
+
+
 def test_a_blob_filling_its_cell_is_the_cell_but_a_digit_inside_it_is_not():
     from mnist_edge.reading.cells import Grid, Line, fill_cells
 
