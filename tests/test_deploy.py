@@ -467,13 +467,16 @@ def test_a_killed_deploy_leaves_no_ssh_master_and_its_folder_is_swept(lab, pi, f
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="mx", dir="/tmp"))  # a unix socket path is short
+    # the deploy is held at its first step after connecting, so the kill lands mid-deploy (a
+    # bundle the host holds already deploys in well under the half second waited below)
     code = (
-        "import sys, tempfile; tempfile.tempdir = sys.argv[1]\n"
+        "import sys, tempfile, time; tempfile.tempdir = sys.argv[1]\n"
         "from pathlib import Path\n"
         "from mnist_edge.shipping import deploy as dp\n"
         "ssh = dp.Ssh(Path(sys.argv[2]), persist_s=2)\n"
         "opts = dp.DeployOptions(ssh=ssh, install_args=dp.install_args(venv=sys.argv[4]))\n"
-        "dp.deploy([dp.parse_host(sys.argv[3])], Path(sys.argv[5]), opts)\n"
+        "hold = lambda host, what: what == 'preparing' and time.sleep(120)\n"
+        "dp.deploy([dp.parse_host(sys.argv[3])], Path(sys.argv[5]), opts, step=hold)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(lab.config), pi.host,
                              str(venv), str(bundles["b"].path)], cwd=REPO)
