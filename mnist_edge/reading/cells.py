@@ -226,12 +226,11 @@ def _along_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -
     cx, cy = x + w / 2, y + h / 2
     reach = REACH * min_h
     for grid in grids:
-        xs = sorted(v.at(cy) for v in grid.cols if v.covers(cy, reach))
+        xs = _rules_at(grid.cols, cy, reach)
         if len(xs) < 2 or not xs[0] - reach <= cx <= xs[-1] + reach:
             continue
-        k = int(np.argmin([abs(cx - v) for v in xs]))
-        width = float(np.median(np.diff(xs)))
-        return abs(cx - xs[k]) < min(ON_RULE * width, ON_RULE_HEIGHT * h)
+        gap, width = _nearest(xs, cx)
+        return gap < min(ON_RULE * width, ON_RULE_HEIGHT * h)
     return False
 
 
@@ -241,8 +240,7 @@ def _rule_through(grids: list[Grid], box: tuple[int, int, int, int], min_h: int)
     cx, cy = x + w / 2, y + h / 2
     reach = REACH * min_h
     for grid in grids:
-        xs = sorted(v.at(cy) for v in grid.cols if v.covers(cy, reach))
-        ys = sorted(r.at(cx) for r in grid.rows if r.covers(cx, reach))
+        xs, ys = _rules_at(grid.cols, cy, reach), _rules_at(grid.rows, cx, reach)
         if len(xs) < 2 or len(ys) < 2 or not xs[0] <= cx <= xs[-1] or not ys[0] <= cy <= ys[-1]:
             continue
         return _through(xs, cx, w) or _through(ys, cy, h)
@@ -254,9 +252,20 @@ def _through(rules: list[float], middle: float, size: float) -> bool:
     of ``size`` centred at ``middle``, small for the cells between them (``SMALL``): within
     ``THROUGH`` of a cell, and within the blob's own half-size (in a coarse grid whose inner
     rules were missed, a cell is wide, and a digit near its border is no crossing)."""
-    spacing = float(np.median(np.diff(rules)))
-    gap = min(abs(middle - r) for r in rules)
+    gap, spacing = _nearest(rules, middle)
     return size < SMALL * spacing and gap < min(THROUGH * spacing, size / 2)
+
+
+def _rules_at(lines: list[Line], along: float, reach: float) -> list[float]:
+    """Where the ``lines`` that run past ``along`` (give or take ``reach``) are, across, in
+    order."""
+    return sorted(ln.at(along) for ln in lines if ln.covers(along, reach))
+
+
+def _nearest(rules: list[float], at: float) -> tuple[float, float]:
+    """How far ``at`` is from the nearest of ``rules`` (positions, two or more), and their
+    median spacing (the cells' size that way)."""
+    return min(abs(at - r) for r in rules), float(np.median(np.diff(rules)))
 
 
 def fill_cells(grids: list[Grid], boxes: list[tuple[int, int, int, int]], min_h: int
