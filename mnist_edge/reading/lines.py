@@ -45,6 +45,7 @@ MIN_SPAN = 0.2  # ...and at least this share of the frame's width (height, for a
 WALL = 2.0  # a shorter vertical piece, this long at least, from one rule to the next is a wall
 WALL_SLENDER = 5.0  # ...if this many times longer than thick
 MIN_WALLS = 3  # ...and one of this many between the same two rules
+SIDES = 2  # ...or of these many, a known row of boxes' bold sides (left and right)
 REACH = 3  # px: a wall's end this near a rule (either side) reaches it
 CONTINUES = 0.8  # a piece this much inside a rule's continuation (its box) continues it
 BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke on it
@@ -94,51 +95,82 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     runs = {v: _runs(small, size, vertical=v) for v in (False, True)}
-    horizontal, _ = _direction(small, runs[False], size, vertical=False)
-    vertical, walls = _direction(small, runs[True], size, vertical=True, crossing=horizontal)
+    horizontal, _ = _direction(small, _pieces(small, runs[False], size, False), size, False)
+    upright = _pieces(small, runs[True], size, True)
+    vertical, walls = _direction(small, upright, size, True, crossing=horizontal)
+    boxes = walls is not None  # a row of boxes (whose bold sides are walls too)
+    straight = None if vertical is not None else _long_pieces(runs[False], size)
+    if straight is not None and upright.tall(WALL * min_h / f) >= MIN_WALLS:
+        # a row of boxes ruled bold at its top and bottom (a form): a bold border is no rule
+        # on its own (see _bold_borders), so its walls crossed one rule or none; they may
+        # reach any long straight stroke instead
+        vertical, walls = _direction(small, upright, size, True,
+                                     crossing=_either(horizontal, straight))
+        boxes = vertical is not None
     if horizontal is None and vertical is None:
-        if ink is not None and _long_runs(runs[False], size):
+        if ink is not None and straight is not None:
             return find_rules(ink)
         return Rules(None, None)
-    if horizontal is not None and vertical is not None:
-        horizontal, vertical = _bold_borders(small, runs, size, min_h / f, horizontal, vertical)
+    if vertical is not None and (horizontal is not None or boxes):  # (not a margin alone)
+        horizontal = np.zeros_like(small) if horizontal is None else horizontal
+        horizontal, vertical, bold_walls = _bold_borders(small, runs, size, min_h / f,
+                                                         horizontal, vertical, boxes)
+        walls = _either(walls, bold_walls)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
         # of a cross left at every corner of a grid's cells
         grow = _rect(size.thick + 2, size.thick + 2)
         corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
+        horizontal = horizontal if cv2.countNonZero(horizontal) else None
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
     return Rules(horizontal, vertical, walls)
 
 
-def _long_runs(runs: np.ndarray, size: _Sizes) -> bool:
-    """Whether horizontal ``runs`` (:func:`_runs`) hold a piece as long as a rule must be."""
+def _long_pieces(runs: np.ndarray, size: _Sizes) -> np.ndarray | None:
+    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be, of any
+    thickness (a mask), or None if there are none."""
     contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return bool(contours) and bool(_long(contour_boxes(contours), runs.shape, size, False).any())
+    long = _long(contour_boxes(contours), runs.shape, size, False) if contours else []
+    if not np.any(long):
+        return None
+    out = np.zeros_like(runs)
+    cv2.drawContours(out, [contours[i] for i in np.flatnonzero(long)], -1, 255, thickness=-1)
+    return out
+
+
+def _bold(size: _Sizes, unit: float) -> _Sizes:
+    """``size`` with a grid's bold rules as thick as a rule may be (``BOLD`` digit heights)."""
+    return _Sizes(size.run, size.long, max(size.thick, int(BOLD * unit)), size.gap)
 
 
 def _bold_borders(small: np.ndarray, runs: dict[bool, np.ndarray], size: _Sizes, unit: float,
-                  horizontal: np.ndarray, vertical: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """A grid's bold rules (a puzzle's border and box lines) added to its thin ones.
+                  horizontal: np.ndarray, vertical: np.ndarray, boxes: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A grid's bold rules (a puzzle's border and box lines) added to its thin ones, and of
+    the vertical ones the bold walls of a row of boxes (or None).
 
     Thicker than a rule may be elsewhere, they are taken only where they cross two rules of
-    the other direction: a page's edge or a shadow is as straight and as thick, but crosses
-    no grid, and taking it out would leave its corners behind as digits."""
-    bold = _Sizes(size.run, size.long, max(size.thick, int(BOLD * unit)), size.gap)
+    the other direction (where ``boxes``, the frame has a row of boxes: also a bold side
+    reaching from one rule to the next, as its walls do): a page's edge or a shadow is as
+    straight and as thick, but crosses no grid, and taking it out would leave its corners
+    behind as digits."""
+    bold = _bold(size, unit)
     if bold.thick == size.thick:
-        return horizontal, vertical
-    hb, _ = _direction(small, runs[False], bold, vertical=False, crossing=vertical,
-                       must_cross=True)
-    vb, _ = _direction(small, runs[True], bold, vertical=True, crossing=horizontal,
-                       must_cross=True)
-    if hb is not None:
-        horizontal = cv2.bitwise_or(horizontal, hb)
-    if vb is not None:
-        vertical = cv2.bitwise_or(vertical, vb)
-    return horizontal, vertical
+        return horizontal, vertical, None
+    hb, _ = _direction(small, _pieces(small, runs[False], bold, False), bold, False,
+                       crossing=vertical, must_cross=True)
+    horizontal = _either(horizontal, hb)  # (a form's sides cross its bold top and bottom)
+    vb, walls = _direction(small, _pieces(small, runs[True], bold, True), bold, True,
+                           crossing=horizontal, must_cross=True,
+                           min_walls=SIDES if boxes else None)
+    return horizontal, _either(vertical, vb), walls
+
+
+def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The union of two masks, either of which may be None."""
+    return b if a is None else a if b is None else cv2.bitwise_or(a, b)
 
 
 @dataclass(frozen=True)
@@ -183,34 +215,59 @@ def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
     return cv2.bitwise_and(cv2.erode(runs, across), mask)
 
 
-def _direction(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool,
-               crossing: np.ndarray | None = None, must_cross: bool = False
+@dataclass(frozen=True)
+class _Pieces:
+    """The thin part of a mask's straight runs one way, as the pieces rules are made of."""
+
+    band: np.ndarray  # uint8 0/255
+    contours: list[np.ndarray]
+    rects: np.ndarray  # (N, 4) boxes of the contours
+
+    def tall(self, length: float) -> int:
+        """How many (vertical) pieces are at least ``length`` px tall."""
+        return int(np.count_nonzero(self.rects[:, 3] >= length)) if len(self.rects) else 0
+
+
+def _pieces(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool) -> _Pieces:
+    """The pieces of ``runs`` (:func:`_runs` of ``mask`` this way) that are thin across:
+    what an opening across, ``size.thick`` + 1 px long, removes (a digit's stroke standing on
+    a rule is thicker than that and stays), dashed rules joined (:func:`join_dashes`)."""
+    across = _rect(3, 1) if vertical else _rect(1, 3)
+    opening = _rect(size.thick + 1, 1) if vertical else _rect(1, size.thick + 1)
+    band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, opening))
+    band = cv2.bitwise_and(cv2.dilate(band, across), mask)
+    contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return _Pieces(band, [], np.zeros((0, 4), int))
+    joined, rects = _join_dashes(contours, band.shape, size.gap, vertical)
+    return _Pieces(band, joined, rects)
+
+
+def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
+               crossing: np.ndarray | None = None, must_cross: bool = False,
+               min_walls: int | None = MIN_WALLS
                ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The near-horizontal (or near-vertical) rules of ``mask`` (or None), and of them the
     walls of a row of boxes (:func:`_walls`; vertical only, or None).
 
-    ``runs``: :func:`_runs` of ``mask`` this way. The rule itself is the part of the
-    runs that is thin across (what an opening across, ``size.thick`` + 1 px long, removes):
-    a digit's stroke standing on a rule is thicker than that and stays. A rule is a thin piece
+    ``pieces``: :func:`_pieces` of ``mask`` this way, with ``size``. A rule is a thin piece
     at least ``size.long`` long and ``SLENDER`` times longer than thick. A vertical one must
     also cross or touch two horizontal rules (a grid, a table, a form's box) or run nearly the
     frame's height (a margin): a tall thin "1" is a straight stroke too. ``must_cross``: every
     rule must cross two of ``crossing`` (the bold pass of :func:`_bold_borders`).
+    ``min_walls``: how many walls a row needs (None: look for none).
     """
     along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
     across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
-    band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, across(size.thick + 1)))
-    band = cv2.bitwise_and(cv2.dilate(band, across(3)), mask)
-    contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    band, contours, rects = pieces.band, pieces.contours, pieces.rects
     if not contours:
         return None, None
-    contours, rects = _join_dashes(contours, band.shape, size.gap, vertical)
     boxes = [tuple(b) for b in rects.tolist()]
     rule = _long(rects, band.shape, size, vertical)
     for i in np.flatnonzero(rule):
         rule[i] = _is_rule(boxes[i], band, vertical, crossing, must_cross)
-    walls = _walls(rects, band, crossing, size, rule) if vertical and crossing is not None \
-        and not must_cross else np.zeros(len(rects), bool)
+    walls = _walls(rects, band, crossing, size, rule, min_walls) if min_walls and vertical \
+        and crossing is not None else np.zeros(len(rects), bool)
     rule |= walls
     if not rule.any():
         return None, None
@@ -405,18 +462,18 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
 
 
 def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes,
-           rule: np.ndarray) -> np.ndarray:
+           rule: np.ndarray, quorum: int = MIN_WALLS) -> np.ndarray:
     """Which pieces (boxes ``rects`` of the vertical ``band``; ``rule``: those already taken
     as rules) are the walls of a row of boxes: shorter than a rule may be (a form's one row of
     boxes for digits is a digit and a half tall), or long enough but too thick for one (a
     tall row's walls ruled as thick as its rules), yet straight and slender, reaching from a
-    horizontal rule at their top to one at their bottom, and ``MIN_WALLS`` or more between the
+    horizontal rule at their top to one at their bottom, and ``quorum`` or more between the
     same two rules. A "1" in its box stands clear of the box's rules; one touching two lines
     of lined paper has no row of walls beside it."""
     unit = size.long / LONG
     x, y, w, h = rects.T
     candidates = np.flatnonzero((h >= WALL * unit) & ~rule)
-    if len(candidates) < MIN_WALLS:
+    if len(candidates) < quorum:
         return np.zeros(len(rects), bool)
     _, labels = cv2.connectedComponents(horizontal)
     rows: dict[tuple[int, int], list[int]] = {}
@@ -428,7 +485,7 @@ def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _S
             rows.setdefault((int(top), int(bottom)), []).append(int(i))
     out = np.zeros(len(rects), bool)
     for walls in rows.values():
-        if len(walls) >= MIN_WALLS:
+        if len(walls) >= quorum:
             out[walls] = True
     return out
 
