@@ -99,16 +99,19 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     upright = _pieces(small, runs[True], size, True)
     vertical, walls = _direction(small, upright, size, True, crossing=horizontal)
     boxes = walls is not None  # a row of boxes (whose bold sides are walls too)
-    straight = None if vertical is not None else _long_pieces(runs[False], size)
-    if straight is not None and upright.tall(WALL * min_h / f) >= MIN_WALLS:
+    bold = None  # the long straight strokes thicker than a rule, looked for if needed
+    if vertical is None and upright.tall(WALL * min_h / f) >= MIN_WALLS:
         # a row of boxes ruled bold at its top and bottom (a form): a bold border is no rule
         # on its own (see _bold_borders), so its walls crossed one rule or none; they may
-        # reach any long straight stroke instead
-        vertical, walls = _direction(small, upright, size, True,
-                                     crossing=_either(horizontal, straight))
-        boxes = vertical is not None
+        # reach a long straight stroke too thick for a rule instead (up to twice as thick as
+        # a bold rule may be: a blurred one is thicker in the runs; a shadow's edge far more)
+        bold = _long_pieces(runs[False], size, (size.thick, 2 * _bold(size, min_h / f).thick))
+        if bold is not None:
+            vertical, walls = _direction(small, upright, size, True,
+                                         crossing=_either(horizontal, bold))
+            boxes = vertical is not None
     if horizontal is None and vertical is None:
-        if ink is not None and straight is not None:
+        if ink is not None and (bold is not None or _long_pieces(runs[False], size) is not None):
             return find_rules(ink)
         return Rules(None, None)
     if vertical is not None and (horizontal is not None or boxes):  # (not a margin alone)
@@ -128,12 +131,18 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     return Rules(horizontal, vertical, walls)
 
 
-def _long_pieces(runs: np.ndarray, size: _Sizes) -> np.ndarray | None:
-    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be, of any
-    thickness (a mask), or None if there are none."""
+def _long_pieces(runs: np.ndarray, size: _Sizes, thick: tuple[int, int] | None = None
+                 ) -> np.ndarray | None:
+    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be (a mask),
+    or None if there are none; with ``thick`` (px), only those more than its first and at
+    most its second thick on average."""
     contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    long = _long(contour_boxes(contours), runs.shape, size, False) if contours else []
-    if not np.any(long):
+    boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
+    long = _long(boxes, runs.shape, size, False)
+    for i in np.flatnonzero(long) if thick else ():
+        x, y, w, h = boxes[i]
+        long[i] = thick[0] * w < cv2.countNonZero(runs[y:y + h, x:x + w]) <= thick[1] * w
+    if not long.any():
         return None
     out = np.zeros_like(runs)
     cv2.drawContours(out, [contours[i] for i in np.flatnonzero(long)], -1, 255, thickness=-1)
