@@ -810,9 +810,19 @@ def _on_a_rule(digit: np.ndarray, blur: float) -> np.ndarray:
     for c in range(8):
         cv2.line(page, (40 + 80 * c, 80), (40 + 80 * c, 400), 70, 2, cv2.LINE_AA)
     glyph = cv2.resize(digit, (42, 42), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
-    top = 240 - int(np.nonzero(glyph > 0.3)[0].max()) + 1
-    roi = page[top:top + 42, 300:342]
+    _pen(page, glyph, 300, 240 - int(np.nonzero(glyph > 0.3)[0].max()) + 1)
+    return _shot(page, blur)
+
+
+def _pen(page: np.ndarray, glyph: np.ndarray, x: int, y: int) -> None:
+    """Write ``glyph`` (ink 0..1) on the float ``page`` at x, y in dark pen (grey 30)."""
+    h, w = glyph.shape
+    roi = page[y:y + h, x:x + w]
     roi[:] = roi * (1 - glyph) + 30 * glyph
+
+
+def _shot(page: np.ndarray, blur: float) -> np.ndarray:
+    """The float ``page`` out of focus by ``blur`` px, as a camera's uint8 frame."""
     return np.clip(cv2.GaussianBlur(page, (0, 0), blur), 0, 255).astype(np.uint8)
 
 
@@ -846,9 +856,8 @@ def test_a_big_digit_near_the_edge_of_lined_paper_is_read(reader, mnist):
             cv2.line(page, (0, 30 + 36 * r), (639, 30 + 36 * r), 150, 2, cv2.LINE_AA)
         glyph = cv2.resize(mnist.x_test[k], (120, 120)).astype(np.float32) / 255
         left = 60 - int(np.nonzero(glyph.max(axis=0) > 0.3)[0][0])  # ink 60 px from the edge
-        roi = page[180:300, left:left + 120]
-        roi[:] = roi * (1 - glyph) + 30 * glyph
-        got = reader.read(np.clip(cv2.GaussianBlur(page, (0, 0), 1.0), 0, 255).astype(np.uint8))
+        _pen(page, glyph, left, 180)
+        got = reader.read(_shot(page, 1.0))
         right += len(got) == 1 and got[0].label == int(mnist.y_test[k])
     assert right >= 28, f"{right}/30 read"
 
@@ -874,10 +883,8 @@ def test_a_digit_cut_by_the_frames_edge_is_still_dropped(reader, mnist):
     piece cut by the frame's edge with no thin tail to cut off is still no digit."""
     page = np.full((480, 640), 215, np.float32)
     glyph = cv2.resize(mnist.x_test[3], (60, 60)).astype(np.float32) / 255  # a 0
-    roi = page[200:260, 0:30]
-    roi[:] = roi * (1 - glyph[:, 30:]) + 30 * glyph[:, 30:]
-    assert reader.read(np.clip(cv2.GaussianBlur(page, (0, 0), 1.0), 0, 255).astype(np.uint8)) \
-        == []
+    _pen(page, glyph[:, 30:], 0, 200)
+    assert reader.read(_shot(page, 1.0)) == []
 
 
 def test_small_blurred_captions_of_form_pages_are_few_false_digits(reader):
