@@ -99,17 +99,10 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     upright = _pieces(small, runs[True], size, True)
     vertical, walls = _direction(small, upright, size, True, crossing=horizontal)
     boxes = walls is not None  # a row of boxes (whose bold sides are walls too)
-    bold = None  # the long straight strokes thicker than a rule, looked for if needed
-    if vertical is None and upright.tall(WALL * min_h / f) >= MIN_WALLS:
-        # a row of boxes ruled bold at its top and bottom (a form): a bold border is no rule
-        # on its own (see _bold_borders), so its walls crossed one rule or none; they may
-        # reach a long straight stroke too thick for a rule instead (up to twice as thick as
-        # a bold rule may be: a blurred one is thicker in the runs; a shadow's edge far more)
-        bold = _long_pieces(runs[False], size, (size.thick, 2 * _bold(size, min_h / f).thick))
-        if bold is not None:
-            vertical, walls = _direction(small, upright, size, True,
-                                         crossing=_either(horizontal, bold))
-            boxes = vertical is not None
+    bold = None
+    if vertical is None:
+        bold, vertical, walls = _framed_bold(small, runs, upright, size, min_h / f, horizontal)
+        boxes = vertical is not None
     if horizontal is None and vertical is None:
         if ink is not None and (bold is not None or _long_pieces(runs[False], size) is not None):
             return find_rules(ink)
@@ -129,6 +122,26 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
     return Rules(horizontal, vertical, walls)
+
+
+def _framed_bold(small: np.ndarray, runs: dict[bool, np.ndarray], upright: _Pieces,
+                 size: _Sizes, unit: float, horizontal: np.ndarray | None
+                 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(the bold strokes, the vertical rules, the walls) of a row of boxes in a bold frame
+    (a form), or None for each.
+
+    A bold border is no rule on its own (:func:`_bold_borders` takes it only where it crosses
+    two vertical rules), so the walls of one or two rows of boxes framed bold crossed one rule
+    or none, and nothing was found. Here they may reach a long straight stroke too thick for a
+    rule (up to twice as thick as a bold rule may be: a blurred one is thicker in the runs; a
+    shadow's edge far more); looked for only where ``upright`` (:func:`_pieces`) holds
+    ``MIN_WALLS`` pieces as tall as a wall."""
+    if upright.tall(WALL * unit) < MIN_WALLS:
+        return None, None, None
+    bold = _long_pieces(runs[False], size, (size.thick, 2 * _bold(size, unit).thick))
+    if bold is None:
+        return None, None, None
+    return bold, *_direction(small, upright, size, True, crossing=_either(horizontal, bold))
 
 
 def _long_pieces(runs: np.ndarray, size: _Sizes, thick: tuple[int, int] | None = None
