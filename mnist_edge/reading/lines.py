@@ -296,13 +296,18 @@ def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
     out = np.zeros_like(mask)
     keep = list(np.flatnonzero(rule))
     cv2.drawContours(out, [contours[i] for i in keep], -1, 255, thickness=-1)
+    beside = _side_by_side(rects[keep], vertical)  # a turned grid's rules, in each other's box
+    owner = _owners([contours[i] for i in keep], mask.shape) if beside.any() else None
     rest = np.flatnonzero(~rule)
     more = list(rest[_continuations(out, rects[rest], along(2 * size.long + 1), across(3))])
     if more:  # (pieces of one findContours pass never overlap: drawn on top = drawn at once)
         cv2.drawContours(out, [contours[i] for i in more], -1, 255, thickness=-1)
     out = cv2.bitwise_and(out, band)
-    for i in keep + more:
-        _trim_to_centre(out, boxes[i], vertical)
+    for n, i in enumerate(keep + more):
+        x, y, w, h = boxes[i]
+        others = np.flatnonzero(beside[n]) + 1 if owner is not None and n < len(keep) else []
+        _trim_to_centre(out, boxes[i], vertical,
+                        np.isin(owner[y:y + h, x:x + w], others) if len(others) else None)
     if not walls.any():
         return out, None
     wall_mask = np.zeros_like(mask)
@@ -455,23 +460,31 @@ def _box_counts(mask: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h
     return (s[y + h, x + w] - s[y, x + w] - s[y + h, x] + s[y, x]) // 255
 
 
-def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: bool) -> None:
-    """Keep of one rule only the band of its own thickness around its centre line.
+def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: bool,
+                    others: np.ndarray | None = None) -> None:
+    """Keep of one rule (or continuation piece) in ``box`` only the band of its own thickness
+    around its centre line.
 
     A thin stroke running along a rule for a while (the top of a "0" written on a line) joins
     its band; the rule's thickness is the typical count of its pixels across, and columns with
     more do not steer the centre, which is followed column by column (a curved page too) and
-    interpolated over them.
+    interpolated over them. ``others`` (a mask of the box, or None): the pixels of the rules
+    beside this one, left out of both; the boxes of a turned grid's rules hold their
+    neighbours, which were cut away with what lay off this rule's line.
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
-    piece = region.T if vertical else region
     sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
     # mean pixels across (digits are a few columns); sums are 255 per pixel
     thick = int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
     least, most = cv2.minMaxLoc(sums)[:2]
     if least > 0 and most // 255 <= BAND_SLACK * thick + 1:
         return  # every column clean, the test below in three OpenCV calls (most rules)
+    if others is not None and others.any():
+        region = np.where(others, 0, region)
+        sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+        thick = int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
+    piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
     if clean.all() or not clean.any():
@@ -480,7 +493,31 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     centre = np.bincount(along, weights=across, minlength=piece.shape[1])[clean] / count[clean]
     centre = np.interp(np.arange(piece.shape[1]), np.flatnonzero(clean), centre)
     far = np.abs(across - centre[along]) > thick / 2 + 1
-    piece[across[far], along[far]] = 0
+    cut = (along[far], across[far]) if vertical else (across[far], along[far])
+    out[y + cut[0], x + cut[1]] = 0
+
+
+def _side_by_side(rects: np.ndarray, vertical: bool) -> np.ndarray:
+    """(N, N) bool: which of the rules (boxes ``rects``) lie beside each other in each
+    other's box: overlapping, and along more than half the shorter one's length (two pieces
+    of one rule cut by a digit only meet at their ends)."""
+    a0, c0 = (rects[:, 1], rects[:, 0]) if vertical else (rects[:, 0], rects[:, 1])
+    a1, c1 = (a0 + rects[:, 3], c0 + rects[:, 2]) if vertical else \
+        (a0 + rects[:, 2], c0 + rects[:, 3])
+    along = np.minimum(a1[:, None], a1) - np.maximum(a0[:, None], a0)
+    shorter = np.minimum((a1 - a0)[:, None], a1 - a0)
+    across = np.minimum(c1[:, None], c1) > np.maximum(c0[:, None], c0)
+    out = (along > shorter / 2) & across
+    np.fill_diagonal(out, False)
+    return out
+
+
+def _owners(pieces: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """An int32 image of ``shape``: k + 1 on the pixels of ``pieces[k]`` (contours)."""
+    out = np.zeros(shape, np.int32)
+    for k, c in enumerate(pieces):
+        cv2.drawContours(out, [c], -1, k + 1, thickness=-1)
+    return out
 
 
 def _walls(rects: np.ndarray, band: np.ndarray, horizontal: np.ndarray, size: _Sizes,
