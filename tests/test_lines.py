@@ -249,8 +249,15 @@ def test_red_and_blue_ink_read_like_black(reader, pen):
 def test_grids_of_rules_alone_are_not_digits(rows, cols, step, at, tilt, thick, grey):
     """Random grids of rules (tilted up to ~6 degrees, thin and thick, dark and faint), no
     digits: the line step takes them out and nothing digit-like is left."""
+    assert find_digits(_empty_grid(rows, cols, step, at, tilt, thick, grey)).first_boxes == []
+
+
+def _empty_grid(rows: int, cols: int, step: float, at: tuple[float, float], tilt: float,
+                thick: int, grey: int) -> np.ndarray:
+    """A 640x480 page with only a grid of ``rows`` x ``cols`` cells of ``step`` px (at least
+    0.3 of the page: a grid, not a lone box) from ``at``, turned by ``tilt`` (a slope)."""
     page = np.full((480, 640), 225, np.uint8)
-    step = max(step, 0.3 * 640 / cols, 0.3 * 480 / rows)  # a grid, not a lone box
+    step = max(step, 0.3 * 640 / cols, 0.3 * 480 / rows)
     x0, y0 = at
     for i in range(rows + 1):
         y = y0 + i * step
@@ -260,7 +267,7 @@ def test_grids_of_rules_alone_are_not_digits(rows, cols, step, at, tilt, thick, 
         x = x0 + j * step
         cv2.line(page, (int(x), int(y0)), (int(x - tilt * rows * step), int(y0 + rows * step)),
                  grey, thick)
-    assert find_digits(page).first_boxes == []
+    return page
 
 
 @pytest.mark.parametrize("degrees", [-11.0, -7.0, 7.0, 11.0])
@@ -272,20 +279,11 @@ def test_grids_turned_up_to_11_degrees_leave_no_digits(degrees):
     rng = np.random.default_rng(int(degrees * 10) % 97)
     tilt = np.tan(np.radians(degrees))
     for _ in range(6):
-        rows, cols = int(rng.integers(3, 12)), int(rng.integers(3, 12))
-        step = max(rng.uniform(25, 80), 0.3 * 640 / cols, 0.3 * 480 / rows)
-        x0, y0 = rng.uniform(0, 200), rng.uniform(0, 150)
+        shape = int(rng.integers(3, 12)), int(rng.integers(3, 12)), rng.uniform(25, 80)
+        at = rng.uniform(0, 200), rng.uniform(0, 150)
         thick, grey = int(rng.integers(2, 5)), int(rng.integers(40, 181))
-        page = np.full((480, 640), 225, np.uint8)
-        for i in range(rows + 1):
-            y = y0 + i * step
-            cv2.line(page, (int(x0), int(y)), (int(x0 + cols * step), int(y + tilt * cols * step)),
-                     grey, thick)
-        for j in range(cols + 1):
-            x = x0 + j * step
-            cv2.line(page, (int(x), int(y0)), (int(x - tilt * rows * step), int(y0 + rows * step)),
-                     grey, thick)
-        assert find_digits(page).first_boxes == [], (rows, cols, step, thick, grey)
+        page = _empty_grid(*shape, at, tilt, thick, grey)
+        assert find_digits(page).first_boxes == [], (shape, at, thick, grey)
 
 
 def _ruled_page(cells: dict[tuple[int, int], tuple[str, int]], left_rule: bool = True
