@@ -16,7 +16,8 @@ off, and the previous ``min_height`` of 0.035):
    whole grids with no error, digits placed in the right cell by the reader itself.
 2. **Synthetic scenes** (``mnist_edge/testing/grids.py``): grids, tables and form boxes, printed
    and handwritten (MNIST *test* digits) in black, blue and red pen, 640x480 and 1280x960, easy
-   and hard; and the plain pages of ``bench_reader.py`` (no step back on open paper).
+   and hard; the 640x480 ones also turned 8 and 12 degrees; and the plain pages of
+   ``bench_reader.py`` (no step back on open paper).
 3. **Speed**: ms per decoded frame for a blank page, a plain page, a 640x480 grid and a 1280x960
    grid; and frames per second of ``mnist-edge webcam --headless --jsonl`` as a whole process
    on one core, decoding included, on an MJPEG clip of a grid page.
@@ -94,7 +95,7 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
             reader = DigitReader(args.model, threads=1, cells=True,
                                  params=_params(name == "previous"))
             results[name] = {"photos": _photos(reader, Path(args.photos)),
-                             "synthetic": _synthetic(reader, scenes),
+                             "synthetic": _synthetic(reader, scenes + _turned(scenes)),
                              "plain": _plain(reader, test, args.plain),
                              "speed": _speed(reader, scenes, test)}
     results["odd"] = {name: _photos(DigitReader(path, threads=1, cells=True),
@@ -158,6 +159,30 @@ def _grid_scenes(n: int, mnist) -> list:
     return [make_grid_scene(rng, layout, size=size, mnist=mnist, hard=hard)
             for layout in LAYOUTS for size in SIZES for hard in (False, True)
             for _ in range(n)]
+
+
+TURNS = (8, 12)  # degrees: the 640x480 scenes turned so, one way or the other in turn
+
+
+def _turned(scenes: list) -> list:
+    """The 640x480 scenes turned by each of ``TURNS`` degrees (alternately either way), their
+    digits' boxes moved with their centres: rules tilted up to about 15 degrees must still be
+    found (a page held at a slant)."""
+    out = []
+    for degrees in TURNS:
+        for k, s in enumerate(sc for sc in scenes if sc.frame.shape[1] == 640):
+            h, w = s.frame.shape[:2]
+            turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees if k % 2 else -degrees, 1.0)
+            frame = cv2.warpAffine(s.frame, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            digits = []
+            for t in s.digits:
+                x, y, bw, bh = t.box
+                cx, cy = turn @ np.array([x + bw / 2, y + bh / 2, 1.0])
+                digits.append(dataclasses.replace(
+                    t, box=(int(cx - bw / 2), int(cy - bh / 2), bw, bh)))
+            out.append(dataclasses.replace(s, frame=frame, digits=digits,
+                                           layout=f"{s.layout} turned {degrees} deg"))
+    return out
 
 
 def _photos(reader: DigitReader, folder: Path, odd: bool = False) -> dict:
