@@ -99,12 +99,15 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     upright = _pieces(small, runs[True], size, True)
     vertical, walls = _direction(small, upright, size, True, crossing=horizontal)
     boxes = walls is not None  # a row of boxes (whose bold sides are walls too)
-    bold = None
-    if vertical is None:
-        bold, vertical, walls = _framed_bold(small, runs, upright, size, min_h / f, horizontal)
+    long = None  # the long straight pieces of the horizontal runs, found once if needed
+    if vertical is None and upright.tall(WALL * min_h / f) >= MIN_WALLS:
+        long = _long_pieces(runs[False], size)
+        vertical, walls = _framed_bold(small, runs[False], long, upright, size, min_h / f,
+                                       horizontal)
         boxes = vertical is not None
     if horizontal is None and vertical is None:
-        if ink is not None and (bold is not None or _long_pieces(runs[False], size) is not None):
+        long = _long_pieces(runs[False], size) if long is None else long
+        if ink is not None and long[0]:
             return find_rules(ink)
         return Rules(None, None)
     if vertical is not None and (horizontal is not None or boxes):  # (not a margin alone)
@@ -124,42 +127,36 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     return Rules(horizontal, vertical, walls)
 
 
-def _framed_bold(small: np.ndarray, runs: dict[bool, np.ndarray], upright: _Pieces,
-                 size: _Sizes, unit: float, horizontal: np.ndarray | None
-                 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """(the bold strokes, the vertical rules, the walls) of a row of boxes in a bold frame
-    (a form), or None for each.
+def _framed_bold(small: np.ndarray, runs: np.ndarray, long: tuple[list, np.ndarray],
+                 upright: _Pieces, size: _Sizes, unit: float, horizontal: np.ndarray | None
+                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the vertical rules, the walls) of a row of boxes in a bold frame (a form), or None.
 
     A bold border is no rule on its own (:func:`_bold_borders` takes it only where it crosses
     two vertical rules), so the walls of one or two rows of boxes framed bold crossed one rule
-    or none, and nothing was found. Here they may reach a long straight stroke too thick for a
-    rule (up to twice as thick as a bold rule may be: a blurred one is thicker in the runs; a
-    shadow's edge far more); looked for only where ``upright`` (:func:`_pieces`) holds
-    ``MIN_WALLS`` pieces as tall as a wall."""
-    if upright.tall(WALL * unit) < MIN_WALLS:
-        return None, None, None
-    bold = _long_pieces(runs[False], size, (size.thick, 2 * _bold(size, unit).thick))
-    if bold is None:
-        return None, None, None
-    return bold, *_direction(small, upright, size, True, crossing=_either(horizontal, bold))
+    or none, and nothing was found. Here they may reach those of the ``long`` pieces of the
+    horizontal ``runs`` (:func:`_long_pieces`) too thick for a rule (up to twice as thick as
+    a bold rule may be: a blurred one is thicker in the runs; a shadow's edge far more).
+    Looked for where ``upright`` (:func:`_pieces`) holds ``MIN_WALLS`` pieces as tall as a
+    wall."""
+    contours, boxes = long
+    most = 2 * _bold(size, unit).thick
+    bold = [c for c, (x, y, w, h) in zip(contours, boxes, strict=True)
+            if size.thick * w < cv2.countNonZero(runs[y:y + h, x:x + w]) <= most * w]
+    if not bold:
+        return None, None
+    strokes = np.zeros_like(runs)
+    cv2.drawContours(strokes, bold, -1, 255, thickness=-1)
+    return _direction(small, upright, size, True, crossing=_either(horizontal, strokes))
 
 
-def _long_pieces(runs: np.ndarray, size: _Sizes, thick: tuple[int, int] | None = None
-                 ) -> np.ndarray | None:
-    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be (a mask),
-    or None if there are none; with ``thick`` (px), only those more than its first and at
-    most its second thick on average."""
+def _long_pieces(runs: np.ndarray, size: _Sizes) -> tuple[list[np.ndarray], np.ndarray]:
+    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be: their
+    contours and boxes."""
     contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
-    long = _long(boxes, runs.shape, size, False)
-    for i in np.flatnonzero(long) if thick else ():
-        x, y, w, h = boxes[i]
-        long[i] = thick[0] * w < cv2.countNonZero(runs[y:y + h, x:x + w]) <= thick[1] * w
-    if not long.any():
-        return None
-    out = np.zeros_like(runs)
-    cv2.drawContours(out, [contours[i] for i in np.flatnonzero(long)], -1, 255, thickness=-1)
-    return out
+    long = np.flatnonzero(_long(boxes, runs.shape, size, False))
+    return [contours[i] for i in long], boxes[long]
 
 
 def _bold(size: _Sizes, unit: float) -> _Sizes:
@@ -474,16 +471,13 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
-    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-    # mean pixels across (digits are a few columns); sums are 255 per pixel
-    thick = int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
+    sums, thick = _across(region, vertical)
     least, most = cv2.minMaxLoc(sums)[:2]
     if least > 0 and most // 255 <= BAND_SLACK * thick + 1:
         return  # every column clean, the test below in three OpenCV calls (most rules)
     if others is not None and others.any():
         region = np.where(others, 0, region)
-        sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-        thick = int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
+        sums, thick = _across(region, vertical)
     piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
@@ -495,6 +489,13 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     far = np.abs(across - centre[along]) > thick / 2 + 1
     cut = (along[far], across[far]) if vertical else (across[far], along[far])
     out[y + cut[0], x + cut[1]] = 0
+
+
+def _across(region: np.ndarray, vertical: bool) -> tuple[np.ndarray, float]:
+    """A rule's ink across it, column by column (sums of 255 a pixel), and its mean (the
+    rule's thickness in px; digits are a few columns)."""
+    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    return sums, int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
 
 
 def _side_by_side(rects: np.ndarray, vertical: bool) -> np.ndarray:
