@@ -84,6 +84,7 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
     test = (mnist["x_test"], mnist["y_test"])
     reader = DigitReader(args.model, threads=1, cells=True)
     scenes = _grid_scenes(args.scenes, test)
+    turned = _turned(scenes)
     probe = _pick_core(reader, [s.frame for s in scenes[:12]], args.core)
     results = {"machine": machine_description(),
                "load_average_before": [round(v, 2) for v in load_before],
@@ -95,7 +96,7 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
             reader = DigitReader(args.model, threads=1, cells=True,
                                  params=_params(name == "previous"))
             results[name] = {"photos": _photos(reader, Path(args.photos)),
-                             "synthetic": _synthetic(reader, scenes + _turned(scenes)),
+                             "synthetic": _synthetic(reader, scenes + turned),
                              "plain": _plain(reader, test, args.plain),
                              "speed": _speed(reader, scenes, test)}
     results["odd"] = {name: _photos(DigitReader(path, threads=1, cells=True),
