@@ -64,7 +64,7 @@ from mnist_edge.reading import blobs, normalise, pipeline  # noqa: E402
 from mnist_edge.reading.lines import Rules  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.testing import grid_photos, synth  # noqa: E402
-from mnist_edge.testing.grids import LAYOUTS, make_grid_scene  # noqa: E402
+from mnist_edge.testing.grids import LAYOUTS, make_grid_scene, turned  # noqa: E402
 
 SIZES = ((640, 480), (1280, 960))
 
@@ -166,24 +166,10 @@ TURNS = (8, 12)  # degrees: the 640x480 scenes turned so, one way or the other i
 
 
 def _turned(scenes: list) -> list:
-    """The 640x480 scenes turned by each of ``TURNS`` degrees (alternately either way), their
-    digits' boxes moved with their centres: rules tilted up to about 15 degrees must still be
-    found (a page held at a slant)."""
-    out = []
-    for degrees in TURNS:
-        for k, s in enumerate(sc for sc in scenes if sc.frame.shape[1] == 640):
-            h, w = s.frame.shape[:2]
-            turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees if k % 2 else -degrees, 1.0)
-            frame = cv2.warpAffine(s.frame, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
-            digits = []
-            for t in s.digits:
-                x, y, bw, bh = t.box
-                cx, cy = turn @ np.array([x + bw / 2, y + bh / 2, 1.0])
-                digits.append(dataclasses.replace(
-                    t, box=(int(cx - bw / 2), int(cy - bh / 2), bw, bh)))
-            out.append(dataclasses.replace(s, frame=frame, digits=digits,
-                                           layout=f"{s.layout} turned {degrees} deg"))
-    return out
+    """The 640x480 scenes turned by each of ``TURNS`` degrees (alternately either way): rules
+    tilted up to about 15 degrees must still be found (a page held at a slant)."""
+    return [turned(s, degrees if k % 2 else -degrees) for degrees in TURNS
+            for k, s in enumerate(sc for sc in scenes if sc.frame.shape[1] == 640)]
 
 
 def _photos(reader: DigitReader, folder: Path, odd: bool = False) -> dict:

@@ -52,6 +52,7 @@ BAND_SLACK = 1.5  # a column of a rule this much thicker than usual has a stroke
 MARGIN_SPAN = 0.9  # a vertical rule this long (share of the frame's height) needs no crossings
 MIN_RUN_PX = 6  # the shortest run looked for (px at the resolution lines are found at)
 HALF = 2  # lines are found at 1/HALF resolution when digits are tall enough
+STRAIGHT = 0.05  # rules at a slope under this (3 degrees) are swept along the axis
 RESTORE = 13  # px: a stroke crossing a line is bridged over a line up to this thick
 
 
@@ -276,8 +277,6 @@ def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
     rule must cross two of ``crossing`` (the bold pass of :func:`_bold_borders`).
     ``min_walls``: how many walls a row needs (None: look for none).
     """
-    along = (lambda n: _rect(1, n)) if vertical else (lambda n: _rect(n, 1))
-    across = (lambda n: _rect(n, 1)) if vertical else (lambda n: _rect(1, n))
     band, contours, rects = pieces.band, pieces.contours, pieces.rects
     if not contours:
         return None, None
@@ -296,7 +295,8 @@ def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
     beside = _side_by_side(rects[keep], vertical)  # a turned grid's rules, in each other's box
     owner = _owners([contours[i] for i in keep], mask.shape) if beside.any() else None
     rest = np.flatnonzero(~rule)
-    more = list(rest[_continuations(out, rects[rest], along(2 * size.long + 1), across(3))])
+    more = list(rest[_continuations([contours[i] for i in keep], rects[keep], out, rects[rest],
+                                    size.long, vertical)])
     if more:  # (pieces of one findContours pass never overlap: drawn on top = drawn at once)
         cv2.drawContours(out, [contours[i] for i in more], -1, 255, thickness=-1)
     out = cv2.bitwise_and(out, band)
@@ -433,21 +433,85 @@ def _boxes(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.column_stack([lo, np.maximum.reduceat(points, starts) - lo + 1])
 
 
-def _continuations(rules: np.ndarray, rects: np.ndarray, along: np.ndarray,
-                   across: np.ndarray) -> np.ndarray:
+def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray,
+                   rects: np.ndarray, length: int, vertical: bool) -> np.ndarray:
     """Which of the short pieces (boxes ``rects``) continue a rule: a digit standing on a rule
     cuts its band in two, and the stub between the digit and the next crossing (or the paper's
     edge) is too short to pass for a rule on its own, but it lies on the rule's line, starting
-    within ``along`` of its end and reaching at most twice that. (Ink counted in every box at
-    once from an integral image: a grid leaves a hundred stubs.)"""
+    within ``length`` of its end and reaching at most twice that. (Ink counted in every box at
+    once from an integral image: a grid leaves a hundred stubs.)
+
+    ``rules``: the rules' contours and ``boxes``, ``drawn`` on a mask. A page turned more
+    than ``STRAIGHT`` has its rules swept the way they run (:class:`_Shear` by their
+    :func:`_slope`), not along the frame's axis: beside a rule turned 8 degrees, a sweep
+    twice a rule's length long along the axis covers a band a digit wide, and took the
+    digits' strokes beside it for stubs (the digits were then lost with the rule). Under
+    that slope, the sweep along the axis also takes the stubs of a wavy rule (a curved page)
+    beside its fitted line."""
     if not len(rects):
         return np.zeros(0, bool)
-    near = cv2.dilate(rules, along)
-    reach = cv2.dilate(cv2.dilate(near, along), across)
-    near = cv2.dilate(near, across)
+    along = _rect(1, 2 * length + 1) if vertical else _rect(2 * length + 1, 1)
+    across = _rect(3, 1) if vertical else _rect(1, 3)
+    shear = _Shear(_slope(rules, boxes, vertical), drawn.shape, vertical)
+    near = cv2.dilate(shear.on(drawn), along)
+    reach = shear.back(cv2.dilate(cv2.dilate(near, along), across))
+    near = shear.back(cv2.dilate(near, across))
     x, y, w, h = rects.T
     return (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h) \
         & (_box_counts(near, x, y, w, h) > 0)
+
+
+def _slope(rules: list[np.ndarray], boxes: np.ndarray, vertical: bool) -> float:
+    """The rules' (contours') typical slope, across per px along: the median, weighted by
+    length, of the least-squares slopes of their contours' points (all rules at once); 0 if
+    their ``boxes`` are too thin across for a slope of ``STRAIGHT`` (most pages)."""
+    long, wide = (boxes[:, 3], boxes[:, 2]) if vertical else (boxes[:, 2], boxes[:, 3])
+    if _weighted_median((wide - 1) / long, long) < STRAIGHT:  # (at most their slope)
+        return 0.0
+    points, starts = _points(rules)
+    along, across = (points[:, 1], points[:, 0]) if vertical else (points[:, 0], points[:, 1])
+    along = along - along.mean()  # (sums of squares of small numbers: no cancellation)
+    across = across - across.mean()
+    n = np.diff(np.append(starts, len(points)))
+    sums = [np.add.reduceat(v, starts).astype(float)
+            for v in (along, across, along * along, along * across)]
+    a, c, aa, ac = sums
+    spread = n * aa - a * a
+    slopes = np.where(spread > 0, (n * ac - a * c) / np.maximum(spread, 1), 0.0)
+    return _weighted_median(slopes, long)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at half the total weight, in sorted order."""
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+class _Shear:
+    """A mask sheared so that lines of ``slope`` (across per px along) run straight along
+    the axis, and back; no shear for a slope under ``STRAIGHT``."""
+
+    def __init__(self, slope: float, shape: tuple[int, int], vertical: bool) -> None:
+        h, w = shape
+        self.shape, self.none = shape, abs(slope) < STRAIGHT
+        extra = int(np.ceil(abs(slope) * (h if vertical else w)))
+        shift = extra if slope > 0 else 0
+        if vertical:  # x' = x - slope * y + shift
+            self.matrix = np.float32([[1, -slope, shift], [0, 1, 0]])
+            self.size = (w + extra, h)
+        else:  # y' = y - slope * x + shift
+            self.matrix = np.float32([[1, 0, 0], [-slope, 1, shift]])
+            self.size = (w, h + extra)
+
+    def on(self, mask: np.ndarray) -> np.ndarray:
+        return mask if self.none else cv2.warpAffine(mask, self.matrix, self.size,
+                                                     flags=cv2.INTER_NEAREST)
+
+    def back(self, mask: np.ndarray) -> np.ndarray:
+        h, w = self.shape
+        return mask if self.none else cv2.warpAffine(
+            mask, self.matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
 
 
 def _box_counts(mask: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray

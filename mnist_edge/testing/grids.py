@@ -10,6 +10,7 @@ digit's label, box and cell (row, column), so a test can check every cell.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -208,3 +209,18 @@ def _degrade(rng, img, s, hard):
     quality = int(rng.integers(60, 91))
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def turned(scene: GridScene, degrees: float) -> GridScene:
+    """``scene`` turned ``degrees`` about its centre (a page held at a slant), each digit's
+    box moved with its centre; the paper's edge is carried on to the frame's."""
+    h, w = scene.frame.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    frame = cv2.warpAffine(scene.frame, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    digits = []
+    for t in scene.digits:
+        x, y, bw, bh = t.box
+        cx, cy = turn @ np.array([x + bw / 2, y + bh / 2, 1.0])
+        digits.append(dataclasses.replace(t, box=(int(cx - bw / 2), int(cy - bh / 2), bw, bh)))
+    return dataclasses.replace(scene, frame=frame, digits=digits,
+                               layout=f"{scene.layout} turned {abs(degrees):g} deg")
