@@ -142,7 +142,7 @@ def previous_pipeline():
              normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls)
     gray = normalise.to_gray
     pipeline.find_rules = lambda faint, ink=None: Rules(None, None)
-    blobs.in_words = lambda boxes, x_height=None: set()
+    blobs.in_words = lambda boxes, x_height=None, slope=0.0: set()
     blobs._without_walls = lambda pieces, height: pieces
     pipeline.faint_digits = lambda *a: []
     pipeline.ink_thresholds = lambda work, paper, params: params

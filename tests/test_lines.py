@@ -172,6 +172,34 @@ def test_rows_of_digits_are_not_words():
     assert words.in_words(caption) == {0, 1, 2, 3}
 
 
+def test_a_caption_on_a_turned_page_is_a_word():
+    """On a page turned 14 degrees, a caption's pieces' bottoms step down along its line
+    (the more, the wider its pieces: letters inked together): level along the page's slope
+    (its rules'), it is a word; digits stay no word."""
+    slope = np.tan(np.radians(14))
+
+    def turn(boxes):
+        return [(x, int(y + slope * (x + w / 2)), w, h) for x, y, w, h in boxes]
+
+    caption = turn([(10, 50, 20, 30), (33, 58, 44, 22), (80, 50, 10, 30), (93, 58, 22, 22)])
+    spaced = turn([(10 + 60 * i, 50, 30, 40 - 6 * (i % 2)) for i in range(5)])
+    assert words.in_words(caption) != {0, 1, 2, 3}
+    assert words.in_words(caption, slope=slope) == {0, 1, 2, 3}
+    assert words.in_words(spaced, slope=slope) == set()
+
+
+def test_captions_of_turned_forms_and_tables_are_no_digits(reader):
+    """Forms and tables turned 10 degrees with printed captions around them: the captions'
+    letters are words along the page's slope, not digits (before: 5 false digits here)."""
+    rng = np.random.default_rng(3)
+    for k in range(4):
+        scene = turned(make_grid_scene(rng, ("boxes", "table")[k % 2], size=(640, 480)),
+                       10 if k % 2 else -10)
+        score = synth.score(scene.digits, [(d.label, d.box) for d in reader.read(scene.frame)])
+        assert score.extra == 0, (k, score)
+        assert score.right >= len(scene.digits) - 1, (k, score)
+
+
 @pytest.mark.parametrize("blur", [1.0, 2.0])
 def test_a_blurred_caption_whose_letters_run_together_is_no_number(reader, blur):
     """Out of focus, "Total" and "Date" ink into a few pieces of one height ("T", "ota", "l"):
@@ -232,6 +260,26 @@ def test_letters_run_together_show_their_x_height_and_digits_do_not():
     small = (cv2.GaussianBlur(small, (0, 0), 1.2) < 170).astype(np.uint8) * 255
     x, y, w, h = cv2.boundingRect(small)
     assert h <= 12 and words.x_height_inside(small[y:y + h, x:x + w])
+
+
+@pytest.mark.parametrize("degrees", [8, 12])
+def test_letters_run_together_on_a_turned_page_show_their_x_height(degrees):
+    """Turned, the columns of a blurred "ota" start lower and lower along it: level along
+    the page's slope, not the frame's rows. Touching digits stay no letters."""
+    slope = np.tan(np.radians(degrees))
+
+    def turn(piece):
+        h, w = piece.shape
+        big = cv2.warpAffine(np.pad(piece, 40), cv2.getRotationMatrix2D(
+            (w / 2 + 40, h / 2 + 40), -degrees, 1.0), (w + 80, h + 80))
+        x, y, bw, bh = cv2.boundingRect(big)
+        return big[y:y + bh, x:x + bw]
+
+    letters = turn(_ink_piece("ota", 2.5))
+    assert not words.x_height_inside(letters)
+    assert words.x_height_inside(letters, slope)
+    for number in ("2749", "2026", "358"):
+        assert not words.x_height_inside(turn(_ink_piece(number, 2.5)), slope), number
 
 
 @pytest.mark.parametrize("pen", [(40, 40, 200), (170, 70, 30)], ids=["red", "blue"])

@@ -73,11 +73,12 @@ def min_digit_height(shape: tuple[int, int], params: VisionParams = DEFAULT_PARA
 
 
 def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS,
-               ruled: np.ndarray | None = None) -> list[Blob]:
+               ruled: np.ndarray | None = None, slope: float = 0.0) -> list[Blob]:
     """Digit-shaped candidates in a binarised frame: fragments glued, lines cut out, specks,
     the table around the sheet and shapeless blobs dropped (darkness is checked when cropping).
     ``ruled``: the horizontal rules taken out of ``mask``, if any (a digit's halves either
-    side of one are glued).
+    side of one are glued); ``slope``: how the page's lines of text run (y per x: a turned
+    page's, from its rules).
     """
     min_h = min_digit_height(mask.shape, params)
     pieces = _drop_frames(_pieces(mask, min_h, params), min_h)
@@ -87,8 +88,8 @@ def find_blobs(mask: np.ndarray, params: VisionParams = DEFAULT_PARAMS,
     # level with a number, would pass for a capital beside "x-height" digits
     whole = [k for k, (box, _) in enumerate(groups) if not _at_border(box, mask.shape)]
     boxes = [groups[k][0] for k in whole]
-    inside = [x_height_inside(mask[y:y + h, x:x + w]) for x, y, w, h in boxes]
-    words = {whole[k] for k in in_words(boxes, np.array(inside, bool))}
+    inside = [x_height_inside(mask[y:y + h, x:x + w], slope) for x, y, w, h in boxes]
+    words = {whole[k] for k in in_words(boxes, np.array(inside, bool), slope)}
     blobs = []
     for box, members in (g for k, g in enumerate(groups) if k not in words):
         blob = _make_blob(mask, box, members, min_h, params)

@@ -65,6 +65,9 @@ class Rules:
     vertical: np.ndarray | None
     # of the vertical rules, the walls of a row of boxes: shorter than a rule (see _walls)
     walls: np.ndarray | None = None
+    # the horizontal rules' typical slope (y per x; 0 for a page turned under ``STRAIGHT``):
+    # the page's printed lines of text run the same way
+    slope: float = 0.0
 
     @property
     def found(self) -> bool:
@@ -122,10 +125,22 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
         corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
         horizontal = horizontal if cv2.countNonZero(horizontal) else None
+    slope = _mask_slope(horizontal, size.long)
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
-    return Rules(horizontal, vertical, walls)
+    return Rules(horizontal, vertical, walls, slope)
+
+
+def _mask_slope(horizontal: np.ndarray | None, length: int) -> float:
+    """The :func:`_slope` of the horizontal rules of a mask that are in one piece at least
+    ``length`` px long (0 if none: a faint rule's bits are too short to slope)."""
+    if horizontal is None:
+        return 0.0
+    contours, _ = cv2.findContours(horizontal, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
+    long = np.flatnonzero(boxes[:, 2] >= length)
+    return _slope([contours[i] for i in long], boxes[long], False) if len(long) else 0.0
 
 
 def _framed_bold(small: np.ndarray, runs: np.ndarray, long: tuple[list, np.ndarray],

@@ -103,7 +103,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
     mask = remove_rules(mask, rules)
-    blobs = find_blobs(mask, params, rules.horizontal)
+    blobs = find_blobs(mask, params, rules.horizontal, rules.slope)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
     # a border rule missed beside a row of digits; what is left of a rule, or a whole cell,
     # is no digit

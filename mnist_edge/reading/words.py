@@ -43,14 +43,17 @@ MIN_PIECE = 8  # px: a lower piece is too coarse to show an x-height (or a rule'
 WORD_WIDE = 2.0  # such a piece alone (spaced off its row) is a word if this wide (share of height)
 
 
-def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
+def in_words(boxes: list[Box], x_height: np.ndarray | None = None, slope: float = 0.0
+             ) -> set[int]:
     """Indices of ``boxes`` (every ink piece of a frame that may be a letter or a digit) that
     are letters of a word.
 
     Rows are chained through pieces with some width only: thin pieces (an l, a 1, a box's
     wall) would chain the digits of a row of form boxes into one "word". A thin piece next
     to a word is one of its letters. ``x_height`` (optional, one bool a box): which pieces
-    hold x-height letters inside (:func:`x_height_inside`), as blurred words' pieces do."""
+    hold x-height letters inside (:func:`x_height_inside`), as blurred words' pieces do.
+    ``slope`` (y per x): the lines of text run so (a turned page); letters' bottoms are level
+    along it, not along the frame's rows."""
     n = len(boxes)
     merged = np.zeros(n, bool) if x_height is None else np.asarray(x_height, bool)
     shortest = 2 if merged.any() else MIN_LETTERS  # blurred letters: two pieces can be a word
@@ -64,7 +67,7 @@ def in_words(boxes: list[Box], x_height: np.ndarray | None = None) -> set[int]:
     thin = b[:, 2] < THIN * b[:, 3]
     wide = ~thin[:, None] & ~thin[None, :]
     gap = b[None, :, 0] - (b[:, 0] + b[:, 2])[:, None]  # [i, j]: i's right edge to j's left
-    line = _on_line(b)
+    line = _on_line(_levelled(b, slope))
     near = _follows(b, gap, NEXT_GAP) & line
     rows = _chains(near & wide, gap, shortest)
     if not rows:  # (most frames: no pieces in a tight row)
@@ -91,6 +94,16 @@ def _split_at_spaces(b: np.ndarray, row: list[int]) -> list[list[int]]:
     gaps = (x[1:] - (x + w)[:-1]) / np.maximum(h[1:], h[:-1])
     cuts = np.flatnonzero(gaps > WORD_SPACE) + 1
     return [part.tolist() for part in np.split(np.array(row), cuts)]
+
+
+def _levelled(b: np.ndarray, slope: float) -> np.ndarray:
+    """Boxes (rows x, y, w, h) of pieces of a line of text at ``slope`` moved up or down by
+    their centre's x, as if the line ran level."""
+    if not slope:
+        return b
+    out = b.copy()
+    out[:, 1] -= slope * (b[:, 0] + b[:, 2] / 2)
+    return out
 
 
 def _on_line(b: np.ndarray) -> np.ndarray:
@@ -138,24 +151,28 @@ def _is_word(b: np.ndarray, thin: np.ndarray, line_height: float) -> bool:
     return int((h < SHORT * line_height).sum()) >= MIN_SHORT
 
 
-def x_height_inside(piece: np.ndarray) -> bool:
+def x_height_inside(piece: np.ndarray, slope: float = 0.0) -> bool:
     """Whether an ink piece (its box's mask, 0/255) is letters blurred together, x-height ones
     among them: out of focus, "Total" inks into "T", "ota", "l", all of one height, so no
     piece is an x-height letter by its box. Inside "ota" though, only the t reaches the top:
     the o and the a start level, lower down. Read upside down, the same finds descenders
     ("pag": only p and g reach the bottom). Touching digits reach their top (and bottom)
-    across most of their width, or not level (a wide handwritten 2's slope)."""
-    return _starts_level_below_top(piece) or _starts_level_below_top(piece[::-1])
+    across most of their width, or not level (a wide handwritten 2's slope). ``slope`` (y per
+    x): the line of text runs so (a turned page), and level is along it."""
+    return _starts_level_below_top(piece, slope) or _starts_level_below_top(piece[::-1], -slope)
 
 
-def _starts_level_below_top(piece: np.ndarray) -> bool:
-    """A wide piece most of whose columns start below its top band, level with each other."""
+def _starts_level_below_top(piece: np.ndarray, slope: float) -> bool:
+    """A wide piece most of whose columns start below its top band, level with each other
+    (along ``slope``)."""
     h, w = piece.shape
     if w < MERGED_WIDE * h or h < MIN_PIECE:
         return False
     inked = piece > 0
     has = inked.any(axis=0)
-    first = np.where(has, inked.argmax(axis=0), h) / h  # where each column's ink starts
+    first = inked.argmax(axis=0) - slope * (np.arange(w) - w / 2) if slope else \
+        inked.argmax(axis=0)
+    first = np.where(has, first, h) / h  # where each column's ink starts
     reach = float((first < CAP_BAND).mean())
     body = inked.sum(axis=0) >= X_BODY * h  # (a bit of rule left between two digits: thin)
     below = first[(first >= X_LINE[0]) & (first <= X_LINE[1]) & body]
