@@ -20,6 +20,7 @@ from mnist_edge.reading.binarise import HIGH_SHARE, MIN_LOW, above
 from mnist_edge.reading.blobs import Blob
 from mnist_edge.reading.cells import Cell, Grid, crossing
 from mnist_edge.reading.crop import ink_level
+from mnist_edge.reading.lines import STRAIGHT
 from mnist_edge.reading.paper import Paper, contrast
 from mnist_edge.reading.params import VisionParams
 
@@ -78,11 +79,16 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     h, w = work.shape
     if max(cw, ch) > MAX_CELL_ASPECT * min(cw, ch) or max(cw, ch) > MAX_CELL_SIDE * min(h, w):
         return None  # not a cell for one digit: a band of lined paper, a frame round a page
-    bx0, by0 = max(0, int(x0 + INSET * cw)), max(0, int(y0 + INSET * ch))
-    bx1, by1 = min(w, int(x1 - INSET * cw)), min(h, int(y1 - INSET * ch))
+    middle = quad.mean(axis=0)
+    inner = middle + (1 - 2 * INSET) * (quad - middle)  # (a level cell: its box, inset)
+    bx0, by0 = np.maximum(0, inner.min(axis=0).astype(int))
+    bx1, by1 = np.minimum((w, h), inner.max(axis=0).astype(int))
     if bx1 - bx0 < MIN_PX or by1 - by0 < MIN_PX:
         return None
     c = contrast(work[by0:by1, bx0:bx1], paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
+    inside = _inside(inner - (bx0, by0), c.shape)
+    if inside is not None:
+        c[~inside] = 0
     level = float(c.max())
     if level < MIN_LEVEL:
         return None
@@ -98,11 +104,25 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     gx, gy, gw, gh = cv2.boundingRect(ink8)
     if gh < max(MIN_PX, MIN_HEIGHT * ch):
         return None
-    grain = c[~cv2.dilate(ink8, np.ones((3, 3), np.uint8)).astype(bool)]
+    grain = ~cv2.dilate(ink8, np.ones((3, 3), np.uint8)).astype(bool)
+    grain = c[grain if inside is None else grain & inside]
     if grain.size < 16 or ink_level(c[ink]) < SNR * float(np.std(grain)):
         return None
     piece = np.where(ink[gy:gy + gh, gx:gx + gw], 255, 0).astype(np.uint8)
     return Blob((bx0 + gx, by0 + gy, gw, gh), piece), level
+
+
+def _inside(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Which pixels of a box of ``shape`` lie inside ``quad`` (the corners of a cell's inset
+    middle, in the box's pixels, row by row) if the cell is turned more than ``STRAIGHT``;
+    None for a level one (its box is its middle). A turned cell's rules cross its box's
+    corners, and were found as the cell's digit (a "1" or a "7")."""
+    top, side = quad[1] - quad[0], quad[2] - quad[0]
+    if abs(top[1]) <= STRAIGHT * abs(top[0]) and abs(side[0]) <= STRAIGHT * abs(side[1]):
+        return None
+    inside = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(inside, np.round(quad[[0, 1, 3, 2]]).astype(np.int32), 1)
+    return inside.astype(bool)
 
 
 def _on_border(stat: np.ndarray, w: int, h: int) -> bool:
