@@ -162,14 +162,14 @@ def _grid_scenes(n: int, mnist) -> list:
             for _ in range(n)]
 
 
-TURNS = (8, 12)  # degrees: the 640x480 scenes turned so, one way or the other in turn
+TURNS = (8, 12, 15)  # degrees: the scenes turned so, one way or the other in turn
 
 
 def _turned(scenes: list) -> list:
-    """The 640x480 scenes turned by each of ``TURNS`` degrees (alternately either way): rules
-    tilted up to about 15 degrees must still be found (a page held at a slant)."""
+    """The scenes turned by each of ``TURNS`` degrees (alternately either way): rules tilted
+    up to about 15 degrees must still be found (a page held at a slant)."""
     return [turned(s, degrees if k % 2 else -degrees) for degrees in TURNS
-            for k, s in enumerate(sc for sc in scenes if sc.frame.shape[1] == 640)]
+            for k, s in enumerate(scenes)]
 
 
 def _photos(reader: DigitReader, folder: Path, odd: bool = False) -> dict:
