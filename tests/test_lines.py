@@ -172,6 +172,26 @@ def test_rows_of_digits_are_not_words():
     assert words.in_words(caption) == {0, 1, 2, 3}
 
 
+@pytest.mark.parametrize("degrees", [0.0, 5.0, 12.0, -12.0])
+@pytest.mark.parametrize("dashed", [False, True], ids=["solid", "dashed"])
+def test_rules_give_the_slope_of_a_turned_page(degrees, dashed):
+    """The lines of text of a page run with its rules: their slope, a dashed table's too (its
+    dashes are one rule only before they are drawn back as ink)."""
+    page = np.zeros((480, 640), np.uint8)
+    step, length = (16, 10) if dashed else (400, 400)
+    for i in range(5):
+        for x in range(120, 520, step):
+            cv2.line(page, (x, 120 + 60 * i), (min(520, x + length), 120 + 60 * i), 255, 2)
+    for j in range(5):
+        for y in range(120, 360, step if dashed else 240):
+            cv2.line(page, (120 + 100 * j, y), (120 + 100 * j, min(360, y + length)), 255, 2)
+    turn = cv2.getRotationMatrix2D((320, 240), -degrees, 1.0)
+    page = (cv2.warpAffine(page, turn, (640, 480)) > 100).astype(np.uint8) * 255
+    rules = lines.find_rules(page)
+    assert rules.horizontal is not None
+    assert abs(rules.slope - np.tan(np.radians(degrees))) < 0.01
+
+
 def test_a_caption_on_a_turned_page_is_a_word():
     """On a page turned 14 degrees, a caption's pieces' bottoms step down along its line
     (the more, the wider its pieces: letters inked together): level along the page's slope

@@ -99,7 +99,9 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
     size = _Sizes(run=max(MIN_RUN_PX, int(RUN * min_h / f)), long=int(LONG * min_h / f),
                   thick=max(3, int(MAX_THICK * min_h / f)), gap=max(2, int(DASH_GAP * min_h / f)))
     runs = {v: _runs(small, size, vertical=v) for v in (False, True)}
-    horizontal, _ = _direction(small, _pieces(small, runs[False], size, False), size, False)
+    level = _pieces(small, runs[False], size, False)
+    horizontal, _ = _direction(small, level, size, False)
+    slope = _pieces_slope(level, horizontal, size) if horizontal is not None else None
     upright = _pieces(small, runs[True], size, True)
     vertical, walls = _direction(small, upright, size, True, crossing=horizontal)
     boxes = walls is not None  # a row of boxes (whose bold sides are walls too)
@@ -125,7 +127,8 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
         corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
         horizontal = horizontal if cv2.countNonZero(horizontal) else None
-    slope = _mask_slope(horizontal, size.long)
+    if slope is None:  # (no thin rule this way: the bold pass's, a form's frame)
+        slope = _mask_slope(horizontal, size.long)
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
@@ -134,13 +137,25 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
 
 def _mask_slope(horizontal: np.ndarray | None, length: int) -> float:
     """The :func:`_slope` of the horizontal rules of a mask that are in one piece at least
-    ``length`` px long (0 if none: a faint rule's bits are too short to slope)."""
+    ``length`` px long (0 if none)."""
     if horizontal is None:
         return 0.0
     contours, _ = cv2.findContours(horizontal, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
     long = np.flatnonzero(boxes[:, 2] >= length)
     return _slope([contours[i] for i in long], boxes[long], False) if len(long) else 0.0
+
+
+def _pieces_slope(pieces: _Pieces, rules: np.ndarray, size: _Sizes) -> float | None:
+    """The :func:`_slope` of the horizontal ``pieces`` as long as a rule that were taken as
+    ``rules`` (most of their box's ink is), or None if none: a dashed rule's dashes are one
+    piece here, not in the rules' mask."""
+    long = np.flatnonzero(_long(pieces.rects, pieces.band.shape, size, False))
+    if len(long):
+        x, y, w, h = pieces.rects[long].T
+        long = long[_box_counts(rules, x, y, w, h) >= _box_counts(pieces.band, x, y, w, h) / 2]
+    return _slope([pieces.contours[i] for i in long], pieces.rects[long], False) \
+        if len(long) else None
 
 
 def _framed_bold(small: np.ndarray, runs: np.ndarray, long: tuple[list, np.ndarray],
