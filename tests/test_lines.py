@@ -211,10 +211,16 @@ def test_a_caption_on_a_turned_page_is_a_word():
 def test_captions_of_turned_forms_and_tables_are_no_digits(reader):
     """Forms and tables turned 10 degrees with printed captions around them: the captions'
     letters are words along the page's slope, not digits (before: 5 false digits here)."""
-    rng = np.random.default_rng(3)
+    _turned_pages_read_clean(reader, 3, ("boxes", "table"), 10)
+
+
+def _turned_pages_read_clean(reader, seed: int, layouts: tuple[str, str], degrees: float):
+    """Four 640x480 pages of ``layouts`` in turn, turned ``degrees`` one way or the other:
+    no false digit, and at most one digit a page not read right."""
+    rng = np.random.default_rng(seed)
     for k in range(4):
-        scene = turned(make_grid_scene(rng, ("boxes", "table")[k % 2], size=(640, 480)),
-                       10 if k % 2 else -10)
+        scene = turned(make_grid_scene(rng, layouts[k % 2], size=(640, 480)),
+                       degrees if k % 2 else -degrees)
         score = synth.score(scene.digits, [(d.label, d.box) for d in reader.read(scene.frame)])
         assert score.extra == 0, (k, score)
         assert score.right >= len(scene.digits) - 1, (k, score)
@@ -373,13 +379,7 @@ def test_empty_cells_of_pages_turned_12_degrees_stay_empty(reader):
     """The second look at a grid's empty cells searches each cell's own (turned) middle: its
     box's corners hold the cell's rules, and were read as the cell's "1" or "7" (before: 8
     false digits on these four pages)."""
-    rng = np.random.default_rng(5)
-    for k in range(4):
-        scene = turned(make_grid_scene(rng, ("boxes", "grid")[k % 2], size=(640, 480)),
-                       12 if k % 2 else -12)
-        score = synth.score(scene.digits, [(d.label, d.box) for d in reader.read(scene.frame)])
-        assert score.extra == 0, (k, score)
-        assert score.right >= len(scene.digits) - 1, (k, score)
+    _turned_pages_read_clean(reader, 5, ("boxes", "grid"), 12)
 
 
 def _ruled_page(cells: dict[tuple[int, int], tuple[str, int]], left_rule: bool = True

@@ -535,10 +535,12 @@ class _Shear:
             self.size = (w, h + extra)
 
     def on(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` sheared (its lines of ``slope`` now level or upright)."""
         return mask if self.none else cv2.warpAffine(mask, self.matrix, self.size,
                                                      flags=cv2.INTER_NEAREST)
 
     def back(self, mask: np.ndarray) -> np.ndarray:
+        """A mask made from :meth:`on`'s, back in the frame's pixels."""
         h, w = self.shape
         return mask if self.none else cv2.warpAffine(
             mask, self.matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
