@@ -16,7 +16,7 @@ off, and the previous ``min_height`` of 0.035):
    whole grids with no error, digits placed in the right cell by the reader itself.
 2. **Synthetic scenes** (``mnist_edge/testing/grids.py``): grids, tables and form boxes, printed
    and handwritten (MNIST *test* digits) in black, blue and red pen, 640x480 and 1280x960, easy
-   and hard; the 640x480 ones also turned 8 and 12 degrees; and the plain pages of
+   and hard; the same also turned 8, 12 and 15 degrees (``TURNS``); and the plain pages of
    ``bench_reader.py`` (no step back on open paper).
 3. **Speed**: ms per decoded frame for a blank page, a plain page, a 640x480 grid and a 1280x960
    grid; and frames per second of ``mnist-edge webcam --headless --jsonl`` as a whole process
@@ -84,7 +84,7 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
     test = (mnist["x_test"], mnist["y_test"])
     reader = DigitReader(args.model, threads=1, cells=True)
     scenes = _grid_scenes(args.scenes, test)
-    turned = _turned(scenes)
+    slanted = _turned(scenes)
     probe = _pick_core(reader, [s.frame for s in scenes[:12]], args.core)
     results = {"machine": machine_description(),
                "load_average_before": [round(v, 2) for v in load_before],
@@ -96,7 +96,7 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
             reader = DigitReader(args.model, threads=1, cells=True,
                                  params=_params(name == "previous"))
             results[name] = {"photos": _photos(reader, Path(args.photos)),
-                             "synthetic": _synthetic(reader, scenes + turned),
+                             "synthetic": _synthetic(reader, scenes + slanted),
                              "plain": _plain(reader, test, args.plain),
                              "speed": _speed(reader, scenes, test)}
     results["odd"] = {name: _photos(DigitReader(path, threads=1, cells=True),

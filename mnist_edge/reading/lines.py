@@ -127,23 +127,12 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
         corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
         horizontal = horizontal if cv2.countNonZero(horizontal) else None
-    if slope is None:  # (no thin rule this way: the bold pass's, a form's frame)
-        slope = _mask_slope(horizontal, size.long)
+    if slope is None and horizontal is not None:  # (no thin rule: a form's bold frame)
+        slope = _slope(*_long_pieces(horizontal, size), False)
     if f > 1:
         horizontal, vertical = _full_size(horizontal, faint), _full_size(vertical, faint)
         walls = _full_size(walls, faint)
-    return Rules(horizontal, vertical, walls, slope)
-
-
-def _mask_slope(horizontal: np.ndarray | None, length: int) -> float:
-    """The :func:`_slope` of the horizontal rules of a mask that are in one piece at least
-    ``length`` px long (0 if none)."""
-    if horizontal is None:
-        return 0.0
-    contours, _ = cv2.findContours(horizontal, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
-    long = np.flatnonzero(boxes[:, 2] >= length)
-    return _slope([contours[i] for i in long], boxes[long], False) if len(long) else 0.0
+    return Rules(horizontal, vertical, walls, 0.0 if slope is None else slope)
 
 
 def _pieces_slope(pieces: _Pieces, rules: np.ndarray, size: _Sizes) -> float | None:
@@ -182,8 +171,8 @@ def _framed_bold(small: np.ndarray, runs: np.ndarray, long: tuple[list, np.ndarr
 
 
 def _long_pieces(runs: np.ndarray, size: _Sizes) -> tuple[list[np.ndarray], np.ndarray]:
-    """The pieces of horizontal ``runs`` (:func:`_runs`) as long as a rule must be: their
-    contours and boxes."""
+    """The pieces of a mask of horizontal strokes (:func:`_runs`, or rules) as long as a rule
+    must be: their contours and boxes."""
     contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = contour_boxes(contours) if contours else np.zeros((0, 4), int)
     long = np.flatnonzero(_long(boxes, runs.shape, size, False))
@@ -321,12 +310,12 @@ def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
         return None, None
     out = np.zeros_like(mask)
     keep = list(np.flatnonzero(rule))
-    cv2.drawContours(out, [contours[i] for i in keep], -1, 255, thickness=-1)
+    kept = [contours[i] for i in keep]
+    cv2.drawContours(out, kept, -1, 255, thickness=-1)
     beside = _side_by_side(rects[keep], vertical)  # a turned grid's rules, in each other's box
-    owner = _owners([contours[i] for i in keep], mask.shape) if beside.any() else None
+    owner = _owners(kept, mask.shape) if beside.any() else None
     rest = np.flatnonzero(~rule)
-    more = list(rest[_continuations([contours[i] for i in keep], rects[keep], out, rects[rest],
-                                    size.long, vertical)])
+    more = list(rest[_continuations(kept, rects[keep], out, rects[rest], size.long, vertical)])
     if more:  # (pieces of one findContours pass never overlap: drawn on top = drawn at once)
         cv2.drawContours(out, [contours[i] for i in more], -1, 255, thickness=-1)
     out = cv2.bitwise_and(out, band)
@@ -494,9 +483,9 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
 def _slope(rules: list[np.ndarray], boxes: np.ndarray, vertical: bool) -> float:
     """The rules' (contours') typical slope, across per px along: the median, weighted by
     length, of the least-squares slopes of their contours' points (all rules at once); 0 if
-    their ``boxes`` are too thin across for a slope of ``STRAIGHT`` (most pages)."""
+    their ``boxes`` are too thin across for a slope of ``STRAIGHT`` (most pages), or none."""
     long, wide = (boxes[:, 3], boxes[:, 2]) if vertical else (boxes[:, 2], boxes[:, 3])
-    if _weighted_median((wide - 1) / long, long) < STRAIGHT:  # (at most their slope)
+    if not len(long) or _weighted_median((wide - 1) / long, long) < STRAIGHT:  # (at most)
         return 0.0
     points, starts = _points(rules)
     along, across = (points[:, 1], points[:, 0]) if vertical else (points[:, 0], points[:, 1])
