@@ -19,7 +19,9 @@
 
 A new step is a module with one function of the same shape, called at its place in
 :func:`find_digits`. The reader then classifies all crops of a frame in one interpreter call,
-picks each blob's best reading (whole or split), and reports the digits in
+gives the crops the model is unsure of a second look (:mod:`~mnist_edge.reading.second_look`:
+each read again shifted a pixel each way, the readings averaged), picks each blob's best reading
+(whole or split), and reports the digits in
 :func:`reading_order`, less (9, :mod:`~mnist_edge.reading.fragments`) those in a grid that
 are far shorter or taller than its other digits.
 """

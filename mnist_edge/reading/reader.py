@@ -5,10 +5,10 @@
 [4, 2]
 
 The work per frame is :func:`mnist_edge.reading.pipeline.find_digits` (MNIST-like crops of every
-digit-like
-blob) and **one** interpreter call for all crops of the frame. The batch is exactly the number of
-crops: measured here, re-allocating the tensors when the count changes (~0.1 ms) is cheaper than
-padding the batch to a fixed size (each padded crop costs a full inference, ~0.25 ms).
+digit-like blob) and **one** interpreter call for all crops of the frame, plus one more for the
+crops the model is unsure of (:mod:`.second_look`), when there are any. The batch is exactly the
+number of crops: measured here, re-allocating the tensors when the count changes (~0.1 ms) is
+cheaper than padding the batch to a fixed size (each padded crop costs a full inference, ~0.25 ms).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from mnist_edge.reading.pipeline import (
     reading_order,
 )
 from mnist_edge.reading.runtime import Classifier
+from mnist_edge.reading.second_look import second_look
 from mnist_edge.reading.split import SPLIT_ASPECT
 
 WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a blob read whole
@@ -145,8 +146,13 @@ class DigitReader:
                 [region(frame, b) for b in found.boxes], self.info.preprocessing))
         else:
             probs = self.classify(found.crops)
-        chosen = [i for options in found.readings
-                  for i in best_reading(options, probs, found.boxes)]
+        picks = [best_reading(options, probs, found.boxes) for options in found.readings]
+        chosen = [i for pick in picks for i in pick]
+        if not self.info.whole_crops:
+            # blobs read whole only: the pieces of a cut stand or fall with the cut, which was
+            # chosen on the first readings of them all
+            whole = [pick[0] for pick in picks if len(pick) == 1]
+            probs[whole] = second_look(probs[whole], found.crops[whole], self.classify)
         digits = []
         values = self.info.values
         for k in reading_order([found.boxes[i] for i in chosen]):
