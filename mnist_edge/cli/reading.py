@@ -27,6 +27,7 @@ from mnist_edge.cli.meter import (
     meter_lines,
     meter_run,
 )
+from mnist_edge.reading.reader import MIN_CONFIDENCE
 
 InvertOption = Annotated[bool, typer.Option(
     "--invert", help="Light ink on a dark surface (chalk on a board); default: dark ink on "
@@ -51,7 +52,7 @@ def predict(
         help="Also write each grid or table found (rows x columns, empty cells empty) to "
              "this file; digits then carry their cell.", show_default=False)] = None,
     invert: InvertOption = False,
-    min_confidence: MinConfidenceOption = 0.5,
+    min_confidence: MinConfidenceOption = MIN_CONFIDENCE,
     runtime: RuntimeOption = "auto",
     threads: ThreadsOption = None,
 ) -> None:
@@ -133,7 +134,7 @@ def webcam(
                                           '"digits": [...]}; "-" for stdout.',
         show_default=False)] = None,
     invert: InvertOption = False,
-    min_confidence: MinConfidenceOption = 0.5,
+    min_confidence: MinConfidenceOption = MIN_CONFIDENCE,
     runtime: RuntimeOption = "auto",
     threads: ThreadsOption = None,
     smooth: Annotated[int, typer.Option(

@@ -89,6 +89,9 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
     return options[int(np.argmax(sure))]
 
 
+MIN_CONFIDENCE = 0.5  # digits the model is less sure of than this are dropped
+
+
 class DigitReader:
     """Finds, crops and classifies the digits of frames with a ``.tflite`` model.
 
@@ -105,7 +108,7 @@ class DigitReader:
         runtime: str = "auto",
         threads: int | None = None,
         invert: bool = False,
-        min_confidence: float = 0.5,
+        min_confidence: float = MIN_CONFIDENCE,
         params: VisionParams = DEFAULT_PARAMS,
         cells: bool = False,
     ) -> None:
