@@ -10,9 +10,9 @@ installed in *its* environment, so this script builds throwaway virtual environm
 * ``ai-edge-litert`` at the oldest version ``pyproject.toml`` allows, and at the newest;
 
 and in each one runs mnist_edge's own :class:`~mnist_edge.reading.runtime.Classifier` (the checkout
-is put
-on ``PYTHONPATH``; the device side needs only numpy) on MNIST test digits with every model. The
-predictions are compared with LiteRT's in this environment, and ``tf.lite`` here is checked too.
+is put on ``PYTHONPATH``; the device side needs only numpy) on MNIST test digits with every
+model. The predictions are compared with LiteRT's in this environment, and ``tf.lite`` here is
+checked too.
 
 Results: ``benchmarks/runtimes.md`` and ``benchmarks/runtimes.json``. Exit status 1 if any model
 fails to load or disagrees anywhere.
@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
 from mnist_edge.common.metrics import dist_version, machine_description  # noqa: E402
+from mnist_edge.common.paths import portable  # noqa: E402
 from mnist_edge.reading.runtime import Classifier, available_runtimes  # noqa: E402
 
 
@@ -132,9 +133,9 @@ def _here(name, models, x, y, reference) -> dict:
     for m in models:
         try:
             pred = Classifier(m, runtime=name).predict(x).argmax(axis=1)
-            results[str(m)] = _score(pred, y, reference[str(m)])
+            results[portable(m)] = _score(pred, y, reference[str(m)])
         except Exception as exc:
-            results[str(m)] = {"ok": False, "error": str(exc)[:500]}
+            results[portable(m)] = {"ok": False, "error": str(exc)[:500]}
     version = dist_version("ai-edge-litert") if name == "litert" else dist_version(
         "tensorflow" if name == "tensorflow" else "tflite-runtime")
     return {"environment": f"this environment: {name}", "runtime": name,
@@ -159,6 +160,7 @@ def _in_venv(venv, name, runtime, requirements, models, digits, y, reference) ->
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     results, versions = {}, {}
     for m in models:
+        key = portable(m)  # results name a model by its path in the repo, else its file name
         done = subprocess.run([str(py), "-c", PROBE, str(digits), runtime, str(m)],
                               capture_output=True, text=True, env=env, timeout=600)
         lines = done.stdout.strip().splitlines()
@@ -170,13 +172,13 @@ def _in_venv(venv, name, runtime, requirements, models, digits, y, reference) ->
             tail = [ln for ln in done.stderr.strip().splitlines() if "INFO:" not in ln][-2:]
             stage = " after predicting" if got and got["ok"] else ""
             detail = ": " + " / ".join(tail) if tail else ""
-            results[str(m)] = {"ok": False, "error": f"process died ({_status(done.returncode)})"
-                               f"{stage}{detail}"}
+            status = _status(done.returncode)
+            results[key] = {"ok": False, "error": f"process died ({status}){stage}{detail}"}
         elif got["ok"]:
-            results[str(m)] = _score(np.array(got["pred"]), y, reference[str(m)])
-            results[str(m)]["ok"] &= got["single_matches"]
+            results[key] = _score(np.array(got["pred"]), y, reference[str(m)])
+            results[key]["ok"] &= got["single_matches"]
         else:
-            results[str(m)] = {"ok": False, "error": got["error"]}
+            results[key] = {"ok": False, "error": got["error"]}
     return {**row, "versions": versions, "models": results,
             "ok": all(r["ok"] for r in results.values())}
 

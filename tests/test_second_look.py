@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mnist_edge.reading.reader import DigitReader
+from mnist_edge.reading import reader as reader_module
+from mnist_edge.reading.reader import MIN_CONFIDENCE, DigitReader
 from mnist_edge.reading.second_look import SHIFTS, UNSURE, second_look, shifted
 
 
@@ -52,13 +53,28 @@ def test_sure_crops_are_left_alone_and_unsure_ones_averaged(reader, mnist, monke
 
 
 def test_all_sure_costs_no_call(reader, mnist):
-    crops = mnist.x_test[:10]
-    first = reader.classify(crops)
-    if first.max(axis=1).min() < UNSURE:
-        crops = crops[first.max(axis=1) >= UNSURE]
-        first = first[first.max(axis=1) >= UNSURE]
-    assert len(crops) >= 8
+    first = reader.classify(mnist.x_test[:20])
+    sure = first.max(axis=1) >= UNSURE
+    assert sure.sum() >= 15
+    crops, first = mnist.x_test[:20][sure], first[sure]
     assert second_look(first, crops, lambda x: pytest.fail("called")) is first
+
+
+def test_the_reader_looks_again_at_blobs_read_whole_only(reader, monkeypatch):
+    """Touching digits cut apart keep their first readings (their cut was chosen on them);
+    a lone digit beside them is looked at again."""
+    page = np.full((240, 640), 225, np.uint8)
+    x = 60
+    for ch in "714":  # touching: one blob, read cut in three
+        cv2.putText(page, ch, (x, 170), cv2.FONT_HERSHEY_DUPLEX, 4, 25, 10)
+        x += 56
+    cv2.putText(page, "2", (480, 170), cv2.FONT_HERSHEY_DUPLEX, 4, 25, 10)
+    looked_at = []
+    real = reader_module.second_look
+    monkeypatch.setattr(reader_module, "second_look",
+                        lambda p, c, f: looked_at.append(len(p)) or real(p, c, f))
+    assert "".join(str(d.label) for d in reader.read(page)) == "7142"
+    assert looked_at == [1]  # the "2" alone
 
 
 def test_the_second_look_drops_misreadings_of_blurred_digits(reader, mnist):
@@ -70,7 +86,7 @@ def test_the_second_look_drops_misreadings_of_blurred_digits(reader, mnist):
     second = second_look(first, crops, reader.classify)
     counts = {}
     for name, p in (("first", first), ("second", second)):
-        read = p.max(axis=1) >= 0.5
+        read = p.max(axis=1) >= MIN_CONFIDENCE
         counts[name] = (int((read & (p.argmax(1) == truth)).sum()),
                         int((read & (p.argmax(1) != truth)).sum()))
     (right1, wrong1), (right2, wrong2) = counts["first"], counts["second"]
