@@ -7,8 +7,8 @@
 
 Measured in one run, pinned to one CPU core, for the reader as it is and for the **previous
 pipeline** (the same model with the ruled-line step, the ink-colour channel, the ink-following
-thresholds, touching-digit splits, the words step and the second look at empty cells turned
-off, and the previous ``min_height`` of 0.035):
+thresholds, touching-digit splits, the words step, the second look at empty cells and the
+reader's second look at unsure crops turned off, and the previous ``min_height`` of 0.035):
 
 1. **Real photos**: the development split of the grid photos (``../shared/data/grid_photos``,
    wichtounet/sudoku_dataset, CC-BY-4.0; never copied here), printed (``v2``) and completed by
@@ -61,6 +61,7 @@ from bench_reader import (  # noqa: E402
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
 from mnist_edge.common.paths import portable, portable_args  # noqa: E402
 from mnist_edge.reading import blobs, normalise, pipeline  # noqa: E402
+from mnist_edge.reading import reader as reader_module  # noqa: E402
 from mnist_edge.reading.lines import Rules  # noqa: E402
 from mnist_edge.reading.reader import DigitReader  # noqa: E402
 from mnist_edge.testing import grid_photos, synth  # noqa: E402
@@ -139,7 +140,8 @@ def _params(previous: bool) -> pipeline.VisionParams:
 def previous_pipeline():
     """The steps this issue added, turned off (the same model reads the crops)."""
     saved = (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-             normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls)
+             normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls,
+             reader_module.second_look)
     gray = normalise.to_gray
     pipeline.find_rules = lambda faint, ink=None: Rules(None, None)
     blobs.in_words = lambda boxes, x_height=None, slope=0.0: set()
@@ -148,11 +150,13 @@ def previous_pipeline():
     pipeline.ink_thresholds = lambda work, paper, params: params
     pipeline.parts_for = lambda box: []
     normalise.to_gray = lambda frame, ink=False, light=False: gray(frame)
+    reader_module.second_look = lambda probs, crops, classify: probs
     try:
         yield
     finally:
         (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
-         normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls) = saved
+         normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls,
+         reader_module.second_look) = saved
 
 
 def _grid_scenes(n: int, mnist) -> list:
