@@ -102,7 +102,9 @@ def main() -> int:
     digits = work / "digits.npz"
     np.savez(digits, x=x, y=y)
 
-    reference = {str(m): Classifier(m, runtime="litert").predict(x).argmax(axis=1) for m in models}
+    # results name a model by its path in the repo, else its file name
+    reference = {portable(m): Classifier(m, runtime="litert").predict(x).argmax(axis=1)
+                 for m in models}
     rows = []
     for name in available_runtimes():
         rows.append(_here(name, models, x, y, reference))
@@ -131,11 +133,12 @@ def _here(name, models, x, y, reference) -> dict:
     """A runtime installed in this environment (LiteRT, tf.lite)."""
     results = {}
     for m in models:
+        key = portable(m)
         try:
             pred = Classifier(m, runtime=name).predict(x).argmax(axis=1)
-            results[portable(m)] = _score(pred, y, reference[str(m)])
+            results[key] = _score(pred, y, reference[key])
         except Exception as exc:
-            results[portable(m)] = {"ok": False, "error": str(exc)[:500]}
+            results[key] = {"ok": False, "error": str(exc)[:500]}
     version = dist_version("ai-edge-litert") if name == "litert" else dist_version(
         "tensorflow" if name == "tensorflow" else "tflite-runtime")
     return {"environment": f"this environment: {name}", "runtime": name,
@@ -160,7 +163,7 @@ def _in_venv(venv, name, runtime, requirements, models, digits, y, reference) ->
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     results, versions = {}, {}
     for m in models:
-        key = portable(m)  # results name a model by its path in the repo, else its file name
+        key = portable(m)
         done = subprocess.run([str(py), "-c", PROBE, str(digits), runtime, str(m)],
                               capture_output=True, text=True, env=env, timeout=600)
         lines = done.stdout.strip().splitlines()
@@ -175,7 +178,7 @@ def _in_venv(venv, name, runtime, requirements, models, digits, y, reference) ->
             status = _status(done.returncode)
             results[key] = {"ok": False, "error": f"process died ({status}){stage}{detail}"}
         elif got["ok"]:
-            results[key] = _score(np.array(got["pred"]), y, reference[str(m)])
+            results[key] = _score(np.array(got["pred"]), y, reference[key])
             results[key]["ok"] &= got["single_matches"]
         else:
             results[key] = {"ok": False, "error": got["error"]}

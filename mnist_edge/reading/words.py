@@ -170,9 +170,10 @@ def _starts_level_below_top(piece: np.ndarray, slope: float) -> bool:
         return False
     inked = piece > 0
     has = inked.any(axis=0)
-    first = inked.argmax(axis=0) - slope * (np.arange(w) - w / 2) if slope else \
-        inked.argmax(axis=0)
-    first = np.where(has, first, h) / h  # where each column's ink starts
+    first = inked.argmax(axis=0).astype(float)  # where each column's ink starts...
+    if slope:
+        first -= slope * (np.arange(w) - w / 2)  # ...levelled along the line of text
+    first = np.where(has, first, h) / h
     reach = float((first < CAP_BAND).mean())
     body = inked.sum(axis=0) >= X_BODY * h  # (a bit of rule left between two digits: thin)
     below = first[(first >= X_LINE[0]) & (first <= X_LINE[1]) & body]
