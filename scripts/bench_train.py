@@ -90,7 +90,7 @@ def render_markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     default_data = str(REPO.parent / "shared" / "data" / "mnist.npz")
     parser.add_argument("--data", default=os.environ.get("MNIST_EDGE_DATA", default_data))
     parser.add_argument("--models-dir", default=str(REPO / "models"))
