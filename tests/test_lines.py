@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from printed_pages import touching
 
 from mnist_edge.reading import lines, words
 from mnist_edge.reading.binarise import binarise
@@ -117,11 +118,7 @@ def test_digit_crossing_a_rule_is_whole():
 @pytest.mark.parametrize("text", ["47", "52", "305", "714"])
 def test_touching_digits_are_split(reader, text):
     """Printed digits drawn so that they touch form one blob; the reader cuts it apart."""
-    page = np.full((240, 480), 225, np.uint8)
-    x = 60
-    for ch in text:
-        cv2.putText(page, ch, (x, 170), cv2.FONT_HERSHEY_DUPLEX, 4, 25, 10)
-        x += 56  # narrower than a glyph: neighbours touch
+    page = touching(text)
     mask = binarise(page, estimate_paper(page))
     n, _ = cv2.connectedComponents(mask)
     assert n - 1 == 1  # the glyphs really do touch: one blob

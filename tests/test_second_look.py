@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from printed_pages import INK, touching
 
 from mnist_edge.reading import reader as reader_module
 from mnist_edge.reading.reader import MIN_CONFIDENCE, DigitReader
@@ -63,12 +64,8 @@ def test_all_sure_costs_no_call(reader, mnist):
 def test_the_reader_looks_again_at_blobs_read_whole_only(reader, monkeypatch):
     """Touching digits cut apart keep their first readings (their cut was chosen on them);
     a lone digit beside them is looked at again."""
-    page = np.full((240, 640), 225, np.uint8)
-    x = 60
-    for ch in "714":  # touching: one blob, read cut in three
-        cv2.putText(page, ch, (x, 170), cv2.FONT_HERSHEY_DUPLEX, 4, 25, 10)
-        x += 56
-    cv2.putText(page, "2", (480, 170), cv2.FONT_HERSHEY_DUPLEX, 4, 25, 10)
+    page = touching("714", width=640)  # one blob, read cut in three
+    cv2.putText(page, "2", (480, 170), cv2.FONT_HERSHEY_DUPLEX, 4, INK, 10)
     looked_at = []
     real = reader_module.second_look
     monkeypatch.setattr(reader_module, "second_look",
