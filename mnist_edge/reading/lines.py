@@ -668,13 +668,17 @@ def _crossings(lines: np.ndarray, x: int, y: int, w: int, h: int, vertical: bool
     return int(np.count_nonzero(rows[1:] & ~rows[:-1]) + rows[0])
 
 
-def remove_rules(mask: np.ndarray, rules: Rules) -> np.ndarray:
-    """``mask`` without its ruled lines; a stroke that crossed a line is bridged over it."""
+def remove_rules(mask: np.ndarray, rules: Rules, keep: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """``mask`` without its ruled lines; a stroke that crossed a line is bridged over it, and
+    the pixels of ``keep`` (strokes over a faint rule, :mod:`.over_rules`) stay."""
     kept = mask
     for lines, vertical in ((rules.horizontal, False), (rules.vertical, True)):
         if lines is not None:
             kept = kept.copy() if kept is mask else kept
             _remove(kept, mask, lines, vertical)
+    if keep is not None and kept is not mask:
+        cv2.bitwise_or(kept, keep, dst=kept)
     return kept
 
 

@@ -8,7 +8,9 @@
 2. :mod:`~mnist_edge.reading.paper`: estimate the paper's brightness everywhere, ink removed;
 3. :mod:`~mnist_edge.reading.binarise`: ink is what is clearly darker than its paper, with
    thresholds that follow the frame's own ink;
-4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out;
+4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out,
+   less the strokes on a faint line much darker than it
+   (:mod:`~mnist_edge.reading.over_rules`: a number written across a crease);
 5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued, the letters of
    printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
@@ -47,6 +49,7 @@ from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.empty_cells import faint_digits
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
+from mnist_edge.reading.over_rules import ink_over_rules
 from mnist_edge.reading.paper import Paper, estimate_paper
 from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 from mnist_edge.reading.split import parts_for, split_blob
@@ -104,7 +107,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     mask = binarise(work, paper, params)
     min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
-    mask = remove_rules(mask, rules)
+    mask = remove_rules(mask, rules, keep=ink_over_rules(work, paper, rules, mask, params.high))
     blobs = find_blobs(mask, params, rules.horizontal, rules.slope)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
     # a border rule missed beside a row of digits; what is left of a rule, or a whole cell,
