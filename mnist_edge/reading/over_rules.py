@@ -3,17 +3,20 @@
 Taking a rule out of the ink mask takes with it every stroke lying on it; the step bridges the
 strokes that cross it (:func:`~mnist_edge.reading.lines.remove_rules`), but a number written
 across a faint line (a pencil rule, a crease in the page, a pale printed grid) loses its
-strokes along the line: the tops of "2858" crossed near their tops went with the line and the
-number was lost whole. Yet those strokes are ink of writing's darkness on a line much lighter
-than that, and what is kept here is exactly that: the pixels of a rule that are darker than
-the rule's own core nearby by most of writing's darkness (``MARGIN`` times ``high``).
+strokes along the line: a crease through the middle of a grid's bottom row (a real photo)
+took them with it, and the row read one digit of nine. Yet those strokes are ink of
+writing's darkness on a line much lighter than that, and what is kept here is exactly that:
+the pixels of a rule darker than the rule's own core nearby by most of writing's darkness
+(``MARGIN`` times ``high``).
 
 The rule's darkness is measured on the paper estimate's grid of blocks (about 60 on the
-frame's shorter side): in each block, the mean over the rule's pixels of the darkest pixel
-within ``ACROSS`` px across the line (its core, so a rule's soft edges do not make it look
-faint), then the faintest such block within ``ALONG`` blocks along the line (so the digits
-lying on it do not make it look dark). A printed grid as dark as its digits keeps nothing;
-where two rules cross, the ink is darker than either, and nothing is kept there either.
+frame's shorter side): in each block, the darkest of the rule's pixels, each taken as the
+darkest within ``ACROSS`` px across the line (its core: a block the rule only grazes with its
+soft edge does not make it look faint); then the faintest such block within ``ALONG`` blocks
+along the line (the digits lying on it do not make it look dark), a rule's last blocks left
+out (its ends taper off, blurred). A printed grid as dark as its digits keeps nothing; where
+two rules cross, the ink is darker than either, and nothing is kept there either. It costs
+about 0.7 ms of a 640x480 grid page's reading (4%), and nothing where there is no rule.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mnist_edge.reading.lines import Rules
+from mnist_edge.reading.lines import Rules, _rect
 from mnist_edge.reading.paper import Paper
 
 ACROSS = 5  # px: a rule's core is the darkest of its pixels within this span across it
@@ -53,16 +56,16 @@ def _threshold(work: np.ndarray, paper: Paper, lines: np.ndarray, vertical: bool
     """The grey level (uint8, one per paper block) under which a pixel of ``lines`` is a
     stroke over the rule, not the rule."""
     bg = paper.small.astype(np.float32)
-    size = (bg.shape[1], bg.shape[0])
+    sh, sw = bg.shape
+    f = work.shape[0] // sh  # px: the side of a paper block
     only = cv2.max(work, cv2.bitwise_not(lines))  # the rules' pixels; paper-white elsewhere
-    core = cv2.erode(only, np.ones((ACROSS, 1) if not vertical else (1, ACROSS), np.uint8))
-    ruled = cv2.resize(lines.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    grey = cv2.resize(cv2.bitwise_and(core, lines).astype(np.float32), size,
-                      interpolation=cv2.INTER_AREA)
-    darkness = 1.0 - grey * 255.0 / np.maximum(ruled, 1e-3) / np.maximum(bg, 1.0)
-    darkness[~_inside(ruled > 0, vertical)] = NO_RULE
-    faintest = cv2.erode(darkness, np.ones((1, ALONG) if not vertical else (ALONG, 1),
-                                           np.uint8))
+    core = cv2.erode(only, _rect(1, ACROSS) if not vertical else _rect(ACROSS, 1))
+    # the darkest core of each block (255: no rule in it); a block's window starts at its
+    # top-left pixel, so its centre samples it
+    block = cv2.erode(core, _rect(f, f))[f // 2::f, f // 2::f][:sh, :sw]
+    darkness = 1.0 - block.astype(np.float32) / np.maximum(bg, 1.0)
+    darkness[~_inside(block < 255, vertical)] = NO_RULE
+    faintest = cv2.erode(darkness, _rect(ALONG, 1) if not vertical else _rect(1, ALONG))
     need = np.maximum(np.minimum(faintest, 1.0) + MARGIN * high, high)
     return np.clip(bg * (1.0 - need), 0, 255).astype(np.uint8)
 
