@@ -1069,3 +1069,43 @@ def test_a_digits_halves_either_side_of_a_rule_are_one_digit():
         cv2.line(page, (0, y), (399, y + 4), 120, 3)
     boxes = find_digits(page).first_boxes
     assert any(h >= 65 for _, _, _, h in boxes), boxes
+
+
+def _turned(page: np.ndarray, degrees: float) -> np.ndarray:
+    turn = cv2.getRotationMatrix2D((page.shape[1] / 2, page.shape[0] / 2), degrees, 1.0)
+    return cv2.warpAffine(page, turn, page.shape[::-1], borderValue=int(page[0, 0]))
+
+
+@pytest.mark.parametrize("tilt", [5.0, 8.0, -10.0])
+@pytest.mark.parametrize("lines_drawn", [1, 3])
+def test_long_lines_turned_a_few_degrees_are_not_ones(reader, tilt, lines_drawn):
+    """Upright lines 330 px long (a margin, a ledger's columns) on a page turned 5-10 degrees:
+    their boxes are 30-60 px wide, no longer thin, and each was read as a "1"."""
+    page = np.full((480, 640), 215, np.uint8)
+    for k in range(lines_drawn):
+        cv2.line(page, (70 + 55 * k, 60), (70 + 55 * k, 390), 40, 2)
+    assert reader.read(cv2.GaussianBlur(_turned(page, tilt), (0, 0), 1.0)) == []
+
+
+@pytest.mark.parametrize("tilt", [0.0, 5.0, -9.0])
+@pytest.mark.parametrize("rows_grey, cols_grey", [(170, 40), (40, 170), (150, 60)])
+def test_a_table_of_faint_and_dark_rules_leaves_no_blob(tilt, rows_grey, cols_grey):
+    """Pale row lines and dark column lines (or the other way round), straight or turned: no
+    stub where they cross (:mod:`over_rules` keeps nothing there), no column left as a "1"
+    where the pale rows are too faint to be found."""
+    page = np.full((480, 640), 215, np.uint8)
+    for k in range(7):
+        cv2.line(page, (70, 60 + 55 * k), (570, 60 + 55 * k), rows_grey, 1)
+    for k in range(10):
+        cv2.line(page, (70 + 55 * k, 60), (70 + 55 * k, 390), cols_grey, 2)
+    page = cv2.GaussianBlur(_turned(page, tilt), (0, 0), 1.0)
+    assert find_digits(page, cells=True).first_boxes == []
+
+
+@pytest.mark.parametrize("scale, thick", [(8, 20), (6, 4), (4, 3)])
+@pytest.mark.parametrize("tilt", [0.0, 6.0])
+def test_a_big_one_is_still_read(reader, scale, thick, tilt):
+    """A "1" filling a third of the frame, thin or bold, upright or turned: not a line."""
+    page = np.full((480, 640), 215, np.uint8)
+    cv2.putText(page, "1", (250, 400), cv2.FONT_HERSHEY_SIMPLEX, scale, 30, thick)
+    assert [d.label for d in reader.read(_turned(page, tilt))] == [1]

@@ -104,3 +104,4 @@ def test_a_page_without_rules_keeps_nothing():
     cv2.putText(page, "42", (100, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.5, INK, 3)
     _, rules, kept = _kept(page)
     assert not rules.found and kept is None
+

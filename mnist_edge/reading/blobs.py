@@ -32,6 +32,8 @@ LINE_ASPECT_WIDE = 2.5  # wider than this times its height...
 LINE_SPAN_WIDE = 0.25  # ...and than this share of the frame's width
 LINE_SPAN_TALL = 0.3  # taller than ``line_aspect`` times its width and this share of the height
 EDGE_ASPECT_TALL = 3  # or taller than this times its width...
+TURNED_ASPECT = 5.0  # a tall box this slender may be a rule turned up to 10 degrees...
+TURNED_INK = 1.5  # ...if its ink is this much more slender than ``line_aspect``
 EDGE_SPAN_TALL = 0.9  # ...and nearly the frame's height (a paper edge)
 TILTS = np.radians(np.arange(-10.0, 10.01, 0.25))  # line angles tried by _tilt
 TILT_SAMPLE = 4000  # ink points enough to find a line's tilt
@@ -191,9 +193,21 @@ def _at_border(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
 def _checked_piece(mask: np.ndarray, piece: Piece, min_h: int, params: VisionParams
                    ) -> list[Piece]:
     box = piece[0]
-    if _line_suspect(box[2], box[3], mask.shape, params):
+    if _line_suspect(box[2], box[3], mask.shape, params) \
+            or _turned_line(box, piece[1], mask.shape, params):
         return _cut_lines(mask, box, piece[1], min_h, params)
     return [piece]
+
+
+def _turned_line(box: tuple[int, int, int, int], contour: np.ndarray, shape: tuple[int, int],
+                 params: VisionParams) -> bool:
+    """A long upright stroke turned a few degrees: its box is no longer thin (a line 330 px
+    long turned 5 degrees is 30 px wide, and read as a "1"), but its ink is: its length over
+    its mean thickness (ink area / length) is past ``TURNED_INK`` times ``line_aspect``."""
+    _, _, bw, bh = box
+    if not (bh > LINE_SPAN_TALL * shape[0] and bh > TURNED_ASPECT * bw):
+        return False
+    return bh * bh > TURNED_INK * params.line_aspect * max(cv2.contourArea(contour), 1.0)
 
 
 def _depth(contours: list[np.ndarray], w: int, h: int) -> int:
