@@ -76,7 +76,9 @@ class Rules:
 
 
 @functools.lru_cache(maxsize=64)
-def _rect(w: int, h: int) -> np.ndarray:
+def rect(w: int, h: int) -> np.ndarray:
+    """A ``w`` x ``h`` rectangular structuring element, made once (the steps use a few sizes
+    over and over)."""
     return cv2.getStructuringElement(cv2.MORPH_RECT, (w, h))
 
 
@@ -123,7 +125,7 @@ def find_rules(faint: np.ndarray, ink: np.ndarray | None = None) -> Rules:
         walls = _either(walls, bold_walls)
         # where rules cross, the ink is thick both ways and neither band holds it: a blob
         # of a cross left at every corner of a grid's cells
-        grow = _rect(size.thick + 2, size.thick + 2)
+        grow = rect(size.thick + 2, size.thick + 2)
         corners = cv2.bitwise_and(cv2.dilate(horizontal, grow), cv2.dilate(vertical, grow))
         horizontal = cv2.bitwise_or(horizontal, cv2.bitwise_and(corners, small))
         horizontal = horizontal if cv2.countNonZero(horizontal) else None
@@ -228,7 +230,7 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     sh, sw = lines.shape
     if (h, w) != (HALF * sh, HALF * sw):  # odd sizes: OpenCV's own pixel mapping
         big = cv2.resize(lines, (w, h), interpolation=cv2.INTER_NEAREST)
-        return cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint)
+        return cv2.bitwise_and(cv2.dilate(big, rect(3, 3)), faint)
     # only around the rules (a ruled page's few lines): their box and a pixel of margin at half
     # resolution, two at full, so the dilation sees what it would see in the whole frame
     x, y, bw, bh = cv2.boundingRect(lines)
@@ -237,7 +239,7 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     big = cv2.resize(lines[y0:y1, x0:x1], (HALF * (x1 - x0), HALF * (y1 - y0)),
                      interpolation=cv2.INTER_NEAREST)
     window = (slice(HALF * y0, HALF * y1), slice(HALF * x0, HALF * x1))
-    out[window] = cv2.bitwise_and(cv2.dilate(big, _rect(3, 3)), faint[window])
+    out[window] = cv2.bitwise_and(cv2.dilate(big, rect(3, 3)), faint[window])
     return out
 
 
@@ -245,12 +247,12 @@ def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
     """The straight runs of ``mask`` one way: thickened across the line, closed over a dashed
     rule's gaps, opened along it. They do not depend on how thick a rule may be, so the bold
     pass reuses them."""
-    along = _rect(1, size.gap) if vertical else _rect(size.gap, 1)
+    along = rect(1, size.gap) if vertical else rect(size.gap, 1)
     tol = 2 * TOLERANCE + 1
-    across = _rect(tol, 1) if vertical else _rect(1, tol)
+    across = rect(tol, 1) if vertical else rect(1, tol)
     joined = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_CLOSE, along)
     runs = cv2.morphologyEx(joined, cv2.MORPH_OPEN,
-                            _rect(1, size.run) if vertical else _rect(size.run, 1))
+                            rect(1, size.run) if vertical else rect(size.run, 1))
     return cv2.bitwise_and(cv2.erode(runs, across), mask)
 
 
@@ -271,8 +273,8 @@ def _pieces(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool) ->
     """The pieces of ``runs`` (:func:`_runs` of ``mask`` this way) that are thin across:
     what an opening across, ``size.thick`` + 1 px long, removes (a digit's stroke standing on
     a rule is thicker than that and stays), dashed rules joined (:func:`join_dashes`)."""
-    across = _rect(3, 1) if vertical else _rect(1, 3)
-    opening = _rect(size.thick + 1, 1) if vertical else _rect(1, size.thick + 1)
+    across = rect(3, 1) if vertical else rect(1, 3)
+    opening = rect(size.thick + 1, 1) if vertical else rect(1, size.thick + 1)
     band = cv2.subtract(runs, cv2.morphologyEx(runs, cv2.MORPH_OPEN, opening))
     band = cv2.bitwise_and(cv2.dilate(band, across), mask)
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -420,7 +422,7 @@ def _rows(contours: Sequence[np.ndarray], dash: np.ndarray, rects: np.ndarray,
     dashes = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.drawContours(dashes, [contours[i] for i in dash], -1, 255, thickness=-1,
                      offset=(-int(x0), -int(y0)))
-    kernel = _rect(1, close) if vertical else _rect(close, 1)  # (odd: even kernels shift)
+    kernel = rect(1, close) if vertical else rect(close, 1)  # (odd: even kernels shift)
     _, labels = cv2.connectedComponents(cv2.morphologyEx(dashes, cv2.MORPH_CLOSE, kernel))
     return labels, np.array([x0, y0])
 
@@ -469,8 +471,8 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
     beside its fitted line."""
     if not len(rects):
         return np.zeros(0, bool)
-    along = _rect(1, 2 * length + 1) if vertical else _rect(2 * length + 1, 1)
-    across = _rect(3, 1) if vertical else _rect(1, 3)
+    along = rect(1, 2 * length + 1) if vertical else rect(2 * length + 1, 1)
+    across = rect(3, 1) if vertical else rect(1, 3)
     shear = _Shear(_slope(rules, boxes, vertical), drawn.shape, vertical)
     near = cv2.dilate(shear.on(drawn), along)
     reach = shear.back(cv2.dilate(cv2.dilate(near, along), across))
@@ -694,9 +696,9 @@ def _remove(kept: np.ndarray, mask: np.ndarray, lines: np.ndarray, vertical: boo
         return
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
     near = (slice(y0, y1), slice(x0, x1))
-    grown = cv2.dilate(lines[near], _rect(1, 3) if vertical else _rect(3, 1))
+    grown = cv2.dilate(lines[near], rect(1, 3) if vertical else rect(3, 1))
     kept[near] = cv2.subtract(kept[near], grown)
-    bridge = _rect(RESTORE, 1) if vertical else _rect(1, RESTORE)
+    bridge = rect(RESTORE, 1) if vertical else rect(1, RESTORE)
     mx, my = (RESTORE, 0) if vertical else (0, RESTORE)
     cx0, cy0 = max(0, x0 - mx), max(0, y0 - my)
     closed = cv2.morphologyEx(kept[cy0:min(h, y1 + my), cx0:min(w, x1 + mx)], cv2.MORPH_CLOSE,

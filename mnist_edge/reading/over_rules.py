@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mnist_edge.reading.lines import Rules, _rect
+from mnist_edge.reading.lines import Rules, rect
 from mnist_edge.reading.paper import Paper
 
 ACROSS = 5  # px: a rule's core is the darkest of its pixels within this span across it
@@ -59,13 +59,13 @@ def _threshold(work: np.ndarray, paper: Paper, lines: np.ndarray, vertical: bool
     sh, sw = bg.shape
     f = work.shape[0] // sh  # px: the side of a paper block
     only = cv2.max(work, cv2.bitwise_not(lines))  # the rules' pixels; paper-white elsewhere
-    core = cv2.erode(only, _rect(1, ACROSS) if not vertical else _rect(ACROSS, 1))
+    core = cv2.erode(only, rect(1, ACROSS) if not vertical else rect(ACROSS, 1))
     # the darkest core of each block (255: no rule in it); a block's window starts at its
     # top-left pixel, so its centre samples it
-    block = cv2.erode(core, _rect(f, f))[f // 2::f, f // 2::f][:sh, :sw]
+    block = cv2.erode(core, rect(f, f))[f // 2::f, f // 2::f][:sh, :sw]
     darkness = 1.0 - block.astype(np.float32) / np.maximum(bg, 1.0)
     darkness[~_inside(block < 255, vertical)] = NO_RULE
-    faintest = cv2.erode(darkness, _rect(ALONG, 1) if not vertical else _rect(1, ALONG))
+    faintest = cv2.erode(darkness, rect(ALONG, 1) if not vertical else rect(1, ALONG))
     need = np.maximum(np.minimum(faintest, 1.0) + MARGIN * high, high)
     return np.clip(bg * (1.0 - need), 0, 255).astype(np.uint8)
 
