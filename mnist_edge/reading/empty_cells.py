@@ -1,4 +1,5 @@
-"""Step 8b, empty cells: a second look, inside a found grid, at the cells where nothing was read.
+"""Step 8b, empty cells: a second look, inside a found grid, at the cells where nothing was read
+(and those where only a sliver was: :func:`sliver_cells`).
 
 The frame's thresholds are set for the whole page: a small or pale digit (a faded print, a
 light pen, a cell in a photo's soft corner) can stay under them while its neighbours read
@@ -37,6 +38,8 @@ THIN_ACROSS = 0.25  # ...and so is one from edge to edge across it, thinner than
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
 MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined paper's bands)
 MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
+SLIVER = 0.6  # a cell's one blob narrower than this share of its height may be a digit's core...
+WIDER = 1.5  # ...when the cell's own ink level finds ink this many times wider around it
 
 
 def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
@@ -62,6 +65,31 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
                         params, low=min(params.low, low),
                         high=min(params.high, HIGH_SHARE * level))))
     return out
+
+
+def sliver_cells(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None],
+                 whole_only: list[bool]) -> dict[Cell, int]:
+    """The cells whose one blob is a sliver read whole only, to the blob's index.
+
+    A soft, pale print 8 or 9 (a photo's blurred corner) can have one dark stroke that passes
+    the page's thresholds while the rest stays under them: the piece read "1". Looked at on
+    its own, like an empty cell, the cell shows the whole digit around it
+    (:func:`widens`); the model then chooses between the two readings."""
+    count: dict[Cell, int] = {}
+    for c in cells:
+        if c is not None:
+            count[c] = count.get(c, 0) + 1
+    return {c: i for i, (box, c, alone) in enumerate(zip(boxes, cells, whole_only, strict=True))
+            if alone and c is not None and count[c] == 1 and box[2] < SLIVER * box[3]}
+
+
+def widens(box: tuple[int, int, int, int], sliver: tuple[int, int, int, int]) -> bool:
+    """Is ``box`` (a cell's own look) the digit around ``sliver``: much wider, no shorter,
+    and holding its centre?"""
+    x, y, w, h = box
+    sx, sy, sw, sh = sliver
+    return (w >= WIDER * sw and h >= sh and x <= sx + sw / 2 <= x + w
+            and y <= sy + sh / 2 <= y + h)
 
 
 def _corners(grid: Grid) -> np.ndarray:

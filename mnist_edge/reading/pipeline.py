@@ -46,7 +46,7 @@ from mnist_edge.reading.cells import (
     on_rule,
 )
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
-from mnist_edge.reading.empty_cells import faint_digits
+from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.over_rules import ink_over_rules
@@ -121,18 +121,8 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     for blob in blobs:
         found.add(blob)
     where: list[Cell | None] = [None] * len(found.blobs)
-    if grids:  # a second look at the cells where nothing was found, at their own ink level
-        where = _cells(grids, found.blobs, min_h)
-        taken = {c for c in where if c is not None}
-        faint = faint_digits(work, paper, params, grids, taken)
-        cell_sized = fill_cells(grids, [b.box for b, _ in faint], min_h)
-        for (blob, cell_params), cell, whole in zip(
-                faint, _cells(grids, [b for b, _ in faint], min_h), cell_sized, strict=True):
-            # a cell not read already, nor twice; and a digit in it, not the cell itself
-            if cell is not None and cell not in taken and not whole:
-                taken.add(cell)
-                found.add(blob, cell_params)
-        where += _cells(grids, found.blobs[len(where):], min_h)
+    if grids:
+        where = _look_again(found, grids, min_h)
     boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
@@ -146,6 +136,28 @@ def _grids(work: np.ndarray, paper: Paper, params: VisionParams, rules: Rules, m
     thick, soft rule grows past the thickness a rule may have)."""
     return find_grids(find_rules(binarise(work, paper, params, share=CELL_FAINT)), min_h) \
         or find_grids(rules, min_h)
+
+
+def _look_again(found: _Collector, grids: list[Grid], min_h: int) -> list[Cell | None]:
+    """A second look, at their own ink level, at the cells where nothing was found and those
+    where only a sliver was (:mod:`~mnist_edge.reading.empty_cells`); each crop's cell."""
+    where = _cells(grids, found.blobs, min_h)
+    slivers = sliver_cells([b.box for b in found.blobs], where, found.read_whole_only())
+    taken = {c for c in where if c is not None} - set(slivers)
+    faint = faint_digits(found.work, found.paper, found.params, grids, taken)
+    cell_sized = fill_cells(grids, [b.box for b, _ in faint], min_h)
+    for (blob, cell_params), cell, whole in zip(
+            faint, _cells(grids, [b for b, _ in faint], min_h), cell_sized, strict=True):
+        if whole:  # the cell itself, not a digit in it
+            continue
+        if cell in slivers:  # the sliver or the ink around it: the surer reading wins
+            i = slivers[cell]
+            if widens(blob.box, found.blobs[i].box):
+                found.alternative(i, blob, cell_params)
+        elif cell is not None and cell not in taken:  # a cell read once only
+            taken.add(cell)
+            found.add(blob, cell_params)
+    return where + _cells(grids, found.blobs[len(where):], min_h)
 
 
 def _centres(blobs: list[Blob]) -> tuple[list[float], list[float]]:
@@ -183,6 +195,21 @@ class _Collector:
         alternatives = [idx for idx in (self._crop_all(o, params) for o in options) if idx]
         if alternatives:
             self.readings.append(alternatives)
+
+    def read_whole_only(self) -> list[bool]:
+        """Per crop: is it a blob with no other reading than itself, whole?"""
+        alone = [False] * len(self.crops)
+        for options in self.readings:
+            if len(options) == 1 and len(options[0]) == 1:
+                alone[options[0][0]] = True
+        return alone
+
+    def alternative(self, i: int, blob: Blob, params: VisionParams) -> None:
+        """Blob ``blob``, read whole, offered as another reading of crop ``i``'s blob (a blob
+        read whole only)."""
+        idx = self._crop_all([blob], params)
+        if idx:
+            next(r for r in self.readings if r[0] == [i]).append(idx)
 
     def _crop_all(self, parts: list[Blob], params: VisionParams) -> list[int] | None:
         whole = len(parts) == 1

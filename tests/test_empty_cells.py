@@ -1,0 +1,60 @@
+"""Step 8b: cells where only a sliver was found are looked at again, at their own ink level."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from mnist_edge.reading.empty_cells import sliver_cells, widens
+from mnist_edge.reading.reader import DigitReader
+from mnist_edge.testing import grid_photos
+
+
+@pytest.fixture(scope="module")
+def read_cells(tflite_model):
+    """mixed/image41 (a real photo, completed by hand) read by the shipped model: each grid
+    cell's digits, and the photo's truth."""
+    photo = next(p for p in grid_photos.photos("mixed") if p.path.name == "image41.jpg")
+    digits = DigitReader(tflite_model, cells=True).read(cv2.imread(str(photo.path)))
+    cells: dict[tuple[int, int], list] = {}
+    for d in digits:
+        if d.cell is not None:
+            cells.setdefault(d.cell[1:], []).append(d)
+    return cells, photo.truth
+
+
+def test_soft_print_digits_whose_dark_stroke_alone_was_found_are_read_whole(read_cells):
+    """Its first column's print is pale and blurred: of the 9 in row 6 and the 6 in row 8
+    (column 1) only one dark stroke passed the page's thresholds, and each was read "1"."""
+    cells, truth = read_cells
+    for row, col in ((6, 0), (8, 1)):
+        (digit,) = cells[row, col]
+        assert digit.label == truth[row, col]
+        assert digit.box[2] >= 0.6 * digit.box[3]  # the whole digit, not the sliver
+
+
+def test_ones_that_are_slivers_stay_ones(read_cells):
+    """Its nine 1s, printed and handwritten, are slivers too (six of them narrower than 0.6
+    of their height): the look around them finds nothing wider, or a reading no surer."""
+    cells, truth = read_cells
+    ones = [(r, c) for r in range(9) for c in range(9) if truth[r, c] == 1]
+    assert [[d.label for d in cells.get(rc, [])] for rc in ones] == [[1]] * len(ones)
+
+
+def test_only_a_cells_one_narrow_blob_read_whole_only_is_a_sliver():
+    boxes = [(0, 0, 5, 20), (40, 0, 15, 20), (80, 0, 5, 20), (90, 0, 5, 20), (120, 0, 5, 20),
+             (160, 0, 5, 20)]
+    cells = [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 0, 2), (0, 0, 3), None]
+    whole_only = [True, True, True, True, False, True]
+    # wide; two in one cell; also read cut in parts; outside any grid: none of them
+    assert sliver_cells(boxes, cells, whole_only) == {(0, 0, 0): 0}
+
+
+@pytest.mark.parametrize(("box", "expected"), [
+    ((10, 8, 16, 22), True),     # the digit around the sliver
+    ((10, 8, 8, 22), False),     # not much wider
+    ((10, 12, 16, 14), False),   # shorter
+    ((30, 8, 16, 22), False),    # beside it, not around it
+])
+def test_a_cells_own_look_widens_a_sliver_only_around_it(box, expected):
+    assert widens(box, (16, 10, 6, 18)) is expected
