@@ -805,6 +805,28 @@ def test_a_piece_much_shorter_or_taller_than_its_grids_digits_is_dropped():
     assert kept == [d for d in digits if d is not stub and d is not inside]  # in their order
 
 
+def test_a_one_lying_flatter_than_a_slash_is_dropped():
+    """The stub of a rule where two cross, read "1", is wider than it is tall; a "1" leaning
+    45 degrees is as wide as tall and stays, and so do wide digits of other labels."""
+    from mnist_edge.reading.fragments import drop_fragments
+    from mnist_edge.reading.reader import Digit
+
+    def digit(label: int, w: int, h: int, cell=None) -> Digit:
+        return Digit(label, 0.9, (0, 0, w, h), (0.0,) * 10, cell)
+
+    stubs = [digit(1, 34, 30), digit(1, 42, 34, (0, 4, 3))]
+    kept = [digit(1, 20, 20), digit(1, 19, 18), digit(1, 8, 24), digit(7, 30, 22),
+            digit(4, 26, 20, (0, 1, 1))]
+    assert drop_fragments([*stubs, *kept]) == kept
+
+
+def test_a_one_written_as_a_slash_is_read(reader):
+    """A quick hand's 1 is a slash leaning 45 degrees: its box is square, and it is a 1."""
+    page = np.full((240, 320), 215, np.uint8)
+    cv2.line(page, (140, 150), (190, 100), 40, 4, cv2.LINE_AA)
+    assert [d.label for d in reader.read(cv2.GaussianBlur(page, (0, 0), 0.8))] == [1]
+
+
 def test_the_second_look_adds_nothing_where_a_digit_was_read(monkeypatch):
     """A cell the grid's corners call empty while a digit's centre lies in it (a grid of the
     wrong shape puts them at odds) is not read twice."""
