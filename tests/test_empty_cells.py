@@ -33,6 +33,14 @@ def test_soft_print_digits_whose_dark_stroke_alone_was_found_are_read_whole(read
         assert digit.box[2] >= 0.6 * digit.box[3]  # the whole digit, not the sliver
 
 
+def test_a_red_seven_whose_stem_alone_was_found_is_a_seven(tflite_model):
+    """v2/image173: a red hand 7 whose top bar was paler than its stem: the stem read "1",
+    at the int8 cap, as sure as the whole 7 reads 7."""
+    photo = next(p for p in grid_photos.photos("v2") if p.path.name == "image173.jpg")
+    digits = DigitReader(tflite_model, cells=True).read(cv2.imread(str(photo.path)))
+    assert [d.label for d in digits if d.cell is not None and d.cell[1:] == (6, 2)] == [7]
+
+
 def test_ones_that_are_slivers_stay_ones(read_cells):
     """Its nine 1s, printed and handwritten, are slivers too (six of them narrower than 0.6
     of their height): the look around them finds nothing wider, or a reading no surer."""

@@ -150,10 +150,10 @@ def _look_again(found: _Collector, grids: list[Grid], min_h: int) -> list[Cell |
             faint, _cells(grids, [b for b, _ in faint], min_h), cell_sized, strict=True):
         if whole:  # the cell itself, not a digit in it
             continue
-        if cell in slivers:  # the sliver or the ink around it: the surer reading wins
+        if cell in slivers:  # the digit around the sliver, if the cell shows one
             i = slivers[cell]
             if widens(blob.box, found.blobs[i].box):
-                found.alternative(i, blob, cell_params)
+                found.widen(i, blob, cell_params)
         elif cell is not None and cell not in taken:  # a cell read once only
             taken.add(cell)
             found.add(blob, cell_params)
@@ -204,12 +204,13 @@ class _Collector:
                 alone[options[0][0]] = True
         return alone
 
-    def alternative(self, i: int, blob: Blob, params: VisionParams) -> None:
-        """Blob ``blob``, read whole, offered as another reading of crop ``i``'s blob (a blob
-        read whole only)."""
+    def widen(self, i: int, blob: Blob, params: VisionParams) -> None:
+        """Crop ``i``'s blob (one read whole only) read as ``blob`` instead, the ink around it:
+        the crop of the sliver stays in the batch, but is no reading of anything."""
         idx = self._crop_all([blob], params)
         if idx:
-            next(r for r in self.readings if r[0] == [i]).append(idx)
+            options = next(r for r in self.readings if r[0] == [i])
+            options[0] = idx
 
     def _crop_all(self, parts: list[Blob], params: VisionParams) -> list[int] | None:
         whole = len(parts) == 1
