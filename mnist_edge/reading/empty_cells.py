@@ -38,8 +38,11 @@ THIN_ACROSS = 0.25  # ...and so is one from edge to edge across it, thinner than
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
 MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined paper's bands)
 MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
-SLIVER = 0.6  # a cell's one blob narrower than this share of its height may be a digit's core...
-WIDER = 1.5  # ...when the cell's own ink level finds ink this many times wider around it
+SLIVER = 0.6  # a cell's one blob narrower than this share of its height may be a digit's core,
+SHORT = 0.75  # ...or one shorter than this share of its grid's median blob...
+MIN_BLOBS = 5  # (a grid with this many blobs at least: a median height that means something)
+WIDER = 1.5  # ...when the cell's own ink level finds ink this many times wider around it,
+LARGER = 2.0  # ...or this many times its area
 
 
 def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
@@ -69,30 +72,37 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
 
 def sliver_cells(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None],
                  whole_only: list[bool]) -> dict[Cell, int]:
-    """The cells whose one blob is a sliver read whole only, to the blob's index.
+    """The cells whose one blob, read whole only, is a sliver: narrower than :data:`SLIVER`
+    of its height, or shorter than :data:`SHORT` of its grid's median blob. Cell -> index.
 
     A soft, pale print 8 or 9 (a photo's blurred corner) can have one dark stroke that passes
-    the page's thresholds while the rest stays under them: the piece read "1". Looked at on
-    its own, like an empty cell, the cell shows the whole digit around it (:func:`widens`),
-    which is then read instead. (Offered to the model as a second reading, the sliver won
-    where both read at the int8 cap, "1" against a right "7"; read instead, a true "1"
-    reads 1 still: 32 of 40 slivers of the odd photos read the same either way (the model
-    trained on the even ones), the other 8
-    are digits the sliver misread.)"""
+    the page's thresholds while the rest stays under them: the piece read "1"; of a blurred 6,
+    its dark loop read "4". Looked at on its own, like an empty cell, the cell shows the whole
+    digit around it (:func:`widens`), which is then read instead. (Offered to the model as a
+    second reading, the sliver won where both read at the int8 cap, "1" against a right "7";
+    read instead, a true "1" reads 1 still: 32 of the 40 narrow slivers of the odd photos
+    read the same either way, with the model trained on the even ones, and the other 8 were
+    digits the sliver misread.)"""
     count: dict[Cell, int] = {}
-    for c in cells:
+    heights: dict[int, list[int]] = {}
+    for box, c in zip(boxes, cells, strict=True):
         if c is not None:
             count[c] = count.get(c, 0) + 1
+            heights.setdefault(c[0], []).append(box[3])
+    typical = {g: float(np.median(h)) for g, h in heights.items() if len(h) >= MIN_BLOBS}
     return {c: i for i, (box, c, alone) in enumerate(zip(boxes, cells, whole_only, strict=True))
-            if alone and c is not None and count[c] == 1 and box[2] < SLIVER * box[3]}
+            if alone and c is not None and count[c] == 1
+            and (box[2] < SLIVER * box[3] or box[3] < SHORT * typical.get(c[0], 0.0))}
 
 
 def widens(box: tuple[int, int, int, int], sliver: tuple[int, int, int, int]) -> bool:
-    """Is ``box`` (a cell's own look) the digit around ``sliver``: much wider, no shorter,
-    and holding its centre?"""
+    """Is ``box`` (a cell's own look) the digit around ``sliver``: holding its centre, no
+    smaller either way, and much larger (:data:`WIDER` times as wide, or :data:`LARGER`
+    times its area)?"""
     x, y, w, h = box
     sx, sy, sw, sh = sliver
-    return (w >= WIDER * sw and h >= sh and x <= sx + sw / 2 <= x + w
+    larger = w >= WIDER * sw or w * h >= LARGER * sw * sh
+    return (larger and w >= sw and h >= sh and x <= sx + sw / 2 <= x + w
             and y <= sy + sh / 2 <= y + h)
 
 
