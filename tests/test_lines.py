@@ -486,6 +486,28 @@ def test_predict_table_writes_each_grid(tmp_path, tflite_model):
     assert result.returncode == 0 and csv_out.read_text().startswith("# ")
 
 
+def test_predict_and_webcam_cells_read_pale_digits_in_a_grid(tmp_path, tflite_model):
+    """predict reads a grid cell by cell without --table (the pale digits the page's
+    thresholds miss are read in their cells); webcam does with --cells, not without."""
+    cells = {(0, 0): ("3", 20), (1, 4): ("7", 20), (4, 6): ("5", 20),
+             (2, 2): ("4", 175), (3, 7): ("2", 175)}
+    page = tmp_path / "page.png"
+    cv2.imwrite(str(page), _ruled_page(cells))
+    truth = {(0, r, c): int(d) for (r, c), (d, _) in cells.items()}
+    model = ["--model", str(tflite_model)]
+    result = run_cli("predict", str(page), "--json", *model)
+    assert result.returncode == 0, result.stderr
+    digits = json.loads(result.stdout)["digits"]
+    assert {tuple(d["cell"]): d["label"] for d in digits} == truth
+    for flags, read in (([], 3), (["--cells"], 5)):
+        result = run_cli("webcam", "--source", str(page), "--headless", "--jsonl", "-",
+                         *flags, *model)
+        assert result.returncode == 0, result.stderr
+        digits = json.loads(result.stdout.splitlines()[0])["digits"]
+        assert len(digits) == read
+        assert all("cell" in d for d in digits) == bool(flags)
+
+
 def test_predict_table_refuses_a_wrong_format_before_reading(tmp_path, tflite_model):
     result = run_cli("predict", str(tmp_path), "--model", str(tflite_model), "--table",
                      str(tmp_path / "cells.txt"))

@@ -50,7 +50,7 @@ def predict(
     table: Annotated[Path | None, typer.Option(
         "--table", metavar="FILE.csv|FILE.json",
         help="Also write each grid or table found (rows x columns, empty cells empty) to "
-             "this file; digits then carry their cell.", show_default=False)] = None,
+             "this file.", show_default=False)] = None,
     invert: InvertOption = False,
     min_confidence: MinConfidenceOption = MIN_CONFIDENCE,
     runtime: RuntimeOption = "auto",
@@ -58,8 +58,10 @@ def predict(
 ) -> None:
     """Read every digit in images: a photo of a page, a whole frame, or one cropped digit.
 
-    Digits are listed left to right, rows top to bottom. A file that cannot be read gets an
-    error line on stderr (exit status 2) and the others are still read.
+    Digits are listed left to right, rows top to bottom. In a grid or a table each digit
+    also carries its cell (grid, row, column), and its empty cells are looked at again. A
+    file that cannot be read gets an error line on stderr (exit status 2) and the others are
+    still read.
 
     Examples:
 
@@ -81,7 +83,7 @@ def predict(
     table_path = check_table_path(table) if table is not None else None
     files = image_files(paths)
     reader = make_reader(model, runtime.value, threads, invert=invert,
-                         min_confidence=min_confidence, cells=table_path is not None)
+                         min_confidence=min_confidence, cells=True)
     failed = read = 0
     results, tables = [], []
     for result in predict_files(reader, files):
@@ -142,6 +144,10 @@ def webcam(
                     "(0: off).")] = 0,
     max_frames: Annotated[int | None, typer.Option(
         min=1, help="Stop after N frames.", show_default=False)] = None,
+    cells: Annotated[bool, typer.Option(
+        "--cells", help="Read grids and tables cell by cell, as predict does: each digit's "
+                        "cell, a second look at empty cells, fewer rule stubs read as digits "
+                        "(fewer frames per second on a grid).")] = False,
     serve: Annotated[str | None, typer.Option(
         "--serve", metavar="[HOST:]PORT", help="Also serve a live view in the browser: stream, "
         "reading, draw pad (a bare PORT binds 127.0.0.1; 0.0.0.0:PORT opens it to the "
@@ -171,6 +177,7 @@ def webcam(
       mnist-edge webcam --source rtsp://pi.local:8554/cam --jsonl readings.jsonl --smooth 5
       mnist-edge webcam --serve 0.0.0.0:8080 --headless  # open http://<pi>:8080/
       mnist-edge webcam --source samples/digits.mp4 --serve 8080 --loop
+      mnist-edge webcam --source puzzle.mp4 --headless --cells --jsonl -
       mnist-edge webcam --config meter.toml --mqtt mqtt://ha:secret@homeassistant.local
     \f
     Long because a Typer command's signature is its option list and its docstring is its
@@ -184,7 +191,7 @@ def webcam(
     if login is not None and serve is None:
         raise fail("--auth/--auth-file protect the --serve view: add --serve [HOST:]PORT")
     reader = make_reader(model, runtime.value, threads, invert=invert,
-                         min_confidence=min_confidence)
+                         min_confidence=min_confidence, cells=cells)
     say = functools.partial(typer.echo, err=True)
     with meter_run(reader, config, mqtt, post, state_dir, say) as hooks:
         # headless: a reading line now and then on stderr (unless stdout carries --jsonl -)
