@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from mnist_edge.reading.empty_cells import sliver_cells, widens
+from mnist_edge.reading.empty_cells import grid_sizes, sliver_cells, widens
 from mnist_edge.reading.reader import DigitReader
 from mnist_edge.testing import grid_photos
 
@@ -52,6 +52,12 @@ def test_a_pale_two_whose_base_was_lost_is_a_two(tflite_model):
     assert _read_cell(tflite_model, "mixed/image189.jpg", (8, 4)) == [2]
 
 
+def test_a_pale_soft_digit_in_a_corner_cell_is_not_taken_for_grain(tflite_model):
+    """v2/image42: a pale, blurred print 7 in the grid's top-left cell; its halo, counted as
+    the paper's grain around it, made it look like texture."""
+    assert _read_cell(tflite_model, "v2/image42.jpg", (0, 0)) == [7]
+
+
 def test_ones_that_are_slivers_stay_ones(read_cells):
     """Its nine 1s, printed and handwritten, are slivers too (six of them narrower than 0.6
     of their height): the look around them finds nothing wider, or a reading no surer."""
@@ -67,10 +73,14 @@ def test_a_cells_one_blob_read_whole_only_narrow_or_short_is_a_sliver():
     cells = [*[(0, 1, k) for k in range(5)], (0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 0, 2),
              (0, 0, 3), None, (0, 0, 4)]
     whole_only = [True] * 5 + [True, True, True, True, False, True, True]
+    sizes = grid_sizes(boxes, cells)
+    assert sizes == {0: (14.0, 20.0)}
     # two in one cell; also read cut in parts; outside any grid; 16 px: none of them
-    assert sliver_cells(boxes, cells, whole_only) == {(0, 0, 0): 5, (0, 0, 1): 6}
+    assert sliver_cells(boxes, cells, whole_only, sizes) == {(0, 0, 0): 5, (0, 0, 1): 6}
     # a grid of fewer than 5 blobs has no typical height: only the narrow one
-    assert sliver_cells(boxes[5:7], cells[5:7], whole_only[5:7]) == {(0, 0, 0): 0}
+    few = grid_sizes(boxes[5:7], cells[5:7])
+    assert few == {}
+    assert sliver_cells(boxes[5:7], cells[5:7], whole_only[5:7], few) == {(0, 0, 0): 0}
 
 
 @pytest.mark.parametrize(("box", "expected"), [
@@ -82,4 +92,10 @@ def test_a_cells_one_blob_read_whole_only_narrow_or_short_is_a_sliver():
     ((30, 8, 16, 22), False),    # beside it, not around it
 ])
 def test_a_cells_own_look_widens_a_sliver_only_around_it(box, expected):
-    assert widens(box, (16, 10, 6, 18)) is expected
+    assert widens(box, (16, 10, 6, 18), None) is expected
+
+
+def test_a_cells_own_look_wider_than_its_grids_digits_is_no_digit():
+    """In a cell turned 15 degrees the look takes in the rules at its corners too."""
+    assert widens((10, 8, 16, 22), (16, 10, 6, 18), (14.0, 20.0))
+    assert not widens((10, 8, 21, 22), (16, 10, 6, 18), (14.0, 20.0))

@@ -827,19 +827,21 @@ def test_a_piece_much_shorter_or_taller_than_its_grids_digits_is_dropped():
     assert kept == [d for d in digits if d is not stub and d is not inside]  # in their order
 
 
-def test_a_one_lying_flatter_than_a_slash_is_dropped():
-    """The stub of a rule where two cross, read "1", is wider than it is tall; a "1" leaning
-    45 degrees is as wide as tall and stays, and so do wide digits of other labels."""
+def test_a_squat_one_short_for_its_grid_is_a_rule_stub():
+    """Where two rules cross, the stub left is read "1": squat, and short for its grid's
+    digits. A squat 1 as tall as its grid's digits (a slash, a printed 1 whose foot stands on
+    a rule), a short upright one, a squat 7, and squat 1s outside a grid all stay."""
     from mnist_edge.reading.fragments import drop_fragments
     from mnist_edge.reading.reader import Digit
 
-    def digit(label: int, w: int, h: int, cell=None) -> Digit:
+    def digit(label: int, w: int, h: int, cell=(0, 0, 0)) -> Digit:
         return Digit(label, 0.9, (0, 0, w, h), (0.0,) * 10, cell)
 
-    stubs = [digit(1, 34, 30), digit(1, 42, 34, (0, 4, 3))]
-    kept = [digit(1, 20, 20), digit(1, 19, 18), digit(1, 8, 24), digit(7, 30, 22),
-            digit(4, 26, 20, (0, 1, 1))]
-    assert drop_fragments([*stubs, *kept]) == kept
+    grid = [digit(k, 24, 40, (0, 1, k)) for k in range(2, 7)]  # digits 40 px tall
+    stubs = [digit(1, 34, 30), digit(1, 30, 31)]
+    kept = [digit(1, 40, 40), digit(1, 48, 36), digit(1, 10, 30), digit(7, 34, 30),
+            digit(1, 34, 30, None), digit(1, 34, 30, (1, 0, 0))]
+    assert drop_fragments([*grid, *stubs, *kept]) == [*grid, *kept]
 
 
 def test_a_one_written_as_a_slash_is_read(reader):

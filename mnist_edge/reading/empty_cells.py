@@ -33,6 +33,9 @@ SNR = 7.0  # ...and that level must be this many times the spread of the cell's 
 MIN_HEIGHT = 0.34  # a digit is at least this share of its cell's height...
 MIN_PX = 6  # ...and this many pixels
 PIECE = 0.1  # pieces shorter than this share of the cell are grain, not strokes
+GRAIN_CLEAR = np.ones((5, 5), np.uint8)  # the paper's grain is measured this far from the ink:
+#   a blurred digit's halo stays above the paper's grain for 2 px (3x3: the halo counted as
+#   grain, and 12 pale or soft digits of the development photos were taken for texture)
 ALONG_EDGE = 0.6  # a piece along the searched box's edge for this share of it is a rule's
 THIN_ACROSS = 0.25  # ...and so is one from edge to edge across it, thinner than this share
 MAX_CELLS = 400  # grids with more cells than this are not searched (a page of squared paper)
@@ -42,7 +45,8 @@ SLIVER = 0.6  # a cell's one blob narrower than this share of its height may be 
 SHORT = 0.75  # ...or one shorter than this share of its grid's median blob...
 MIN_BLOBS = 5  # (a grid with this many blobs at least: a median height that means something)
 WIDER = 1.5  # ...when the cell's own ink level finds ink this many times wider around it,
-LARGER = 2.0  # ...or this many times its area
+LARGER = 2.0  # ...or this many times its area, and no wider than this share of its grid's
+WIDEST = 1.4  #   typical blob
 
 
 def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: list[Grid],
@@ -70,40 +74,53 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
     return out
 
 
-def sliver_cells(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None],
-                 whole_only: list[bool]) -> dict[Cell, int]:
-    """The cells whose one blob, read whole only, is a sliver: narrower than :data:`SLIVER`
-    of its height, or shorter than :data:`SHORT` of its grid's median blob. Cell -> index.
-
-    A soft, pale print 8 or 9 (a photo's blurred corner) can have one dark stroke that passes
-    the page's thresholds while the rest stays under them: the piece read "1"; of a blurred 6,
-    its dark loop read "4". Looked at on its own, like an empty cell, the cell shows the whole
-    digit around it (:func:`widens`), which is then read instead. (Offered to the model as a
-    second reading, the sliver won where both read at the int8 cap, "1" against a right "7";
-    read instead, a true "1" reads 1 still: 32 of the 40 narrow slivers of the odd photos
-    read the same either way, with the model trained on the even ones, and the other 8 were
-    digits the sliver misread.)"""
-    count: dict[Cell, int] = {}
-    heights: dict[int, list[int]] = {}
+def grid_sizes(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None]
+               ) -> dict[int, tuple[float, float]]:
+    """Each grid's typical blob: the median width and height of the blobs in its cells (a grid
+    with :data:`MIN_BLOBS` of them at least)."""
+    sizes: dict[int, list[tuple[int, int]]] = {}
     for box, c in zip(boxes, cells, strict=True):
         if c is not None:
+            sizes.setdefault(c[0], []).append(box[2:])
+    return {g: (float(np.median([w for w, _ in wh])), float(np.median([h for _, h in wh])))
+            for g, wh in sizes.items() if len(wh) >= MIN_BLOBS}
+
+
+def sliver_cells(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None],
+                 whole_only: list[bool], sizes: dict[int, tuple[float, float]]
+                 ) -> dict[Cell, int]:
+    """The cells whose one blob, read whole only, is a sliver: narrower than :data:`SLIVER`
+    of its height, or shorter than :data:`SHORT` of its grid's typical blob (``sizes``, from
+    :func:`grid_sizes`). Cell -> the blob's index.
+
+    A soft, pale print 8 or 9 (a photo's blurred corner) can have one dark stroke that passes
+    the page's thresholds while the rest stays under them: the piece read "1"; a red 7, a stem
+    darker than its bar; a pale 2, a base paler than the rest. Looked at on its own, like an
+    empty cell, the cell shows the whole digit around it (:func:`widens`), which is then read
+    instead. (Offered to the model as a second reading, the sliver won where both read at the
+    int8 cap, "1" against a right "7"; read instead, a true "1" reads 1 still: 32 of the 40
+    narrow slivers of the odd photos read the same either way, with the model trained on the
+    even ones, and the other 8 were digits the sliver misread.)"""
+    count: dict[Cell, int] = {}
+    for c in cells:
+        if c is not None:
             count[c] = count.get(c, 0) + 1
-            heights.setdefault(c[0], []).append(box[3])
-    typical = {g: float(np.median(h)) for g, h in heights.items() if len(h) >= MIN_BLOBS}
     return {c: i for i, (box, c, alone) in enumerate(zip(boxes, cells, whole_only, strict=True))
             if alone and c is not None and count[c] == 1
-            and (box[2] < SLIVER * box[3] or box[3] < SHORT * typical.get(c[0], 0.0))}
+            and (box[2] < SLIVER * box[3] or box[3] < SHORT * sizes.get(c[0], (0, 0))[1])}
 
 
-def widens(box: tuple[int, int, int, int], sliver: tuple[int, int, int, int]) -> bool:
+def widens(box: tuple[int, int, int, int], sliver: tuple[int, int, int, int],
+           typical: tuple[float, float] | None) -> bool:
     """Is ``box`` (a cell's own look) the digit around ``sliver``: holding its centre, no
-    smaller either way, and much larger (:data:`WIDER` times as wide, or :data:`LARGER`
-    times its area)?"""
+    smaller either way, much larger (:data:`WIDER` times as wide, or :data:`LARGER` times its
+    area), and no wider than :data:`WIDEST` times its grid's ``typical`` blob? (In a cell
+    turned 15 degrees, the cell's own look also takes in the rules crossing its corners.)"""
     x, y, w, h = box
     sx, sy, sw, sh = sliver
     larger = w >= WIDER * sw or w * h >= LARGER * sw * sh
     return (larger and w >= sw and h >= sh and x <= sx + sw / 2 <= x + w
-            and y <= sy + sh / 2 <= y + h)
+            and y <= sy + sh / 2 <= y + h and (typical is None or w <= WIDEST * typical[0]))
 
 
 def _corners(grid: Grid) -> np.ndarray:
@@ -146,7 +163,7 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     gx, gy, gw, gh = cv2.boundingRect(ink8)
     if gh < max(MIN_PX, MIN_HEIGHT * ch):
         return None
-    grain = ~cv2.dilate(ink8, np.ones((3, 3), np.uint8)).astype(bool)
+    grain = ~cv2.dilate(ink8, GRAIN_CLEAR).astype(bool)
     grain = c[grain if inside is None else grain & inside]
     if grain.size < 16 or ink_level(c[ink]) < SNR * float(np.std(grain)):
         return None

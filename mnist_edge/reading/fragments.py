@@ -9,8 +9,7 @@ inside (a patterned paper's texture between two rules), not a digit. On the even
 grid photos the two height rules below drop 16 false digits in the puzzles' cells and 3
 outside them, for 3 true digits. The grid's typical height is the median of its digits, so
 a grid of small digits (a crossword's clue numbers) keeps them; a grid with too few digits to
-have a typical height is left alone. Anywhere, a "1" lying flatter than a quick hand's slash
-is a rule's stub.
+have a typical height is left alone. A "1" both squat and short for its grid is a rule's stub.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ import numpy as np
 MIN_SHARE = 0.5  # a digit shorter than this share of its grid's median digit is a fragment
 MAX_SHARE = 2.0  # ...and one taller than this share of it is no digit either
 MIN_DIGITS = 5  # a grid needs this many digits for a median height to mean something
-FLAT_ONE = 1.1  # a "1" wider than this times its height is none, grid or not (see drop_fragments)
+STUB_WIDTH = 0.9  # a "1" wider than this times its height...
+STUB_SHARE = 0.8  # ...and shorter than this share of its grid's median digit is a rule's stub
 
 
 class _InCell(Protocol):
@@ -37,17 +37,22 @@ T = TypeVar("T", bound=_InCell)
 
 def drop_fragments(digits: list[T]) -> list[T]:
     """``digits`` (in their order) without those much shorter or taller than their grid's
-    median digit, and without a "1" lying flatter than :data:`FLAT_ONE`.
-
-    A "1" is one stroke, upright or leaning at most about 45 degrees (a quick hand's slash is
-    as wide as it is tall); one wider than that is the stub of a rule where two cross, or a
-    fold's shadow across one (development photos, shipped model: 4 such "1"s, against 34 true 1s
-    0.9 to 1.06 times as wide as tall, none wider)."""
-    digits = [d for d in digits if not (d.label == 1 and d.box[2] > FLAT_ONE * d.box[3])]
+    median digit, nor a squat "1" (:func:`_stub`)."""
     heights: dict[int, list[int]] = defaultdict(list)
     for d in digits:
         if d.cell is not None:
             heights[d.cell[0]].append(d.box[3])
     typical = {g: float(np.median(h)) for g, h in heights.items() if len(h) >= MIN_DIGITS}
     return [d for d in digits if d.cell is None or d.cell[0] not in typical
-            or MIN_SHARE <= d.box[3] / typical[d.cell[0]] <= MAX_SHARE]
+            or (MIN_SHARE <= d.box[3] / typical[d.cell[0]] <= MAX_SHARE
+                and not _stub(d, typical[d.cell[0]]))]
+
+
+def _stub(d: _InCell, typical: float) -> bool:
+    """A "1" as wide as :data:`STUB_WIDTH` of its height and shorter than :data:`STUB_SHARE`
+    of its grid's digits: where two rules cross, or a fold's shadow crosses one, the stub left
+    is read "1". A true 1 that wide leans like a quick hand's slash and is as tall as its
+    neighbours (development photos, shipped model: 4 such stubs, 0.61-0.75 of their grid's
+    height; the 20 true 1s that wide, 0.9-1.5 of it). Squat alone is not enough: a printed
+    1 whose foot stands on a table's rule, or a slash 1 on a turned page, is wider still."""
+    return d.label == 1 and d.box[2] > STUB_WIDTH * d.box[3] and d.box[3] < STUB_SHARE * typical

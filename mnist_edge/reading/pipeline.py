@@ -46,7 +46,12 @@ from mnist_edge.reading.cells import (
     on_rule,
 )
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
-from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
+from mnist_edge.reading.empty_cells import (
+    faint_digits,
+    grid_sizes,
+    sliver_cells,
+    widens,
+)
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.over_rules import ink_over_rules
@@ -142,7 +147,9 @@ def _look_again(found: _Collector, grids: list[Grid], min_h: int) -> list[Cell |
     """A second look, at their own ink level, at the cells where nothing was found and those
     where only a sliver was (:mod:`~mnist_edge.reading.empty_cells`); each crop's cell."""
     where = _cells(grids, found.blobs, min_h)
-    slivers = sliver_cells([b.box for b in found.blobs], where, found.read_whole_only())
+    boxes = [b.box for b in found.blobs]
+    sizes = grid_sizes(boxes, where)
+    slivers = sliver_cells(boxes, where, found.read_whole_only(), sizes)
     taken = {c for c in where if c is not None} - set(slivers)
     faint = faint_digits(found.work, found.paper, found.params, grids, taken)
     cell_sized = fill_cells(grids, [b.box for b, _ in faint], min_h)
@@ -152,7 +159,7 @@ def _look_again(found: _Collector, grids: list[Grid], min_h: int) -> list[Cell |
             continue
         if cell in slivers:  # the digit around the sliver, if the cell shows one
             i = slivers[cell]
-            if widens(blob.box, found.blobs[i].box):
+            if widens(blob.box, boxes[i], sizes.get(cell[0])):
                 found.widen(i, blob, cell_params)
         elif cell is not None and cell not in taken:  # a cell read once only
             taken.add(cell)
