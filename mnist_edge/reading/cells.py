@@ -252,8 +252,11 @@ def _through(rules: list[float], middle: float, size: float) -> bool:
     of ``size`` centred at ``middle``, small for the cells between them (``SMALL``): within
     ``THROUGH`` of a cell, and within the blob's own half-size (in a coarse grid whose inner
     rules were missed, a cell is wide, and a digit near its border is no crossing)."""
-    gap, spacing = _nearest(rules, middle)
-    return size < SMALL * spacing and gap < min(THROUGH * spacing, size / 2)
+    gap = min(abs(middle - r) for r in rules)
+    if gap >= size / 2:
+        return False  # (most blobs: a digit sits well inside its cell, no spacing needed)
+    spacing = float(np.median(np.diff(rules)))
+    return size < SMALL * spacing and gap < THROUGH * spacing
 
 
 def _rules_at(lines: list[Line], along: float, reach: float) -> list[float]:
