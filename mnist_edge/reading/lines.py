@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mnist_edge.common.union_find import UnionFind
-
 UNIT = 0.03  # lengths are in "digit heights" of this share of the frame's shorter side
 MIN_UNIT_PX = 8  # (and at least this many px)
 RUN = 1.5  # a line is first seen as straight runs this many digit heights long...
@@ -392,19 +390,35 @@ def _in_long_chains(rects: np.ndarray, close: int, vertical: bool) -> np.ndarray
     it joins are that close along a chain of dashes and filled gaps, and a filled gap lies
     within ``close`` of a dash: the chains hold every row. Found on the boxes, they spare the
     drawing and labelling of the dashes where no row can be (most rule masks)."""
+    if len(rects) < MIN_DASHES:
+        return np.zeros(len(rects), bool)
     start, end, side, far = (rects[:, 1], rects[:, 1] + rects[:, 3], rects[:, 0],
                              rects[:, 0] + rects[:, 2]) if vertical else \
         (rects[:, 0], rects[:, 0] + rects[:, 2], rects[:, 1], rects[:, 1] + rects[:, 3])
-    along = np.maximum(start[:, None] - end[None, :], start[None, :] - end[:, None])
-    across = np.maximum(side[:, None] - far[None, :], side[None, :] - far[:, None])
-    sets = UnionFind(len(rects))
-    for i, j in zip(*np.nonzero(np.triu((along <= 2 * close) & (across <= 0), 1)), strict=True):
-        sets.union(i, j)
-    out = np.zeros(len(rects), bool)
-    for members in sets.groups():
-        if len(members) >= MIN_DASHES:
-            out[members] = True
-    return out
+    # [i, j]: i starts at most 2 * close past j's end, and not past j's far side across; so
+    # both ways: near along and overlapping across
+    ahead = (start[:, None] - end[None, :] <= 2 * close) & (side[:, None] - far[None, :] <= 0)
+    linked = ahead & ahead.T
+    if np.count_nonzero(linked) - len(rects) < 2 * (MIN_DASHES - 1):  # (each link twice)
+        return np.zeros(len(rects), bool)  # too few links for any chain
+    return _component_sizes(linked) >= MIN_DASHES
+
+
+def _component_sizes(linked: np.ndarray) -> np.ndarray:
+    """For each node of a graph (``linked``: its symmetric (N, N) bool adjacency), how many
+    nodes its connected component holds.
+
+    Each node's label becomes the least index it reaches, by whole-array passes (each takes
+    its neighbours' least label, then its label's label: pointer jumping halves the passes),
+    not a union-find looping in Python over every link."""
+    n = len(linked)
+    label = np.arange(n)
+    while True:
+        new = np.minimum(label, np.where(linked, label, n).min(axis=1, initial=n))
+        new = new[new]
+        if (new == label).all():
+            return np.bincount(label, minlength=n)[label]
+        label = new
 
 
 def _rows(contours: Sequence[np.ndarray], dash: np.ndarray, rects: np.ndarray,
