@@ -572,13 +572,18 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
-    sums, thick = _across(region, vertical)
+    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
     least, most = cv2.minMaxLoc(sums)[:2]
-    if least > 0 and most // 255 <= BAND_SLACK * thick + 1:
-        return  # every column clean, the test below in three OpenCV calls (most rules)
+    # every column inked (so the mean is over all of them), none much thicker than the mean:
+    # the test below in three OpenCV calls (most rules)
+    if least > 0 and most // 255 <= BAND_SLACK * (int(cv2.sumElems(sums)[0]) // 255
+                                                  / sums.size) + 1:
+        return
     if others is not None and others.any():
         region = np.where(others, 0, region)
         sums, thick = _across(region, vertical)
+    else:
+        thick = _thickness(sums)
     piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
@@ -596,7 +601,12 @@ def _across(region: np.ndarray, vertical: bool) -> tuple[np.ndarray, float]:
     """A rule's ink across it, column by column (sums of 255 a pixel), and its mean (the
     rule's thickness in px; digits are a few columns)."""
     sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-    return sums, int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
+    return sums, _thickness(sums)
+
+
+def _thickness(sums: np.ndarray) -> float:
+    """The mean of a rule's ink across it (:func:`_across`'s sums) over its inked columns."""
+    return int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
 
 
 def _side_by_side(rects: np.ndarray, vertical: bool) -> np.ndarray:
