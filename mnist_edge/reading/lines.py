@@ -488,12 +488,32 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
     along = rect(1, 2 * length + 1) if vertical else rect(2 * length + 1, 1)
     across = rect(3, 1) if vertical else rect(1, 3)
     shear = _Shear(_slope(rules, boxes, vertical), drawn.shape, vertical)
+    x, y, w, h = rects.T
+    if shear.none:
+        # swept along the axis (most pages), the rules swept once are a dilation by a box, so
+        # a piece meets them if its box grown by that box holds a rule's pixel: found in one
+        # integral image, and most often none does (no sweep twice then)
+        near = _box_counts(drawn, *_grown(rects, length, vertical, drawn.shape)) > 0
+        if not near.any():
+            return near
+        reach = cv2.dilate(cv2.dilate(cv2.dilate(drawn, along), along), across)
+        return near & (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h)
     near = cv2.dilate(shear.on(drawn), along)
     reach = shear.back(cv2.dilate(cv2.dilate(near, along), across))
     near = shear.back(cv2.dilate(near, across))
-    x, y, w, h = rects.T
     return (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h) \
         & (_box_counts(near, x, y, w, h) > 0)
+
+
+def _grown(rects: np.ndarray, along: int, vertical: bool, shape: tuple[int, int]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The boxes ``rects`` grown by ``along`` px each way along the rules and 1 px across
+    them, cut to a frame of ``shape``: x, y, w, h."""
+    gx, gy = (1, along) if vertical else (along, 1)
+    x0, y0 = np.maximum(rects[:, 0] - gx, 0), np.maximum(rects[:, 1] - gy, 0)
+    x1 = np.minimum(rects[:, 0] + rects[:, 2] + gx, shape[1])
+    y1 = np.minimum(rects[:, 1] + rects[:, 3] + gy, shape[0])
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def _slope(rules: list[np.ndarray], boxes: np.ndarray, vertical: bool) -> float:
