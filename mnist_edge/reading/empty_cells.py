@@ -85,7 +85,13 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     bx1, by1 = np.minimum((w, h), inner.max(axis=0).astype(int))
     if bx1 - bx0 < MIN_PX or by1 - by0 < MIN_PX:
         return None
-    c = contrast(work[by0:by1, bx0:bx1], paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
+    box = work[by0:by1, bx0:bx1]
+    # (most cells are empty: their darkest pixel, against the brightest paper the estimate
+    # can give there, is no ink, and no contrast need be computed)
+    if 1.0 - cv2.minMaxLoc(box)[0] / max(1.0, paper.roi_bound(bx0, by0, bx1 - bx0, by1 - by0)) \
+            < MIN_LEVEL:
+        return None
+    c = contrast(box, paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
     inside = _inside(inner - (bx0, by0), c.shape)
     if inside is not None:
         c[~inside] = 0
