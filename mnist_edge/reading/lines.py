@@ -492,12 +492,19 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
     if shear.none:
         # swept along the axis (most pages), the rules swept once are a dilation by a box, so
         # a piece meets them if its box grown by that box holds a rule's pixel: found in one
-        # integral image, and most often none does (no sweep twice then)
-        near = _box_counts(drawn, *_grown(rects, length, vertical, drawn.shape)) > 0
+        # integral image, and most often none does (no sweep twice then); those that do are
+        # measured in the rules swept twice only in the window their boxes' sweeps reach
+        near = _box_counts(drawn, *_grown(rects, length, 1, vertical, drawn.shape)) > 0
         if not near.any():
             return near
-        reach = cv2.dilate(cv2.dilate(cv2.dilate(drawn, along), along), across)
-        return near & (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h)
+        i = np.flatnonzero(near)
+        wx, wy, ww, wh = _grown(rects[i], 2 * length, 1, vertical, drawn.shape)
+        x0, y0 = int(wx.min()), int(wy.min())
+        x1, y1 = int((wx + ww).max()), int((wy + wh).max())
+        reach = cv2.dilate(cv2.dilate(cv2.dilate(drawn[y0:y1, x0:x1], along), along), across)
+        near[i] = _box_counts(reach, x[i] - x0, y[i] - y0, w[i], h[i]) \
+            >= CONTINUES * w[i] * h[i]
+        return near
     near = cv2.dilate(shear.on(drawn), along)
     reach = shear.back(cv2.dilate(cv2.dilate(near, along), across))
     near = shear.back(cv2.dilate(near, across))
@@ -505,11 +512,11 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
         & (_box_counts(near, x, y, w, h) > 0)
 
 
-def _grown(rects: np.ndarray, along: int, vertical: bool, shape: tuple[int, int]
+def _grown(rects: np.ndarray, along: int, across: int, vertical: bool, shape: tuple[int, int]
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The boxes ``rects`` grown by ``along`` px each way along the rules and 1 px across
-    them, cut to a frame of ``shape``: x, y, w, h."""
-    gx, gy = (1, along) if vertical else (along, 1)
+    """The boxes ``rects`` grown by ``along`` px each way along the rules and ``across`` px
+    across them, cut to a frame of ``shape``: x, y, w, h."""
+    gx, gy = (across, along) if vertical else (along, across)
     x0, y0 = np.maximum(rects[:, 0] - gx, 0), np.maximum(rects[:, 1] - gy, 0)
     x1 = np.minimum(rects[:, 0] + rects[:, 2] + gx, shape[1])
     y1 = np.minimum(rects[:, 1] + rects[:, 3] + gy, shape[0])
