@@ -234,11 +234,23 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     x, y, bw, bh = cv2.boundingRect(lines)
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(sw, x + bw + 1), min(sh, y + bh + 1)
     out = np.zeros_like(faint)
-    big = cv2.resize(lines[y0:y1, x0:x1], (HALF * (x1 - x0), HALF * (y1 - y0)),
-                     interpolation=cv2.INTER_NEAREST)
     window = (slice(HALF * y0, HALF * y1), slice(HALF * x0, HALF * x1))
-    out[window] = cv2.bitwise_and(cv2.dilate(big, rect(3, 3)), faint[window])
+    out[window] = cv2.bitwise_and(_doubled_grown(lines[y0:y1, x0:x1]), faint[window])
     return out
+
+
+_GROW_DOUBLED = np.ones((4, 4), np.uint8)  # (for HALF = 2)
+
+
+def _doubled_grown(lines: np.ndarray) -> np.ndarray:
+    """``lines`` at twice the size (each pixel a 2x2 block, as ``cv2.INTER_NEAREST`` makes
+    it) and dilated by a 3x3 square, in one dilation: a block and the pixel around it is the
+    4x4 square of its top-left pixel set alone on every other row and column (half the cost
+    of resizing, then dilating)."""
+    h, w = lines.shape
+    sparse = np.zeros((HALF * h, HALF * w), np.uint8)
+    sparse[::HALF, ::HALF] = lines
+    return cv2.dilate(sparse, _GROW_DOUBLED, anchor=(2, 2))
 
 
 def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
