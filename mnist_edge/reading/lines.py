@@ -420,13 +420,15 @@ def _component_sizes(linked: np.ndarray) -> np.ndarray:
     """For each node of a graph (``linked``: its symmetric (N, N) bool adjacency), how many
     nodes its connected component holds.
 
-    Each node's label becomes the least index it reaches, by whole-array passes (each takes
-    its neighbours' least label, then its label's label: pointer jumping halves the passes),
-    not a union-find looping in Python over every link."""
+    Each node's label becomes the least index it reaches, by numpy passes over the links
+    (each link takes the lesser of its ends' labels, each node then its label's label:
+    pointer jumping halves the passes), not a union-find looping in Python over every link."""
     n = len(linked)
+    a, b = np.nonzero(linked)
     label = np.arange(n)
     while True:
-        new = np.minimum(label, np.where(linked, label, n).min(axis=1, initial=n))
+        new = label.copy()
+        np.minimum.at(new, a, label[b])
         new = new[new]
         if (new == label).all():
             return np.bincount(label, minlength=n)[label]
