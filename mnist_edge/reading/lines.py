@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mnist_edge.common.union_find import components
+
 UNIT = 0.03  # lengths are in "digit heights" of this share of the frame's shorter side
 MIN_UNIT_PX = 8  # (and at least this many px)
 RUN = 1.5  # a line is first seen as straight runs this many digit heights long...
@@ -359,6 +361,14 @@ def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int
     return _join_dashes(contours, shape, gap, vertical, even)[0]
 
 
+def join_dashes_boxed(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
+                      vertical: bool, even: bool = True
+                      ) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`join_dashes`, and the pieces' boxes (N, 4) as ``cv2.boundingRect`` gives them
+    (found on the way: no call a piece)."""
+    return _join_dashes(contours, shape, gap, vertical, even)
+
+
 def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
                  vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`join_dashes`, and the pieces' boxes (:func:`contour_boxes`): the boxes are
@@ -418,21 +428,9 @@ def _in_long_chains(rects: np.ndarray, close: int, vertical: bool) -> np.ndarray
 
 def _component_sizes(linked: np.ndarray) -> np.ndarray:
     """For each node of a graph (``linked``: its symmetric (N, N) bool adjacency), how many
-    nodes its connected component holds.
-
-    Each node's label becomes the least index it reaches, by numpy passes over the links
-    (each link takes the lesser of its ends' labels, each node then its label's label:
-    pointer jumping halves the passes), not a union-find looping in Python over every link."""
-    n = len(linked)
-    a, b = np.nonzero(linked)
-    label = np.arange(n)
-    while True:
-        new = label.copy()
-        np.minimum.at(new, a, label[b])
-        new = new[new]
-        if (new == label).all():
-            return np.bincount(label, minlength=n)[label]
-        label = new
+    nodes its connected component holds."""
+    label = components(linked)
+    return np.bincount(label, minlength=len(label))[label]
 
 
 def _rows(contours: Sequence[np.ndarray], dash: np.ndarray, rects: np.ndarray,
