@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from mnist_edge.common.union_find import UnionFind
-from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes
+from mnist_edge.common.union_find import components
+from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes_boxed
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
@@ -252,8 +252,11 @@ def _through(rules: list[float], middle: float, size: float) -> bool:
     of ``size`` centred at ``middle``, small for the cells between them (``SMALL``): within
     ``THROUGH`` of a cell, and within the blob's own half-size (in a coarse grid whose inner
     rules were missed, a cell is wide, and a digit near its border is no crossing)."""
-    gap, spacing = _nearest(rules, middle)
-    return size < SMALL * spacing and gap < min(THROUGH * spacing, size / 2)
+    gap = min(abs(middle - r) for r in rules)
+    if gap >= size / 2:
+        return False  # (most blobs: a digit sits well inside its cell, no spacing needed)
+    spacing = float(np.median(np.diff(rules)))
+    return size < SMALL * spacing and gap < THROUGH * spacing
 
 
 def _rules_at(lines: list[Line], along: float, reach: float) -> list[float]:
@@ -306,12 +309,14 @@ def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Lin
     dashed rule's dashes (at most ``gap`` px apart, at any pitch: the mask holds rules only)
     one piece."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return []
+    pieces, boxes = join_dashes_boxed(contours, mask.shape, gap, vertical, even=False)
+    # (the box spans the points' range + 1 px)
+    long = np.flatnonzero(boxes[:, 3 if vertical else 2] - 1 >= min_len)
     lines = []
-    for c in join_dashes(contours, mask.shape, gap, vertical, even=False):
-        _, _, w, h = cv2.boundingRect(c)
-        if (h if vertical else w) - 1 < min_len:  # (the box spans the points' range + 1 px)
-            continue
-        pts = c.reshape(-1, 2).astype(np.float64)
+    for i in long:
+        pts = pieces[i].reshape(-1, 2).astype(np.float64)
         along, across = (pts[:, 1], pts[:, 0]) if vertical else (pts[:, 0], pts[:, 1])
         lines.append(_line(np.column_stack([along, across])))
     return lines
@@ -496,13 +501,23 @@ def _on_grid(pos: np.ndarray, nearest: np.ndarray, step: np.ndarray) -> np.ndarr
 
 
 def _crossing_groups(hs: list[Line], vs: list[Line], reach: float) -> list[Grid]:
-    """Horizontal and vertical lines grouped by crossing (union-find over their crossings)."""
-    sets = UnionFind(len(hs) + len(vs))
-    for i, h in enumerate(hs):
-        for j, v in enumerate(vs):
-            x, y = crossing(h, v)
-            if h.covers(x, reach) and v.covers(y, reach):
-                sets.union(i, len(hs) + j)
+    """Horizontal and vertical lines grouped by crossing (connected through the crossings
+    that both lines run past; every pair at once), in order of their first line."""
+    n = len(hs) + len(vs)
+    linked = np.zeros((n, n), bool)
+    if hs and vs:
+        ha, hb, hlo, hhi = (np.array([[getattr(ln, k)] for ln in hs], np.float64)
+                            for k in ("a", "b", "lo", "hi"))
+        va, vb, vlo, vhi = (np.array([getattr(ln, k) for ln in vs], np.float64)
+                            for k in ("a", "b", "lo", "hi"))
+        y = (ha + hb * va) / (1.0 - hb * vb)  # :func:`crossing` of each pair (H, V)
+        x = va + vb * y
+        meet = (hlo - reach <= x) & (x <= hhi + reach) & (vlo - reach <= y) & (y <= vhi + reach)
+        linked[:len(hs), len(hs):] = meet
+        linked[len(hs):, :len(hs)] = meet.T
+    sets: dict[int, list[int]] = {}
+    for i, label in enumerate(components(linked).tolist()):
+        sets.setdefault(label, []).append(i)
     lines = hs + vs
     return [Grid([lines[i] for i in members if i < len(hs)],
-                 [lines[i] for i in members if i >= len(hs)]) for members in sets.groups()]
+                 [lines[i] for i in members if i >= len(hs)]) for members in sets.values()]

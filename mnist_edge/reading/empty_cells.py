@@ -59,12 +59,12 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
         rows, cols = grid.shape
         if rows * cols > MAX_CELLS:
             continue
-        corners = _corners(grid)
+        cells = _Cells(_corners(grid), work.shape)
         for r in range(rows):
             for c in range(cols):
-                if (g, r, c) in taken:
+                if (g, r, c) in taken or not cells.searched[r, c]:
                     continue
-                found = _cell_blob(work, paper, corners[r:r + 2, c:c + 2].reshape(4, 2))
+                found = _cell_blob(work, paper, cells, r, c)
                 if found is not None:
                     blob, level = found
                     low = max(MIN_LOW, LEVEL_SHARE * level)
@@ -128,24 +128,54 @@ def _corners(grid: Grid) -> np.ndarray:
     return np.array([[crossing(h, v) for v in grid.cols] for h in grid.rows], np.float64)
 
 
-def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
+class _Cells:
+    """Where to look in each cell of a grid (``corners``: :func:`_corners`) of a working image
+    of ``shape``, worked out for all cells at once (a page of cells costs a few numpy passes,
+    not a few dozen small ones a cell). Arrays (rows, cols, ...):
+
+    ``height``: the cell's box's height; ``searched``: whether the cell can hold one digit and
+    its inset middle ``box`` (x0, y0, x1, y1) is big enough; ``inner``: the inset middle's
+    corners in that box's pixels; ``level``: whether the cell is turned less than
+    ``STRAIGHT`` (its box is its middle)."""
+
+    def __init__(self, corners: np.ndarray, shape: tuple[int, int]) -> None:
+        h, w = shape
+        # each cell's corners, row by row: top left, top right, bottom left, bottom right
+        quads = np.stack([corners[:-1, :-1], corners[:-1, 1:], corners[1:, :-1],
+                          corners[1:, 1:]], axis=2)
+        size = quads.max(axis=2) - quads.min(axis=2)
+        cw, ch = size[..., 0], size[..., 1]
+        longer, shorter = np.maximum(cw, ch), np.minimum(cw, ch)
+        # not a cell for one digit: a band of lined paper, a frame round a page
+        digit = ~((longer > MAX_CELL_ASPECT * shorter) | (longer > MAX_CELL_SIDE * min(h, w)))
+        middle = quads.mean(axis=2, keepdims=True)
+        inner = middle + (1 - 2 * INSET) * (quads - middle)  # (a level cell: its box, inset)
+        low = np.maximum(0, inner.min(axis=2).astype(int))
+        high = np.minimum((w, h), inner.max(axis=2).astype(int))
+        self.box = np.concatenate([low, high], axis=2)
+        self.height = ch
+        self.searched = digit & ((high - low) >= MIN_PX).all(axis=2)
+        self.inner = inner - low[:, :, None, :]
+        top = self.inner[:, :, 1] - self.inner[:, :, 0]
+        side = self.inner[:, :, 2] - self.inner[:, :, 0]
+        self.level = (np.abs(top[..., 1]) <= STRAIGHT * np.abs(top[..., 0])) \
+            & (np.abs(side[..., 0]) <= STRAIGHT * np.abs(side[..., 1]))
+
+
+def _cell_blob(work: np.ndarray, paper: Paper, cells: _Cells, row: int, col: int
                ) -> tuple[Blob, float] | None:
-    """The digit-sized piece in the middle of the cell with corners ``quad`` (and the cell's
-    ink level), or None for an empty cell."""
-    x0, y0 = quad.min(axis=0)
-    x1, y1 = quad.max(axis=0)
-    cw, ch = x1 - x0, y1 - y0
-    h, w = work.shape
-    if max(cw, ch) > MAX_CELL_ASPECT * min(cw, ch) or max(cw, ch) > MAX_CELL_SIDE * min(h, w):
-        return None  # not a cell for one digit: a band of lined paper, a frame round a page
-    middle = quad.mean(axis=0)
-    inner = middle + (1 - 2 * INSET) * (quad - middle)  # (a level cell: its box, inset)
-    bx0, by0 = np.maximum(0, inner.min(axis=0).astype(int))
-    bx1, by1 = np.minimum((w, h), inner.max(axis=0).astype(int))
-    if bx1 - bx0 < MIN_PX or by1 - by0 < MIN_PX:
+    """The digit-sized piece in the middle of cell ``row``, ``col`` of ``cells`` (and the
+    cell's ink level), or None for an empty cell."""
+    bx0, by0, bx1, by1 = (int(v) for v in cells.box[row, col])
+    ch = cells.height[row, col]
+    box = work[by0:by1, bx0:bx1]
+    # (most cells are empty: their darkest pixel, against the brightest paper the estimate
+    # can give there, is no ink, and no contrast need be computed)
+    if 1.0 - cv2.minMaxLoc(box)[0] / max(1.0, paper.roi_bound(bx0, by0, bx1 - bx0, by1 - by0)) \
+            < MIN_LEVEL:
         return None
-    c = contrast(work[by0:by1, bx0:bx1], paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
-    inside = _inside(inner - (bx0, by0), c.shape)
+    c = contrast(box, paper.roi(bx0, by0, bx1 - bx0, by1 - by0))
+    inside = None if cells.level[row, col] else _inside(cells.inner[row, col], c.shape)
     if inside is not None:
         c[~inside] = 0
     level = float(c.max())
@@ -171,14 +201,10 @@ def _cell_blob(work: np.ndarray, paper: Paper, quad: np.ndarray
     return Blob((bx0 + gx, by0 + gy, gw, gh), piece), level
 
 
-def _inside(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
-    """Which pixels of a box of ``shape`` lie inside ``quad`` (the corners of a cell's inset
-    middle, in the box's pixels, row by row) if the cell is turned more than ``STRAIGHT``;
-    None for a level one (its box is its middle). A turned cell's rules cross its box's
+def _inside(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which pixels of a box of ``shape`` lie inside ``quad`` (the corners of a turned cell's
+    inset middle, in the box's pixels, row by row). A turned cell's rules cross its box's
     corners, and were found as the cell's digit (a "1" or a "7")."""
-    top, side = quad[1] - quad[0], quad[2] - quad[0]
-    if abs(top[1]) <= STRAIGHT * abs(top[0]) and abs(side[0]) <= STRAIGHT * abs(side[1]):
-        return None
     inside = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(inside, np.round(quad[[0, 1, 3, 2]]).astype(np.int32), 1)
     return inside.astype(bool)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mnist_edge.common.union_find import UnionFind
+from mnist_edge.common.union_find import components
 
 UNIT = 0.03  # lengths are in "digit heights" of this share of the frame's shorter side
 MIN_UNIT_PX = 8  # (and at least this many px)
@@ -236,11 +236,23 @@ def _full_size(lines: np.ndarray | None, faint: np.ndarray) -> np.ndarray | None
     x, y, bw, bh = cv2.boundingRect(lines)
     x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(sw, x + bw + 1), min(sh, y + bh + 1)
     out = np.zeros_like(faint)
-    big = cv2.resize(lines[y0:y1, x0:x1], (HALF * (x1 - x0), HALF * (y1 - y0)),
-                     interpolation=cv2.INTER_NEAREST)
     window = (slice(HALF * y0, HALF * y1), slice(HALF * x0, HALF * x1))
-    out[window] = cv2.bitwise_and(cv2.dilate(big, rect(3, 3)), faint[window])
+    out[window] = cv2.bitwise_and(_doubled_grown(lines[y0:y1, x0:x1]), faint[window])
     return out
+
+
+_GROW_DOUBLED = np.ones((4, 4), np.uint8)  # (for HALF = 2)
+
+
+def _doubled_grown(lines: np.ndarray) -> np.ndarray:
+    """``lines`` at twice the size (each pixel a 2x2 block, as ``cv2.INTER_NEAREST`` makes
+    it) and dilated by a 3x3 square, in one dilation: a block and the pixel around it is the
+    4x4 square of its top-left pixel set alone on every other row and column (half the cost
+    of resizing, then dilating)."""
+    h, w = lines.shape
+    sparse = np.zeros((HALF * h, HALF * w), np.uint8)
+    sparse[::HALF, ::HALF] = lines
+    return cv2.dilate(sparse, _GROW_DOUBLED, anchor=(2, 2))
 
 
 def _runs(mask: np.ndarray, size: _Sizes, vertical: bool) -> np.ndarray:
@@ -349,6 +361,14 @@ def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int
     return _join_dashes(contours, shape, gap, vertical, even)[0]
 
 
+def join_dashes_boxed(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
+                      vertical: bool, even: bool = True
+                      ) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`join_dashes`, and the pieces' boxes (N, 4) as ``cv2.boundingRect`` gives them
+    (found on the way: no call a piece)."""
+    return _join_dashes(contours, shape, gap, vertical, even)
+
+
 def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
                  vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """:func:`join_dashes`, and the pieces' boxes (:func:`contour_boxes`): the boxes are
@@ -392,19 +412,25 @@ def _in_long_chains(rects: np.ndarray, close: int, vertical: bool) -> np.ndarray
     it joins are that close along a chain of dashes and filled gaps, and a filled gap lies
     within ``close`` of a dash: the chains hold every row. Found on the boxes, they spare the
     drawing and labelling of the dashes where no row can be (most rule masks)."""
+    if len(rects) < MIN_DASHES:
+        return np.zeros(len(rects), bool)
     start, end, side, far = (rects[:, 1], rects[:, 1] + rects[:, 3], rects[:, 0],
                              rects[:, 0] + rects[:, 2]) if vertical else \
         (rects[:, 0], rects[:, 0] + rects[:, 2], rects[:, 1], rects[:, 1] + rects[:, 3])
-    along = np.maximum(start[:, None] - end[None, :], start[None, :] - end[:, None])
-    across = np.maximum(side[:, None] - far[None, :], side[None, :] - far[:, None])
-    sets = UnionFind(len(rects))
-    for i, j in zip(*np.nonzero(np.triu((along <= 2 * close) & (across <= 0), 1)), strict=True):
-        sets.union(i, j)
-    out = np.zeros(len(rects), bool)
-    for members in sets.groups():
-        if len(members) >= MIN_DASHES:
-            out[members] = True
-    return out
+    # [i, j]: i starts at most 2 * close past j's end, and not past j's far side across; so
+    # both ways: near along and overlapping across
+    ahead = (start[:, None] - end[None, :] <= 2 * close) & (side[:, None] - far[None, :] <= 0)
+    linked = ahead & ahead.T
+    if np.count_nonzero(linked) - len(rects) < 2 * (MIN_DASHES - 1):  # (each link twice)
+        return np.zeros(len(rects), bool)  # too few links for any chain
+    return _component_sizes(linked) >= MIN_DASHES
+
+
+def _component_sizes(linked: np.ndarray) -> np.ndarray:
+    """For each node of a graph (``linked``: its symmetric (N, N) bool adjacency), how many
+    nodes its connected component holds."""
+    label = components(linked)
+    return np.bincount(label, minlength=len(label))[label]
 
 
 def _rows(contours: Sequence[np.ndarray], dash: np.ndarray, rects: np.ndarray,
@@ -474,12 +500,39 @@ def _continuations(rules: list[np.ndarray], boxes: np.ndarray, drawn: np.ndarray
     along = rect(1, 2 * length + 1) if vertical else rect(2 * length + 1, 1)
     across = rect(3, 1) if vertical else rect(1, 3)
     shear = _Shear(_slope(rules, boxes, vertical), drawn.shape, vertical)
+    x, y, w, h = rects.T
+    if shear.none:
+        # swept along the axis (most pages), the rules swept once are a dilation by a box, so
+        # a piece meets them if its box grown by that box holds a rule's pixel: found in one
+        # integral image, and most often none does (no sweep twice then); those that do are
+        # measured in the rules swept twice only in the window their boxes' sweeps reach
+        near = _box_counts(drawn, *_grown(rects, length, 1, vertical, drawn.shape)) > 0
+        if not near.any():
+            return near
+        i = np.flatnonzero(near)
+        wx, wy, ww, wh = _grown(rects[i], 2 * length, 1, vertical, drawn.shape)
+        x0, y0 = int(wx.min()), int(wy.min())
+        x1, y1 = int((wx + ww).max()), int((wy + wh).max())
+        reach = cv2.dilate(cv2.dilate(cv2.dilate(drawn[y0:y1, x0:x1], along), along), across)
+        near[i] = _box_counts(reach, x[i] - x0, y[i] - y0, w[i], h[i]) \
+            >= CONTINUES * w[i] * h[i]
+        return near
     near = cv2.dilate(shear.on(drawn), along)
     reach = shear.back(cv2.dilate(cv2.dilate(near, along), across))
     near = shear.back(cv2.dilate(near, across))
-    x, y, w, h = rects.T
     return (_box_counts(reach, x, y, w, h) >= CONTINUES * w * h) \
         & (_box_counts(near, x, y, w, h) > 0)
+
+
+def _grown(rects: np.ndarray, along: int, across: int, vertical: bool, shape: tuple[int, int]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The boxes ``rects`` grown by ``along`` px each way along the rules and ``across`` px
+    across them, cut to a frame of ``shape``: x, y, w, h."""
+    gx, gy = (across, along) if vertical else (along, across)
+    x0, y0 = np.maximum(rects[:, 0] - gx, 0), np.maximum(rects[:, 1] - gy, 0)
+    x1 = np.minimum(rects[:, 0] + rects[:, 2] + gx, shape[1])
+    y1 = np.minimum(rects[:, 1] + rects[:, 3] + gy, shape[0])
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def _slope(rules: list[np.ndarray], boxes: np.ndarray, vertical: bool) -> float:
@@ -558,13 +611,18 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
-    sums, thick = _across(region, vertical)
+    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
     least, most = cv2.minMaxLoc(sums)[:2]
-    if least > 0 and most // 255 <= BAND_SLACK * thick + 1:
-        return  # every column clean, the test below in three OpenCV calls (most rules)
+    # every column inked (so the mean is over all of them), none much thicker than the mean:
+    # the test below in three OpenCV calls (most rules)
+    if least > 0 and most // 255 <= BAND_SLACK * (int(cv2.sumElems(sums)[0]) // 255
+                                                  / sums.size) + 1:
+        return
     if others is not None and others.any():
         region = np.where(others, 0, region)
         sums, thick = _across(region, vertical)
+    else:
+        thick = _thickness(sums)
     piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
@@ -582,7 +640,12 @@ def _across(region: np.ndarray, vertical: bool) -> tuple[np.ndarray, float]:
     """A rule's ink across it, column by column (sums of 255 a pixel), and its mean (the
     rule's thickness in px; digits are a few columns)."""
     sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-    return sums, int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
+    return sums, _thickness(sums)
+
+
+def _thickness(sums: np.ndarray) -> float:
+    """The mean of a rule's ink across it (:func:`_across`'s sums) over its inked columns."""
+    return int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
 
 
 def _side_by_side(rects: np.ndarray, vertical: bool) -> np.ndarray:

@@ -63,6 +63,16 @@ class Paper:
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
+    def roi_bound(self, x: int, y: int, w: int, h: int) -> float:
+        """At least the largest value :meth:`roi` gives over the box x, y, w, h: the largest
+        low-resolution value the interpolation can draw on (the box's blocks and one more
+        each way), a thousandth of its rounding added. Without interpolating: a box whose
+        darkest pixel is not dark enough against this is not dark enough anywhere."""
+        sh, sw = self.small.shape
+        x0, y0 = max(0, int(x * self._sx) - 1), max(0, int(y * self._sy) - 1)
+        x1, y1 = min(sw, int((x + w) * self._sx) + 2), min(sh, int((y + h) * self._sy) + 2)
+        return float(self.small[y0:y1, x0:x1].max()) * (1.0 + 1e-3)
+
     def upsample(self, a: np.ndarray) -> np.ndarray:
         """A low-resolution map (same shape as ``small``) at the working image's size."""
         h, w = self.shape
