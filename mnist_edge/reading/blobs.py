@@ -133,8 +133,9 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     keep = np.flatnonzero((size >= _speck(min_h)) & (rects[:, 3] > 2))
     pieces: list[Piece] = []
     h, w = mask.shape
-    for i in keep:
-        box = tuple(int(v) for v in rects[i])
+    boxes = rects.tolist()
+    for i in keep.tolist():
+        box = tuple(boxes[i])
         x, y, bw, bh = box
         if _at_border(box, mask.shape) and _along_border(mask, box):
             # the table around the sheet: drop it, but if something reaches deep into the
