@@ -58,12 +58,15 @@ def near_top(values: np.ndarray, k: int) -> float:
     top = values.size - k  # the value sought is the top-th largest
     sample = values[::8]
     j = sample.size - min(sample.size, 2 * top // 8 + 2)  # (about 2 * top above it, expected)
-    high = values >= np.partition(sample, j)[j]
+    guess = np.partition(sample, j)[j]
+    high = values >= guess
     count = int(np.count_nonzero(high))
-    if not top <= count <= values.size // 4:  # (a guess too high, by an unlucky sample, or
-        return float(np.partition(values, k)[k])  # too low, many equal values: all of them)
-    rank = count - top
-    return float(np.partition(values[high], rank)[rank])
+    if top <= count <= values.size // 4:
+        rank = count - top
+        return float(np.partition(values[high], rank)[rank])
+    if count >= top and guess == values.max():
+        return float(guess)  # (no value above the guess: many equal to it, a blank frame)
+    return float(np.partition(values, k)[k])  # (an unlucky sample)
 
 
 def binarise(work: np.ndarray, paper: Paper, params: VisionParams = DEFAULT_PARAMS,
