@@ -42,12 +42,31 @@ def ink_thresholds(work: np.ndarray, paper: Paper, params: VisionParams = DEFAUL
                     interpolation=cv2.INTER_LINEAR)
     dark = contrast(sample, bg).ravel()
     k = min(dark.size - 1, int(dark.size * INK_PERCENTILE / 100.0))
-    level = float(np.partition(dark, k)[k])  # the percentile, without np.percentile's overhead
+    level = near_top(dark, k)  # the percentile, without np.percentile's overhead
     low = min(params.low, max(MIN_LOW, LOW_SHARE * level))
     high = min(params.high, max(MIN_HIGH, HIGH_SHARE * level))
     if low == params.low and high == params.high:
         return params
     return dataclasses.replace(params, low=low, high=high)
+
+
+def near_top(values: np.ndarray, k: int) -> float:
+    """``np.partition(values, k)[k]`` (a flat array's k-th smallest) for a ``k`` near the top,
+    from the values at or above a guess of it (a high rank of every 8th value) when at least
+    ``size - k`` are: they hold it, at their own rank. A frame's 20 darkest of 19,200 are
+    found in a hundred or so, at a sixth of the cost."""
+    top = values.size - k  # the value sought is the top-th largest
+    sample = values[::8]
+    j = sample.size - min(sample.size, 2 * top // 8 + 2)  # (about 2 * top above it, expected)
+    guess = np.partition(sample, j)[j]
+    high = values >= guess
+    count = int(np.count_nonzero(high))
+    if top <= count <= values.size // 4:
+        rank = count - top
+        return float(np.partition(values[high], rank)[rank])
+    if count >= top and guess == values.max():
+        return float(guess)  # (no value above the guess: many equal to it, a blank frame)
+    return float(np.partition(values, k)[k])  # (an unlucky sample)
 
 
 def binarise(work: np.ndarray, paper: Paper, params: VisionParams = DEFAULT_PARAMS,

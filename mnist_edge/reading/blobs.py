@@ -133,10 +133,13 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
     keep = np.flatnonzero((size >= _speck(min_h)) & (rects[:, 3] > 2))
     pieces: list[Piece] = []
     h, w = mask.shape
-    for i in keep:
-        box = tuple(int(v) for v in rects[i])
-        x, y, bw, bh = box
-        if _at_border(box, mask.shape) and _along_border(mask, box):
+    boxes = rects.tolist()
+    plain = _plain(rects, mask.shape, params).tolist()
+    for i in keep.tolist():
+        box = tuple(boxes[i])
+        if plain[i]:
+            pieces.append((box, contours[i]))
+        elif _at_border(box, mask.shape) and _along_border(mask, box):
             # the table around the sheet: drop it, but if something reaches deep into the
             # frame from it (ruled lines running into the paper's edge, and the digits those
             # lines cross), look inside: every part left, its lines cut out
@@ -148,6 +151,20 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
             for piece in _off_the_edge(mask, (box, contours[i]), min_h):
                 pieces.extend(_checked_piece(mask, piece, min_h, params))
     return pieces
+
+
+def _plain(rects: np.ndarray, shape: tuple[int, int], params: VisionParams) -> np.ndarray:
+    """Which pieces (boxes ``rects``) are kept as they are, found for all at once (most
+    pieces): clear of the frame's edge, no line suspect (:func:`_line_suspect`) and too
+    short or wide to be a turned line (:func:`_turned_line`)."""
+    h, w = shape
+    x, y, bw, bh = rects.T
+    border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    wide = (bw > LINE_ASPECT_WIDE * bh) & (bw > LINE_SPAN_WIDE * w)
+    tall = ((bh > params.line_aspect * bw) & (bh > LINE_SPAN_TALL * h)) \
+        | ((bh > EDGE_ASPECT_TALL * bw) & (bh > EDGE_SPAN_TALL * h))
+    turned = (bh > LINE_SPAN_TALL * h) & (bh > TURNED_ASPECT * bw)
+    return ~(border | wide | tall | turned)
 
 
 def _off_the_edge(mask: np.ndarray, piece: Piece, min_h: int) -> list[Piece]:

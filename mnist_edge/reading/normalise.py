@@ -70,14 +70,15 @@ _ROW3 = np.ones((1, 3), np.uint8)
 
 def _darkest_channel(a: np.ndarray, light: bool) -> np.ndarray:
     """Each pixel's darkest of B, G and R (brightest if ``light``) of a uint8 (H, W, 3 or 4)
-    array: a 1x3 erosion (dilation) along its interleaved rows, each pixel's first byte kept.
+    array: a 1x3 erosion (dilation) along its interleaved rows, each pixel's first byte kept
+    (``cv2.extractChannel``: 0.60 -> 0.53 ms at 1280x960 against numpy's strided copy).
     Cheaper than ``cv2.split`` and two ``cv2.min`` on big frames (OpenCV 5's split makes three
     fresh planes: 2.9 -> 2.0 ms a decoded 1280x960 frame in the reader; the same at 640x480)."""
     h, w, c = a.shape
     rows = np.ascontiguousarray(a).reshape(h, w * c)
     pick = cv2.dilate(rows, _ROW3, anchor=(0, 0)) if light else \
         cv2.erode(rows, _ROW3, anchor=(0, 0))
-    return np.ascontiguousarray(pick[:, ::c])
+    return cv2.extractChannel(pick.reshape(h, w, c), 0)
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
