@@ -653,6 +653,8 @@ def test_a_stretch_of_a_rule_is_no_digit_but_a_one_in_its_cell_is():
     grids = [Grid(rows, cols)]
     on_line = 150 + 0.02 * 175  # where the second rule is at the blob's middle
     assert on_rule(grids, (int(on_line) - 2, 155, 5, 40), 20)
+    # a soft border bent at a photo's corner: its stretch leans, 0.41 as wide as tall
+    assert on_rule(grids, (int(on_line) - 9, 155, 18, 44), 20)
     assert not on_rule(grids, (172, 155, 6, 40), 20)  # a "1" in the middle of its cell
     assert not on_rule(grids, (int(on_line) - 12, 155, 24, 40), 20)  # a digit across the rule
     assert not on_rule(grids, (600, 155, 5, 40), 20)  # outside the grid

@@ -31,7 +31,8 @@ MIN_ON_PITCH = 0.75  # ...if at least this share of the lines are on the pitch
 BORDER_COVER = 0.75  # a first (last) line beyond a missed one is at least this share of the lines
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
-THIN = 0.35  # ...when it is narrower than this times its height (what is left of a rule)
+THIN = 0.45  # ...when it is narrower than this times its height (what is left of a rule;
+#   0.35 kept a soft border's bent stretch at a photo's corner as a "1")
 THROUGH = 0.07  # a blob whose middle is this close to a rule (share of the cell)...
 SMALL = 0.35  # ...and smaller than this share of the cell (that way) is a crossing or a stub
 #   of a rule, left by the blurred rules of dark photos (by the true grids of the 317 grid
