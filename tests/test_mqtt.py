@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 from mqtt_harness import Broker, Subscriber, free_port
 
@@ -121,7 +122,7 @@ def test_broker_stop_and_restart_mid_run_loses_nothing(broker):
     sub = Subscriber(broker.port, ["mnist-edge/#"])
     pub = MqttPublisher(parse_mqtt_url(broker.url()), [GAS], node="m", heartbeat=0,
                         queue_size=1000).start()
-    worst = 0.0
+    took = []
     seen_down = False
     try:
         for i in range(300):
@@ -132,7 +133,7 @@ def test_broker_stop_and_restart_mid_run_loses_nothing(broker):
                 broker.start()
             t = time.perf_counter()
             pub.on_reading(_reading(i, i / 1000))
-            worst = max(worst, time.perf_counter() - t)
+            took.append(time.perf_counter() - t)
             time.sleep(0.02)
         assert sub.wait_for(lambda m: len(sub.on("mnist-edge/m/gas")) >= 300, timeout=30), \
             f"got {len(sub.on('mnist-edge/m/gas'))} of 300; {pub.status()}"
@@ -144,7 +145,12 @@ def test_broker_stop_and_restart_mid_run_loses_nothing(broker):
     assert values == [i / 1000 for i in range(300)]
     status = pub.status()
     assert status["reconnects"] >= 1 and status["dropped"] == 0
-    assert worst < 0.005, f"on_reading took {worst * 1000:.1f} ms"
+    # never waiting on the broker: a wait would hold each of the 100 readings taken while it
+    # was down for a reconnect's seconds; the worst few are left to the scheduler (a loaded
+    # machine preempts a thread for longer than 5 ms now and then)
+    p99, worst = np.percentile(took, 99), max(took)
+    assert p99 < 0.005 and worst < 0.1, f"on_reading took {p99 * 1000:.1f} ms (99th " \
+        f"percentile), {worst * 1000:.1f} ms at worst"
 
 
 def test_a_full_outbox_drops_the_oldest_and_keeps_the_rest(tmp_path):
