@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from mnist_edge.reading.empty_cells import grid_sizes, sliver_cells, widens
+from mnist_edge.reading.cells import grid_sizes
+from mnist_edge.reading.empty_cells import sliver_cells, widens
 from mnist_edge.reading.reader import DigitReader
 from mnist_edge.testing import grid_photos
 

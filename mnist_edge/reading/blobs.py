@@ -10,6 +10,7 @@ Whether a blob is dark enough to be writing is checked when cropping.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -155,16 +156,11 @@ def _pieces(mask: np.ndarray, min_h: int, params: VisionParams) -> list[Piece]:
 
 def _plain(rects: np.ndarray, shape: tuple[int, int], params: VisionParams) -> np.ndarray:
     """Which pieces (boxes ``rects``) are kept as they are, found for all at once (most
-    pieces): clear of the frame's edge, no line suspect (:func:`_line_suspect`) and too
-    short or wide to be a turned line (:func:`_turned_line`)."""
-    h, w = shape
-    x, y, bw, bh = rects.T
-    border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    wide = (bw > LINE_ASPECT_WIDE * bh) & (bw > LINE_SPAN_WIDE * w)
-    tall = ((bh > params.line_aspect * bw) & (bh > LINE_SPAN_TALL * h)) \
-        | ((bh > EDGE_ASPECT_TALL * bw) & (bh > EDGE_SPAN_TALL * h))
-    turned = (bh > LINE_SPAN_TALL * h) & (bh > TURNED_ASPECT * bw)
-    return ~(border | wide | tall | turned)
+    pieces): clear of the frame's edge (:func:`_at_border`), no line suspect
+    (:func:`_line_suspect`) and too short or wide to be a turned line (:func:`_turned_box`)."""
+    _, _, bw, bh = box = tuple(rects.T)
+    return ~(_at_border(box, shape) | _line_suspect(bw, bh, shape, params)
+             | _turned_box(bw, bh, shape))
 
 
 def _off_the_edge(mask: np.ndarray, piece: Piece, min_h: int) -> list[Piece]:
@@ -201,10 +197,11 @@ def _tail(counts: np.ndarray, thin: float, min_h: int, at_start: bool, at_end: b
             end if at_end and len(counts) - end >= min_h else len(counts))
 
 
-def _at_border(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
-    """Whether ``box`` touches the edge of a frame of ``shape``."""
+def _at_border(box: tuple, shape: tuple[int, int]) -> Any:
+    """Whether ``box`` touches the edge of a frame of ``shape`` (a bool; elementwise for a box
+    of arrays: :func:`_plain`)."""
     x, y, bw, bh = box
-    return x == 0 or y == 0 or x + bw == shape[1] or y + bh == shape[0]
+    return (x == 0) | (y == 0) | (x + bw == shape[1]) | (y + bh == shape[0])
 
 
 def _checked_piece(mask: np.ndarray, piece: Piece, min_h: int, params: VisionParams
@@ -222,9 +219,15 @@ def _turned_line(box: tuple[int, int, int, int], contour: np.ndarray, shape: tup
     long turned 5 degrees is 30 px wide, and read as a "1"), but its ink is: its length over
     its mean thickness (ink area / length) is past ``TURNED_INK`` times ``line_aspect``."""
     _, _, bw, bh = box
-    if not (bh > LINE_SPAN_TALL * shape[0] and bh > TURNED_ASPECT * bw):
+    if not _turned_box(bw, bh, shape):
         return False
     return bh * bh > TURNED_INK * params.line_aspect * max(cv2.contourArea(contour), 1.0)
+
+
+def _turned_box(bw: Any, bh: Any, shape: tuple[int, int]) -> Any:
+    """A box tall and slender enough to hold a turned line (:func:`_turned_line`); elementwise
+    for arrays."""
+    return (bh > LINE_SPAN_TALL * shape[0]) & (bh > TURNED_ASPECT * bw)
 
 
 def _depth(contours: list[np.ndarray], w: int, h: int) -> int:
@@ -317,15 +320,15 @@ def _along_border(mask: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     return any(cv2.countNonZero(edge) > BORDER_RUN * side for edge, side in sides)
 
 
-def _line_suspect(bw: int, bh: int, shape: tuple[int, int], params: VisionParams) -> bool:
+def _line_suspect(bw: Any, bh: Any, shape: tuple[int, int], params: VisionParams) -> Any:
     """Long and flat (or long and thin) for the frame: a ruled line, a paper edge, or a digit
-    that one of them runs through."""
+    that one of them runs through (a bool; elementwise for arrays: :func:`_plain`)."""
     h, w = shape
-    wide = bw > LINE_ASPECT_WIDE * bh and bw > LINE_SPAN_WIDE * w
+    wide = (bw > LINE_ASPECT_WIDE * bh) & (bw > LINE_SPAN_WIDE * w)
     # (a "1" is tall and thin too: only a very long one, or one spanning the frame, is a line)
-    tall = (bh > params.line_aspect * bw and bh > LINE_SPAN_TALL * h) or (
-        bh > EDGE_ASPECT_TALL * bw and bh > EDGE_SPAN_TALL * h)
-    return wide or tall
+    tall = ((bh > params.line_aspect * bw) & (bh > LINE_SPAN_TALL * h)) | (
+        (bh > EDGE_ASPECT_TALL * bw) & (bh > EDGE_SPAN_TALL * h))
+    return wide | tall
 
 
 def _cut_lines(

@@ -11,12 +11,13 @@ right under perspective and for tables whose rows differ in height.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 
 from mnist_edge.common.union_find import components
-from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes_boxed
+from mnist_edge.reading.lines import DASH_GAP, LONG, WALL, Rules, join_dashes
 
 SAME_LINE = 0.33  # fitted lines closer than this many digit heights are one line (a double rule)
 REACH = 1.0  # a line counts at a point up to this many digit heights beyond its drawn ends
@@ -31,6 +32,7 @@ MIN_ON_PITCH = 0.75  # ...if at least this share of the lines are on the pitch
 BORDER_COVER = 0.75  # a first (last) line beyond a missed one is at least this share of the lines
 ON_RULE = 0.15  # a thin blob this close to a vertical rule (share of the cell's width)...
 ON_RULE_HEIGHT = 0.2  # ...and to this share of its own height is a piece of the rule
+TYPICAL_MIN = 5  # a grid needs this many digits for their median size to mean something
 THIN = 0.45  # ...when it is narrower than this times its height (what is left of a rule;
 #   0.35 kept a soft border's bent stretch at a photo's corner as a "1")
 THROUGH = 0.07  # a blob whose middle is this close to a rule (share of the cell)...
@@ -60,7 +62,13 @@ class Line:
 
     def covers(self, along: float, reach: float) -> bool:
         """True if the line runs past ``along`` (give or take ``reach``)."""
-        return self.lo - reach <= along <= self.hi + reach
+        return _runs_past(self.lo, self.hi, along, reach)
+
+
+def _runs_past(lo: Any, hi: Any, along: Any, reach: float) -> Any:
+    """Whether lines from ``lo`` to ``hi`` run past ``along``, give or take ``reach`` (a bool;
+    elementwise for arrays: :func:`_lines_at`, :func:`_crossing_groups`)."""
+    return (lo - reach <= along) & (along <= hi + reach)
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,14 @@ Cell = tuple[int, int, int]  # (grid index, row, column)
 
 def crossing(h: Line, v: Line) -> tuple[float, float]:
     """Where horizontal line ``h`` (y of x) crosses vertical line ``v`` (x of y): x, y."""
-    y = (h.a + h.b * v.a) / (1.0 - h.b * v.b)  # solve y = h(x), x = v(y)
-    return v.at(y), y
+    return _meet(h.a, h.b, v.a, v.b)
+
+
+def _meet(ha: Any, hb: Any, va: Any, vb: Any) -> tuple[Any, Any]:
+    """:func:`crossing` of lines y = ha + hb * x and x = va + vb * y (elementwise for
+    arrays: every pair at once in :func:`_crossing_groups`)."""
+    y = (ha + hb * va) / (1.0 - hb * vb)  # solve y = h(x), x = v(y)
+    return va + vb * y, y
 
 
 def find_grids(rules: Rules, min_h: int) -> list[Grid]:
@@ -205,10 +219,15 @@ def _lines_at(lines: list[Line], along: np.ndarray, reach: float
               ) -> tuple[np.ndarray, np.ndarray]:
     """(points x lines): where each line is, across, at each point's ``along``, and whether
     it runs past that point (:meth:`Line.at`, :meth:`Line.covers`, for every pair at once)."""
-    a, b, lo, hi = (np.array([getattr(ln, k) for ln in lines], np.float64)[None, :]
-                    for k in ("a", "b", "lo", "hi"))
+    a, b, lo, hi = (v[None, :] for v in _arrays(lines))
     p = along[:, None]
-    return a + b * p, (lo - reach <= p) & (p <= hi + reach)
+    return a + b * p, _runs_past(lo, hi, p, reach)
+
+
+def _arrays(lines: list[Line]) -> tuple[np.ndarray, ...]:
+    """``lines``' a, b, lo and hi, each as an array (one value a line)."""
+    return tuple(np.array([getattr(ln, k) for ln in lines], np.float64)
+                 for k in ("a", "b", "lo", "hi"))
 
 
 def on_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
@@ -230,8 +249,7 @@ def _along_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -
         xs = _rules_at(grid.cols, cy, reach)
         if len(xs) < 2 or not xs[0] - reach <= cx <= xs[-1] + reach:
             continue
-        gap, width = _nearest(xs, cx)
-        return gap < min(ON_RULE * width, ON_RULE_HEIGHT * h)
+        return _gap(xs, cx) < min(ON_RULE * _spacing(xs), ON_RULE_HEIGHT * h)
     return False
 
 
@@ -253,10 +271,10 @@ def _through(rules: list[float], middle: float, size: float) -> bool:
     of ``size`` centred at ``middle``, small for the cells between them (``SMALL``): within
     ``THROUGH`` of a cell, and within the blob's own half-size (in a coarse grid whose inner
     rules were missed, a cell is wide, and a digit near its border is no crossing)."""
-    gap = min(abs(middle - r) for r in rules)
+    gap = _gap(rules, middle)
     if gap >= size / 2:
         return False  # (most blobs: a digit sits well inside its cell, no spacing needed)
-    spacing = float(np.median(np.diff(rules)))
+    spacing = _spacing(rules)
     return size < SMALL * spacing and gap < THROUGH * spacing
 
 
@@ -266,10 +284,26 @@ def _rules_at(lines: list[Line], along: float, reach: float) -> list[float]:
     return sorted(ln.at(along) for ln in lines if ln.covers(along, reach))
 
 
-def _nearest(rules: list[float], at: float) -> tuple[float, float]:
-    """How far ``at`` is from the nearest of ``rules`` (positions, two or more), and their
-    median spacing (the cells' size that way)."""
-    return min(abs(at - r) for r in rules), float(np.median(np.diff(rules)))
+def _gap(rules: list[float], at: float) -> float:
+    """How far ``at`` is from the nearest of ``rules`` (positions)."""
+    return min(abs(at - r) for r in rules)
+
+
+def _spacing(rules: list[float]) -> float:
+    """The median spacing of ``rules`` (positions, two or more): the cells' size that way."""
+    return float(np.median(np.diff(rules)))
+
+
+def grid_sizes(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None]
+               ) -> dict[int, tuple[float, float]]:
+    """Each grid's typical size: the median width and height of the boxes in its cells (the
+    blobs found, or the digits read), for the grids with :data:`TYPICAL_MIN` of them or more."""
+    sizes: dict[int, list[tuple[int, int]]] = {}
+    for box, c in zip(boxes, cells, strict=True):
+        if c is not None:
+            sizes.setdefault(c[0], []).append(box[2:])
+    return {g: (float(np.median([w for w, _ in wh])), float(np.median([h for _, h in wh])))
+            for g, wh in sizes.items() if len(wh) >= TYPICAL_MIN}
 
 
 def fill_cells(grids: list[Grid], boxes: list[tuple[int, int, int, int]], min_h: int
@@ -312,7 +346,7 @@ def _fit(mask: np.ndarray, min_len: float, vertical: bool, gap: int) -> list[Lin
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return []
-    pieces, boxes = join_dashes_boxed(contours, mask.shape, gap, vertical, even=False)
+    pieces, boxes = join_dashes(contours, mask.shape, gap, vertical, even=False)
     # (the box spans the points' range + 1 px)
     long = np.flatnonzero(boxes[:, 3 if vertical else 2] - 1 >= min_len)
     lines = []
@@ -507,13 +541,10 @@ def _crossing_groups(hs: list[Line], vs: list[Line], reach: float) -> list[Grid]
     n = len(hs) + len(vs)
     linked = np.zeros((n, n), bool)
     if hs and vs:
-        ha, hb, hlo, hhi = (np.array([[getattr(ln, k)] for ln in hs], np.float64)
-                            for k in ("a", "b", "lo", "hi"))
-        va, vb, vlo, vhi = (np.array([getattr(ln, k) for ln in vs], np.float64)
-                            for k in ("a", "b", "lo", "hi"))
-        y = (ha + hb * va) / (1.0 - hb * vb)  # :func:`crossing` of each pair (H, V)
-        x = va + vb * y
-        meet = (hlo - reach <= x) & (x <= hhi + reach) & (vlo - reach <= y) & (y <= vhi + reach)
+        ha, hb, hlo, hhi = (v[:, None] for v in _arrays(hs))
+        va, vb, vlo, vhi = _arrays(vs)
+        x, y = _meet(ha, hb, va, vb)  # each pair (H, V)
+        meet = _runs_past(hlo, hhi, x, reach) & _runs_past(vlo, vhi, y, reach)
         linked[:len(hs), len(hs):] = meet
         linked[len(hs):, :len(hs)] = meet.T
     sets: dict[int, list[int]] = {}

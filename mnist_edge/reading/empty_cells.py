@@ -43,7 +43,6 @@ MAX_CELL_ASPECT = 4.0  # nor cells longer than this times their width (lined pap
 MAX_CELL_SIDE = 0.3  # nor cells taller or wider than this share of the frame's shorter side
 SLIVER = 0.6  # a cell's one blob narrower than this share of its height may be a digit's core,
 SHORT = 0.75  # ...or one shorter than this share of its grid's median blob...
-MIN_BLOBS = 5  # (a grid with this many blobs at least: a median height that means something)
 WIDER = 1.5  # ...when the cell's own ink level finds ink this many times wider around it,
 LARGER = 2.0  # ...or this many times its area, and no wider than this share of its grid's
 WIDEST = 1.4  #   typical blob
@@ -74,24 +73,12 @@ def faint_digits(work: np.ndarray, paper: Paper, params: VisionParams, grids: li
     return out
 
 
-def grid_sizes(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None]
-               ) -> dict[int, tuple[float, float]]:
-    """Each grid's typical blob: the median width and height of the blobs in its cells (a grid
-    with :data:`MIN_BLOBS` of them at least)."""
-    sizes: dict[int, list[tuple[int, int]]] = {}
-    for box, c in zip(boxes, cells, strict=True):
-        if c is not None:
-            sizes.setdefault(c[0], []).append(box[2:])
-    return {g: (float(np.median([w for w, _ in wh])), float(np.median([h for _, h in wh])))
-            for g, wh in sizes.items() if len(wh) >= MIN_BLOBS}
-
-
 def sliver_cells(boxes: list[tuple[int, int, int, int]], cells: list[Cell | None],
                  whole_only: list[bool], sizes: dict[int, tuple[float, float]]
                  ) -> dict[Cell, int]:
     """The cells whose one blob, read whole only, is a sliver: narrower than :data:`SLIVER`
     of its height, or shorter than :data:`SHORT` of its grid's typical blob (``sizes``, from
-    :func:`grid_sizes`). Cell -> the blob's index.
+    :func:`~.cells.grid_sizes`). Cell -> the blob's index.
 
     A soft, pale print 8 or 9 (a photo's blurred corner) can have one dark stroke that passes
     the page's thresholds while the rest stays under them: the piece read "1"; a red 7, a stem

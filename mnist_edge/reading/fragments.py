@@ -14,14 +14,12 @@ have a typical height is left alone. A "1" both squat and short for its grid is 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Protocol, TypeVar
 
-import numpy as np
+from mnist_edge.reading.cells import grid_sizes
 
 MIN_SHARE = 0.5  # a digit shorter than this share of its grid's median digit is a fragment
 MAX_SHARE = 2.0  # ...and one taller than this share of it is no digit either
-MIN_DIGITS = 5  # a grid needs this many digits for a median height to mean something
 STUB_WIDTH = 0.9  # a "1" wider than this times its height...
 STUB_SHARE = 0.8  # ...and shorter than this share of its grid's median digit is a rule's stub
 
@@ -38,11 +36,8 @@ T = TypeVar("T", bound=_InCell)
 def drop_fragments(digits: list[T]) -> list[T]:
     """``digits`` (in their order) without those much shorter or taller than their grid's
     median digit, nor a squat "1" (:func:`_stub`)."""
-    heights: dict[int, list[int]] = defaultdict(list)
-    for d in digits:
-        if d.cell is not None:
-            heights[d.cell[0]].append(d.box[3])
-    typical = {g: float(np.median(h)) for g, h in heights.items() if len(h) >= MIN_DIGITS}
+    typical = {g: h for g, (_, h) in
+               grid_sizes([d.box for d in digits], [d.cell for d in digits]).items()}
     return [d for d in digits if d.cell is None or d.cell[0] not in typical
             or (MIN_SHARE <= d.box[3] / typical[d.cell[0]] <= MAX_SHARE
                 and not _stub(d, typical[d.cell[0]]))]

@@ -292,7 +292,7 @@ def _pieces(mask: np.ndarray, runs: np.ndarray, size: _Sizes, vertical: bool) ->
     contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return _Pieces(band, [], np.zeros((0, 4), int))
-    joined, rects = _join_dashes(contours, band.shape, size.gap, vertical)
+    joined, rects = join_dashes(contours, band.shape, size.gap, vertical)
     return _Pieces(band, joined, rects)
 
 
@@ -347,33 +347,19 @@ def _direction(mask: np.ndarray, pieces: _Pieces, size: _Sizes, vertical: bool,
 
 
 def join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
-                vertical: bool, even: bool = True) -> list[np.ndarray]:
+                vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """``contours`` (pieces of a rule mask of ``shape``) with the dashes of each dashed rule
-    as one piece: the runs bridged its gaps, the ink mask reopened them. A dashed rule is
-    ``MIN_DASHES`` or more dashes in line, at most ``gap`` px apart, set at an even pitch; a
-    dash is a piece ``DASH_SHAPE`` times longer than thick.
+    as one piece, and the pieces' boxes (N, 4) as ``cv2.boundingRect`` gives them (the boxes
+    are needed to find the dashes; most rule masks have no dashed rule, so their pieces and
+    boxes come back as they went in). The runs bridged a dashed rule's gaps, the ink mask
+    reopened them. A dashed rule is ``MIN_DASHES`` or more dashes in line, at most ``gap`` px
+    apart, set at an even pitch; a dash is a piece ``DASH_SHAPE`` times longer than thick.
 
     A column of digits' strokes is no row of dashes: the bit of a crossing rule between two of
     them is short along, so no dash. Nor is a line of text, whose letters' feet and bars are
     not evenly set (joining any pieces in line, not only even dashes, took captions' baselines
     out as rules). What is drawn of a joined rule is its ink only (the caller's mask).
     ``even=False`` joins dashes at any pitch: for pieces already known to be rules' ink."""
-    return _join_dashes(contours, shape, gap, vertical, even)[0]
-
-
-def join_dashes_boxed(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
-                      vertical: bool, even: bool = True
-                      ) -> tuple[list[np.ndarray], np.ndarray]:
-    """:func:`join_dashes`, and the pieces' boxes (N, 4) as ``cv2.boundingRect`` gives them
-    (found on the way: no call a piece)."""
-    return _join_dashes(contours, shape, gap, vertical, even)
-
-
-def _join_dashes(contours: Sequence[np.ndarray], shape: tuple[int, int], gap: int,
-                 vertical: bool, even: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    """:func:`join_dashes`, and the pieces' boxes (:func:`contour_boxes`): the boxes are
-    needed to find the dashes, and most rule masks have no dashed rule, so their pieces and
-    boxes come back as they went in."""
     points, starts = _points(contours)
     rects = _boxes(points, starts)
     start, length, across = (rects[:, 1], rects[:, 3], rects[:, 2]) if vertical else \
@@ -611,7 +597,7 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     """
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
-    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    sums = _across(region, vertical)
     least, most = cv2.minMaxLoc(sums)[:2]
     # every column inked (so the mean is over all of them), none much thicker than the mean:
     # the test below in three OpenCV calls (most rules)
@@ -620,9 +606,8 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
         return
     if others is not None and others.any():
         region = np.where(others, 0, region)
-        sums, thick = _across(region, vertical)
-    else:
-        thick = _thickness(sums)
+        sums = _across(region, vertical)
+    thick = _thickness(sums)
     piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
@@ -636,15 +621,14 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     out[y + cut[0], x + cut[1]] = 0
 
 
-def _across(region: np.ndarray, vertical: bool) -> tuple[np.ndarray, float]:
-    """A rule's ink across it, column by column (sums of 255 a pixel), and its mean (the
-    rule's thickness in px; digits are a few columns)."""
-    sums = cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
-    return sums, _thickness(sums)
+def _across(region: np.ndarray, vertical: bool) -> np.ndarray:
+    """A rule's ink across it, column by column (sums of 255 a pixel)."""
+    return cv2.reduce(region, 1 if vertical else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
 
 
 def _thickness(sums: np.ndarray) -> float:
-    """The mean of a rule's ink across it (:func:`_across`'s sums) over its inked columns."""
+    """The mean of a rule's ink across it (:func:`_across`'s sums) over its inked columns:
+    the rule's thickness in px (digits are a few columns)."""
     return int(sums.sum()) // 255 / max(1, cv2.countNonZero(sums))
 
 

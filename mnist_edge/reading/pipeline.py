@@ -43,15 +43,11 @@ from mnist_edge.reading.cells import (
     extend_to_digits,
     fill_cells,
     find_grids,
+    grid_sizes,
     on_rule,
 )
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
-from mnist_edge.reading.empty_cells import (
-    faint_digits,
-    grid_sizes,
-    sliver_cells,
-    widens,
-)
+from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.over_rules import ink_over_rules
