@@ -86,15 +86,6 @@ def test_a_thick_stroke_is_ink_not_a_band():
     assert under.min() > 180
 
 
-def test_a_black_bar_of_print_is_ink_not_a_band():
-    """A newspaper's header bar across the page is print: 45% darker than the paper, darker
-    than any fold's shadow (12-24% on the development photos). Followed as paper, its lower
-    edge became a rule above the grid below it (v2/image1049)."""
-    page = _page()
-    page[100:130, 20:620] = 110
-    assert Paper(page).roi(20, 100, 600, 30).min() > 180
-
-
 def test_the_table_at_the_frames_border_is_no_band():
     """A strip of dark table along the frame's edge beside the sheet has paper on one side
     only: it is not followed as a band (its own texture would become ink) but filled, as

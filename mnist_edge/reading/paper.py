@@ -17,7 +17,7 @@ from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 LOW_RES_SIDE = 60  # the estimate is made at about this many px on the frame's shorter side
 DARK_PAPER = 24  # paper darker than this (grey level) is the table beyond the sheet: no ink
 BAND_DROP = 0.16  # paper this much darker than the paper on both sides of it is a shadow band
-BAND_DARKEST = 0.4  # ...and no more than this (folds: 0.12-0.24; a printed black bar: 0.45)
+BAND_DARKEST = 0.5  # ...and no more than this (a thick stroke's "paper" is its ink: darker)
 BAND_WIDTH = 3  # ...at least this thick (low-res px: a twentieth of the frame's shorter side)
 BAND_LENGTH = 2.0  # ...and this many closing windows long (half the shorter side: no stroke is)
 
@@ -104,10 +104,8 @@ def _follow_bands(top: np.ndarray, small: np.ndarray, bg: np.ndarray, k: int) ->
     within ``k`` on both sides (the table at the frame's border beside the sheet is not a
     band: its own texture would become ink), over a rectangle :data:`BAND_WIDTH` thick and
     :data:`BAND_LENGTH` windows long, horizontal or vertical (a digit's thick stroke is
-    shorter), and no darker than :data:`BAND_DARKEST` (a black bar of print, a header's, is
-    ink: followed as paper, its edge left a rule above a grid, whose rows were then counted
-    wrong, v2/image1049; a bold stroke is darker still). Its level is the same rectangle's
-    closing of ``small``, as ``bg`` is the square's. (0.08 for :data:`BAND_DROP` took broad, faintly
+    shorter, and darker: :data:`BAND_DARKEST`). Its level is the same rectangle's closing of
+    ``small``, as ``bg`` is the square's. (0.08 for :data:`BAND_DROP` took broad, faintly
     shaded stretches for bands too, and grids beside a dark column gained false rules; a
     rectangle one closing window long took a marker "1" a third of the frame tall for one.)"""
     long = max(3, int(round(k * BAND_LENGTH)) | 1)
