@@ -2,9 +2,7 @@
 
 A morphological closing at low resolution (a max then a min filter wider than any stroke)
 removes the ink but keeps lighting gradients, shadows and the dark table beyond a paper edge, so
-ink is found *relative to the paper around it* (:mod:`~mnist_edge.reading.binarise`). A shadow
-band narrower than the closing (a fold across a newspaper, a book's gutter) is followed too
-(:func:`_follow_bands`).
+ink is found *relative to the paper around it* (:mod:`~mnist_edge.reading.binarise`).
 """
 
 from __future__ import annotations
@@ -16,10 +14,6 @@ from mnist_edge.reading.params import DEFAULT_PARAMS, VisionParams
 
 LOW_RES_SIDE = 60  # the estimate is made at about this many px on the frame's shorter side
 DARK_PAPER = 24  # paper darker than this (grey level) is the table beyond the sheet: no ink
-BAND_DROP = 0.16  # paper this much darker than the paper on both sides of it is a shadow band
-BAND_DARKEST = 0.5  # ...and no more than this (a thick stroke's "paper" is its ink: darker)
-BAND_WIDTH = 3  # ...at least this thick (low-res px: a twentieth of the frame's shorter side)
-BAND_LENGTH = 2.0  # ...and this many closing windows long (half the shorter side: no stroke is)
 
 
 def estimate_paper(work: np.ndarray, params: VisionParams = DEFAULT_PARAMS) -> Paper:
@@ -47,7 +41,6 @@ class Paper:
         k = max(3, int(round(fraction * min(h, w) / f)) | 1)
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
         bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-        bg = _follow_bands(_block_max(gray, small.shape, f), small, bg, k)
         # smooth the blocks, then let dark regions (the table) win by one low-res pixel: the
         # interpolated edge then falls on the paper, where nothing is darker than the estimate,
         # instead of leaving a fake dark band on the table along the paper's edge
@@ -84,50 +77,6 @@ class Paper:
         """A low-resolution map (same shape as ``small``) at the working image's size."""
         h, w = self.shape
         return a if a.shape == (h, w) else cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _block_max(gray: np.ndarray, shape: tuple[int, int], f: int) -> np.ndarray:
-    """The brightest pixel of each f x f block (about): the paper between the strokes, where
-    the low-resolution average is darkened by a dense row of print."""
-    return cv2.resize(cv2.dilate(gray, np.ones((f, f), np.uint8)), (shape[1], shape[0]),
-                      interpolation=cv2.INTER_NEAREST)
-
-
-def _follow_bands(top: np.ndarray, small: np.ndarray, bg: np.ndarray, k: int) -> np.ndarray:
-    """``bg`` (the closing, window ``k``) lowered to the level of the shadow bands it filled.
-
-    The closing fills a dark band narrower than its window as it fills ink: a newspaper's
-    fold across a grid became one long blob of "ink" and the row of digits in it was lost
-    (v2/image1067, mixed/image1067 and image1087 of the development photos). A band is told
-    from ink by its paper (``top``, :func:`_block_max`: the paper between strokes is dark
-    too, which a dense row of print's is not), darker by :data:`BAND_DROP` than the paper
-    within ``k`` on both sides (the table at the frame's border beside the sheet is not a
-    band: its own texture would become ink), over a rectangle :data:`BAND_WIDTH` thick and
-    :data:`BAND_LENGTH` windows long, horizontal or vertical (a digit's thick stroke is
-    shorter, and darker: :data:`BAND_DARKEST`). Its level is the same rectangle's closing of
-    ``small``, as ``bg`` is the square's. (0.08 for :data:`BAND_DROP` took broad, faintly
-    shaded stretches for bands too, and grids beside a dark column gained false rules; a
-    rectangle one closing window long took a marker "1" a third of the frame tall for one.)"""
-    long = max(3, int(round(k * BAND_LENGTH)) | 1)
-    out = bg
-    for axis, kernel in ((0, np.ones((BAND_WIDTH, long), np.uint8)),
-                         (1, np.ones((long, BAND_WIDTH), np.uint8))):
-        band = cv2.morphologyEx(top, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-        sides = cv2.min(_side(top, k, axis, before=True), _side(top, k, axis, before=False))
-        level = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel,
-                                 borderType=cv2.BORDER_REPLICATE)
-        shadow = (band < sides * (1.0 - BAND_DROP)) & (band > sides * (1.0 - BAND_DARKEST))
-        out = np.where(shadow & (level < out), level, out)
-    return out
-
-
-def _side(a: np.ndarray, k: int, axis: int, before: bool) -> np.ndarray:
-    """The largest of the ``k`` values of ``a`` ending (``before``) or starting at each pixel
-    along ``axis`` (0: down a column, 1: along a row); beyond the array counts as 0."""
-    shape, anchor = ((k, 1), (0, k - 1 if before else 0)) if axis == 0 \
-        else ((1, k), (k - 1 if before else 0, 0))
-    return cv2.dilate(a, np.ones(shape, np.uint8), anchor=anchor,
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def contrast(gray: np.ndarray, paper: np.ndarray) -> np.ndarray:

@@ -111,9 +111,8 @@ def _share(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def true_cells(photo: GridPhoto, digits: Iterable) -> dict[tuple[int, int], list]:
-    """The reader's digits (objects with a ``box``) by the true cell (row, column) their
-    box's centre lies in, through the photo's corners (not the reader's own cells)."""
+def score_photo(photo: GridPhoto, digits: Iterable) -> PhotoScore:
+    """Score the reader's digits (objects with ``label``, ``box`` and ``cell``) on one photo."""
     digits = list(digits)
     homography = cv2.getPerspectiveTransform(
         photo.corners, np.float32([[0, 0], [9, 0], [9, 9], [0, 9]]))
@@ -124,12 +123,6 @@ def true_cells(photo: GridPhoto, digits: Iterable) -> dict[tuple[int, int], list
     for d, (col, row) in zip(digits, where, strict=True):
         if 0 <= row < 9 and 0 <= col < 9:
             got.setdefault((int(row), int(col)), []).append(d)
-    return got
-
-
-def score_photo(photo: GridPhoto, digits: Iterable) -> PhotoScore:
-    """Score the reader's digits (objects with ``label``, ``box`` and ``cell``) on one photo."""
-    got = true_cells(photo, digits)
     s = PhotoScore(grids=1)
     for r in range(9):
         for c in range(9):
