@@ -112,7 +112,7 @@ def test_faint_blurred_digits_cropped_close(reader, mnist, size):
     """A camera's crop of one pale, soft digit (ink 30% darker than its paper at most,
     blurred), the digit filling the crop: its long strokes are no shadow of the paper. (A
     paper estimate that followed long shadow bands, a newspaper's fold, took them for one:
-    210-250 of 300 such crops read, against 294-296.)"""
+    210-250 of 300 such crops read, against 295-296.)"""
     rng = np.random.default_rng(7)
     right = 0
     for img, label in zip(mnist.x_test[:40], mnist.y_test[:40], strict=True):
