@@ -1157,3 +1157,33 @@ def test_a_big_one_is_still_read(reader, scale, thick, tilt):
     page = np.full((480, 640), 215, np.uint8)
     cv2.putText(page, "1", (250, 400), cv2.FONT_HERSHEY_SIMPLEX, scale, 30, thick)
     assert [d.label for d in reader.read(_turned(page, tilt))] == [1]
+
+
+def test_a_one_far_shorter_or_taller_than_the_digit_beside_it_is_dropped():
+    """Outside grids, a "1" beside a digit at under half its height or over 1.4 times it is
+    a stroke of something else (what a cut left of a box's edge, a stub at its corner); one
+    about as tall stays, and so do 1s with no other digit beside them."""
+    from mnist_edge.reading.fragments import drop_fragments
+    from mnist_edge.reading.reader import Digit
+
+    def digit(label: int, x: int, y: int, h: int, cell=None) -> Digit:
+        return Digit(label, 0.9, (x, y, max(4, h // 5), h), (0.0,) * 10, cell)
+
+    five = digit(5, 100, 100, 50)
+    edge = digit(1, 75, 85, 72)  # a box's edge beside it, taller
+    stub = digit(1, 125, 100, 20)  # a stub at its corner
+    one = digit(1, 160, 102, 48)  # a "1" of the number: kept
+    far = digit(1, 400, 110, 20)  # far from any digit: kept
+    in_grid = digit(1, 125, 100, 20, (0, 0, 0))  # a grid's: the grid's rules judge it
+    alone = [digit(1, 500, 300, 40), digit(1, 515, 300, 90)]  # only 1s: nothing to compare
+    digits = [edge, five, stub, one, far, in_grid, *alone]
+    assert drop_fragments(digits) == [five, one, far, in_grid, *alone]
+
+
+def test_a_digit_cut_out_of_its_cell_with_the_cells_edge_reads_alone(tflite_model):
+    """v2/image1087's cell (row 4, column 0) cut as issue 14 cuts cells: the cut keeps a
+    stretch of the grid's bent left border, 1.6 times as tall as the 7, which was read as a
+    second digit, "1"."""
+    photo = next(p for p in grid_photos.photos("v2") if p.path.name == "image1087.jpg")
+    cell = grid_photos.cut_cell(cv2.imread(str(photo.path)), photo.corners, 4, 0)
+    assert [d.label for d in DigitReader(tflite_model).read(cell)] == [int(photo.truth[4, 0])]
