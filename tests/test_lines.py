@@ -1172,11 +1172,12 @@ def test_a_one_far_shorter_or_taller_than_the_digit_beside_it_is_dropped():
     five = digit(5, 100, 100, 50)
     edge = digit(1, 75, 85, 72)  # a box's edge beside it, taller
     stub = digit(1, 125, 100, 20)  # a stub at its corner
+    corner = digit(1, 95, 88, 18)  # one whose middle is above the digit's top
     one = digit(1, 160, 102, 48)  # a "1" of the number: kept
     far = digit(1, 400, 110, 20)  # far from any digit: kept
     in_grid = digit(1, 125, 100, 20, (0, 0, 0))  # a grid's: the grid's rules judge it
     alone = [digit(1, 500, 300, 40), digit(1, 515, 300, 90)]  # only 1s: nothing to compare
-    digits = [edge, five, stub, one, far, in_grid, *alone]
+    digits = [edge, corner, five, stub, one, far, in_grid, *alone]
     assert drop_fragments(digits) == [five, one, far, in_grid, *alone]
 
 

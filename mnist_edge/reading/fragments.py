@@ -72,14 +72,13 @@ def _stray_ones(digits: list[T]) -> set[int]:
 
 
 def _beside(one: _InCell, others: list[T]) -> T | None:
-    """The digit of ``others`` nearest ``one`` on its line (``one``'s middle within its
-    height) and no further from it than its own height, or None."""
+    """The digit of ``others`` nearest ``one`` on its line (their heights overlap) and no
+    further from it than its own height, or None."""
     x, y, w, h = one.box
-    mid = y + h / 2
     best, gap = None, None
     for d in others:
         dx, dy, dw, dh = d.box
-        if not dy <= mid <= dy + dh:
+        if dy >= y + h or y >= dy + dh:
             continue
         g = max(dx - (x + w), x - (dx + dw), 0)
         if g <= dh and (gap is None or g < gap):
