@@ -41,7 +41,8 @@ T = TypeVar("T", bound=_InCell)
 
 def drop_fragments(digits: list[T]) -> list[T]:
     """``digits`` (in their order) without those much shorter or taller than their grid's
-    median digit, nor a squat "1" (:func:`_stub`)."""
+    median digit, nor a squat "1" (:func:`_stub`), nor a stray "1" outside grids
+    (:func:`_stray_ones`)."""
     typical = {g: h for g, (_, h) in
                grid_sizes([d.box for d in digits], [d.cell for d in digits]).items()}
     stray = _stray_ones(digits)
@@ -59,7 +60,8 @@ def _stray_ones(digits: list[T]) -> set[int]:
     edge, taller than the digit, or a stub at its corner, read "1" (on the odd development
     photos' cells, cut as issue 14 cuts them: 584 such "1"s in 715 cells of 8,552 with a
     second report, 297 of them over 1.4 times the digit's height, 98 under half of it). A
-    "1" written or printed beside a digit is about as tall as it."""
+    "1" written or printed beside a digit is about as tall as it. The digit beside is never
+    a "1" itself: a true 1 beside a box's edge twice its height would go with the edge."""
     others = [d for d in digits if d.cell is None and d.label != 1]
     stray = set()
     for i, d in enumerate(digits):

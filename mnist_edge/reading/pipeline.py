@@ -25,7 +25,8 @@ gives the crops the model is unsure of a second look (:mod:`~mnist_edge.reading.
 each read again shifted a pixel each way, the readings averaged), picks each blob's best reading
 (whole or split), and reports the digits in
 :func:`reading_order`, less (9, :mod:`~mnist_edge.reading.fragments`) those in a grid that
-are far shorter or taller than its other digits.
+are far shorter or taller than its other digits, and the "1"s outside grids far shorter or
+taller than the digit beside them.
 """
 
 from __future__ import annotations
