@@ -75,6 +75,8 @@ HELD_OUT_SEEDS = {"heldout_sharp": 5, "heldout_blur16": 6}
 STYLES = {"heldout_sharp": fonts.SHARP_STYLE, "heldout_blur16": fonts.BLURRED16_STYLE}
 
 
+KEEP = ("<!-- Written by hand from here on (experiments tried and not shipped): "
+        "scripts/bench_model.py keeps it when it writes the table above anew. -->")
 THICK_CELLS = 3000  # MNIST test digits made into thick-stroke "scans"
 THICK_SIDE = 16  # ...squeezed to fill a box this many pixels square, as envelope scans are
 
@@ -249,7 +251,8 @@ def _photos_note(row: dict) -> str:
     photos = row.get("trained_on_photos")
     if not photos:
         return "none"
-    return f"{photos['photos']} photos ({photos['which']}), {photos['crops']} cells"
+    return (f"{photos['photos']} photos ({photos['which']} of folder `{photos['folder']}`), "
+            f"{photos['crops']} cells")
 
 
 def main() -> None:
@@ -292,8 +295,16 @@ def main() -> None:
     result["load_after"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.perf_counter() - started, 1)
     atomic.write_json(out.with_suffix(".json"), result)
-    atomic.write_text(out.with_suffix(".md"), markdown(result))
+    atomic.write_text(out.with_suffix(".md"), markdown(result) + hand_notes(out.with_suffix(".md")))
     print(markdown(result))
+
+
+def hand_notes(md: Path) -> str:
+    """What ``md`` holds from :data:`KEEP` on (notes of experiments written by hand under the
+    measured table), to be written again after the new table; "" if none."""
+    text = md.read_text(encoding="utf-8") if md.is_file() else ""
+    at = text.find(KEEP)
+    return "" if at < 0 else "\n" + text[at:]
 
 
 if __name__ == "__main__":
