@@ -598,16 +598,14 @@ def _trim_to_centre(out: np.ndarray, box: tuple[int, int, int, int], vertical: b
     x, y, w, h = box
     region = out[y:y + h, x:x + w]
     sums = _across(region, vertical)
+    thick = _thickness(sums)
     least, most = cv2.minMaxLoc(sums)[:2]
-    # every column inked (so the mean is over all of them), none much thicker than the mean:
-    # the test below in three OpenCV calls (most rules)
-    if least > 0 and most // 255 <= BAND_SLACK * (int(cv2.sumElems(sums)[0]) // 255
-                                                  / sums.size) + 1:
-        return
+    if least > 0 and most // 255 <= BAND_SLACK * thick + 1:
+        return  # every column inked, none much thicker than the rule: the test below, at once
     if others is not None and others.any():
         region = np.where(others, 0, region)
         sums = _across(region, vertical)
-    thick = _thickness(sums)
+        thick = _thickness(sums)
     piece = region.T if vertical else region
     count = sums.ravel() // 255  # pixels across, column by column
     clean = (count > 0) & (count <= BAND_SLACK * thick + 1)
