@@ -75,10 +75,10 @@ HELD_OUT_SEEDS = {"heldout_sharp": 5, "heldout_blur16": 6}
 STYLES = {"heldout_sharp": fonts.SHARP_STYLE, "heldout_blur16": fonts.BLURRED16_STYLE}
 
 
-KEEP = ("<!-- Written by hand from here on (experiments tried and not shipped): "
-        "scripts/bench_model.py keeps it when it writes the table above anew. -->")
 THICK_CELLS = 3000  # MNIST test digits made into thick-stroke "scans"
 THICK_SIDE = 16  # ...squeezed to fill a box this many pixels square, as envelope scans are
+KEEP = ("<!-- Written by hand from here on (experiments tried and not shipped): "
+        "scripts/bench_model.py keeps it when it writes the table above anew. -->")
 
 
 def thick_scan(digit: np.ndarray) -> np.ndarray:
@@ -295,8 +295,9 @@ def main() -> None:
     result["load_after"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.perf_counter() - started, 1)
     atomic.write_json(out.with_suffix(".json"), result)
-    atomic.write_text(out.with_suffix(".md"), markdown(result) + hand_notes(out.with_suffix(".md")))
-    print(markdown(result))
+    table, md = markdown(result), out.with_suffix(".md")
+    atomic.write_text(md, table + hand_notes(md))
+    print(table)
 
 
 def hand_notes(md: Path) -> str:
