@@ -125,6 +125,21 @@ def test_touching_digits_are_split(reader, text):
     assert "".join(str(d.label) for d in reader.read(page)) == text
 
 
+def test_a_rules_stub_cut_off_a_digit_is_dropped_not_read():
+    """A 0 touching a rule keeps a flat stub of it: cut in two, the stub (an unsure "5") is no
+    digit and does not count against the cut, so the 0 is read alone, in its own box, not
+    whole with the stub (a turned form of test_captions_of_turned_forms_and_tables...)."""
+    from mnist_edge.reading.reader import best_reading
+
+    boxes = [(74, 323, 60, 39), (74, 356, 21, 6), (95, 323, 39, 36)]
+    probs = np.full((3, 10), 0.01, np.float32)
+    probs[0, 0], probs[1, 5], probs[2, 0] = 0.79, 0.18, 0.996
+    assert best_reading([[0], [1, 2]], probs, boxes) == [2]
+    tall = [(74, 323, 60, 39), (74, 330, 21, 28), (95, 323, 39, 36)]  # a digit, not a stub
+    probs[1, 5] = 0.5
+    assert best_reading([[0], [1, 2]], probs, tall) == [0]
+
+
 def test_three_touching_letters_are_not_cut_into_digits(reader):
     """A blurred lower-case word whose letters run into one blob ("pag": x-height letters
     between descenders) is not offered cut into three digits, as "305" touching is."""

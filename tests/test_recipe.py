@@ -24,6 +24,9 @@ def test_seed_recipe_is_the_classic_script_unchanged():
     assert RECIPES["seed"] == Recipe(epochs=10, batch_size=200, augment=False, peak_lr=None)
     assert RECIPES["seed"].mix is None and ARCH_OF["seed"] == "seed"
     assert RECIPES["edge-mnist"] == Recipe(epochs=10, batch_size=128, augment=True, peak_lr=3e-3)
+    # the default starts from edge-base, the same network and mix learnt from scratch
+    assert RECIPES["edge"].warm_start == "edge-base" and RECIPES["edge-base"].warm_start is None
+    assert RECIPES["edge-base"].mix == RECIPES["edge"].mix and ARCH_OF["edge-base"] == "edge"
 
 
 def test_mix_builds_a_batch_from_every_source_and_caches_it(small, tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """The second look at crops the model is unsure of: what it reads again, how it averages, and
-that it drops misreadings of blurred digits."""
+that it drops false digits on grid photos."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from printed_pages import INK, touching
 
 from mnist_edge.reading import reader as reader_module
-from mnist_edge.reading.reader import MIN_CONFIDENCE, DigitReader
+from mnist_edge.reading.reader import DigitReader
 from mnist_edge.reading.second_look import SHIFTS, UNSURE, second_look, shifted
 
 
@@ -74,18 +74,27 @@ def test_the_reader_looks_again_at_blobs_read_whole_only(reader, monkeypatch):
     assert looked_at == [1]  # the "2" alone
 
 
-def test_the_second_look_drops_misreadings_of_blurred_digits(reader, mnist):
-    """Blurred hard, MNIST digits are a crowd of unsure crops: the second look reads fewer of
-    them wrong (at the reader's confidence rule) and loses few right readings for it."""
-    crops = np.stack([cv2.GaussianBlur(c, (0, 0), 2.5) for c in mnist.x_test[:1500]])
-    truth = mnist.y_test[:1500]
-    first = reader.classify(crops)
-    second = second_look(first, crops, reader.classify)
-    counts = {}
-    for name, p in (("first", first), ("second", second)):
-        read = p.max(axis=1) >= MIN_CONFIDENCE
-        counts[name] = (int((read & (p.argmax(1) == truth)).sum()),
-                        int((read & (p.argmax(1) != truth)).sum()))
-    (right1, wrong1), (right2, wrong2) = counts["first"], counts["second"]
-    assert wrong2 <= 0.92 * wrong1, counts
-    assert right1 - right2 <= (wrong1 - wrong2), counts
+def test_the_second_look_drops_false_digits_on_grid_photos(tflite_model, monkeypatch):
+    """Where the module's claim was measured: on the development grid photos (blurred print,
+    hurried pens), reading with the second look gives fewer false digits and no fewer right
+    ones than reading without it. (MNIST crops blurred hard at 28 px made the crowd of unsure
+    readings this was first tested on; the edge-base model reads them unsure so rarely that
+    they no longer test it, while it still reads the reader's own crops of photos better
+    with it.)"""
+    from mnist_edge.testing import grid_photos
+
+    photos = [p for kind in grid_photos.KINDS for p in grid_photos.photos(kind)]
+    reader = DigitReader(tflite_model, threads=1, cells=True)
+
+    def totals() -> grid_photos.PhotoScore:
+        total = grid_photos.PhotoScore()
+        for photo in photos:
+            total.add(grid_photos.score_photo(photo, reader.read(cv2.imread(str(photo.path)))))
+        return total
+
+    looked = totals()
+    monkeypatch.setattr(reader_module, "second_look", lambda probs, crops, classify: probs)
+    plain = totals()
+    assert len(photos) > 300 and looked.digits == plain.digits > 17000
+    assert looked.false < plain.false, (looked.false, plain.false)
+    assert looked.right >= plain.right, (looked.right, plain.right)

@@ -50,6 +50,34 @@ def test_same_seed_gives_identical_models(mnist, tmp_path):
                    zip(runs[0].model.get_weights(), other.model.get_weights(), strict=True))
 
 
+def test_edge_base_starts_from_scratch_and_edge_from_the_shipped_base(mnist, tmp_path,
+                                                                       monkeypatch):
+    """The default recipe's start: ``edge-base`` learns the mix from a fresh model; ``edge``
+    fine-tunes models/edge_base.h5, or, where that file is missing (an installed wheel),
+    trains edge-base first."""
+    import dataclasses
+
+    from mnist_edge.common.checksum import sha256_file
+    from mnist_edge.common.paths import models_dir
+    from mnist_edge.training import train as train_module
+
+    small = mnist.subset(600, 100)
+    base = train(small, arch="edge-base", out=tmp_path / "base.h5", epochs=1, seed=3)
+    assert base.metrics["warm_start"] == {"recipe": None, "note": "from scratch"}
+    assert base.metrics["recipe"] == "mixed" and "temperature" in base.metrics
+
+    shipped = models_dir() / train_module.WARM_START_FILE
+    assert shipped.is_file(), "the shipped base the default recipe starts from"
+    edge = train(small, arch="edge", out=tmp_path / "edge.h5", epochs=1, seed=3)
+    assert edge.metrics["warm_start"]["sha256"] == sha256_file(shipped)
+
+    monkeypatch.setattr("mnist_edge.common.paths.models_dir", lambda: tmp_path / "none")
+    monkeypatch.setitem(train_module.RECIPES, "edge-base", dataclasses.replace(
+        train_module.RECIPES["edge-base"], epochs=1))
+    first = train(small, arch="edge", out=tmp_path / "wheel.h5", epochs=1, seed=3)
+    assert first.metrics["warm_start"]["recipe"] == "edge-base"
+
+
 def test_classification_metrics_counts():
     m = classification_metrics(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
     assert m["test_accuracy"] == 0.75 and m["test_error_percent"] == 25.0

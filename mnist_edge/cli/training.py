@@ -26,6 +26,7 @@ class Arch(str, Enum):
     """Architectures ``train`` knows (kept here so parsing options needs no TensorFlow)."""
 
     edge = "edge"
+    edge_base = "edge-base"
     edge_mnist = "edge-mnist"
     seed = "seed"
 
@@ -34,16 +35,18 @@ class Arch(str, Enum):
 @user_errors
 def train(
     arch: Annotated[
-        Arch, typer.Option(help="'edge': the default model: edge-mnist's model fine-tuned on MNIST "
-                                "plus printed digits rendered from fonts, through the reader's "
-                                "crop; 'edge-mnist': the same architecture on MNIST alone; "
+        Arch, typer.Option(help="'edge': the default model: edge-base's model fine-tuned on "
+                                "MNIST plus printed digits rendered from fonts, through the "
+                                "reader's crop; 'edge-base': the same architecture and mix from "
+                                "scratch (20 epochs: its starting point); 'edge-mnist': the "
+                                "same architecture on MNIST alone; "
                                 "'seed': the classic Keras MNIST script, exactly.")
     ] = Arch.edge,
     epochs: Annotated[
         int | None, typer.Option(min=1, max=1000, help="Epochs [default: seed and edge-mnist 10; "
-                                             "edge 6, an epoch being one pass over the MNIST "
-                                             "images of its mix; class folders 30, more for a "
-                                             "small set].",
+                                             "edge-base 20; edge 6, an epoch being one pass "
+                                             "over the MNIST images of its mix; class folders "
+                                             "30, more for a small set].",
                                  show_default=False)
     ] = None,
     batch_size: Annotated[
@@ -69,7 +72,7 @@ def train(
     base: Annotated[Path | None, typer.Option(
         "--from", metavar="MODEL.h5", help="The model to start from: class folders fine-tune "
         "it [default: the shipped models/edge.h5]; the edge recipe warm-starts from it "
-        "[default: models/edge_mnist.h5, or an edge-mnist model trained first].",
+        "[default: models/edge_base.h5, or an edge-base model trained first].",
         show_default=False)] = None,
     from_scratch: Annotated[bool, typer.Option(
         "--from-scratch", help="Class folders: train --arch afresh instead of fine-tuning.")

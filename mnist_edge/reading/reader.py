@@ -31,11 +31,12 @@ from mnist_edge.reading.pipeline import (
 )
 from mnist_edge.reading.runtime import Classifier
 from mnist_edge.reading.second_look import second_look
-from mnist_edge.reading.split import SPLIT_ASPECT
+from mnist_edge.reading.split import SPLIT_ASPECT, without_stubs
 
 WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a blob read whole
 SURE_TIE = 0.01  # nats: a blob read whole this close to the surest cut ties with it...
 WHOLE_ASPECT = 1.3  # ...and is kept whole when narrower than this times its height
+WIDE_PART = 1.0  # nats per unit of aspect beyond SPLIT_ASPECT charged to each part of a cut
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,18 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
     digits it is nearly as sure of). Unless the two tie (:data:`SURE_TIE`; an int8 model's
     output stops at 255/256, so a digit and both halves of it often read at that cap) and
     the blob is no wider than a wide single digit (:data:`WHOLE_ASPECT`: a slanted 4, a
-    sprawling 5): then nothing says it is two, and it is read whole, not as "4" + "1"."""
+    sprawling 5): then nothing says it is two, and it is read whole, not as "4" + "1".
+    Each part of a cut wider than a blob that is offered whole pays :data:`WIDE_PART` the
+    same way (a model taught that a stroke at a crop's edge is a box's, not a digit's, reads
+    "71" of a touching "714" as a sure 7: the cut in three explains it better)."""
     if len(options) == 1:
         return options[0]
-    sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6))) for idx in options]
+    if boxes is not None:
+        options = [without_stubs(idx, boxes) for idx in options]
+    sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6)
+                          - (WIDE_PART * _beyond_one_digit(boxes, idx) if boxes and len(idx) > 1
+                             else 0.0)))
+            for idx in options]
     if boxes is not None:
         surest = max(sure)
         for k, idx in enumerate(options):
@@ -87,6 +96,13 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
                     return idx
                 sure[k] -= WIDE_WHOLE * max(0.0, aspect - SPLIT_ASPECT)
     return options[int(np.argmax(sure))]
+
+
+def _beyond_one_digit(boxes: list[tuple[int, int, int, int]], idx: list[int]) -> np.ndarray:
+    """How far each part of a cut is wider than one digit may be (aspect beyond
+    ``SPLIT_ASPECT``): a part that could itself be cut again ("71" of "714") is a worse
+    explanation than the cut that separates it."""
+    return np.array([max(0.0, boxes[i][2] / max(boxes[i][3], 1) - SPLIT_ASPECT) for i in idx])
 
 
 MIN_CONFIDENCE = 0.5  # digits the model is less sure of than this are dropped

@@ -25,6 +25,7 @@ PART_ASPECT = 0.35  # a part narrower than this times its height is not a digit 
 WINDOW = 0.3  # a cut is looked for within this share of a part's width around its split point
 EVEN_HEIGHTS = 0.8  # three touching digits' parts: each at least this share of the tallest
 # (two parts may differ more: a digit cut from a stub of a rule is worth the model's look)
+STUB_HEIGHT = 0.5  # ...and the part under this share of the other's height is the stub
 
 
 def parts_for(box: tuple[int, int, int, int]) -> list[int]:
@@ -33,6 +34,15 @@ def parts_for(box: tuple[int, int, int, int]) -> list[int]:
     if w <= SPLIT_ASPECT * h:
         return []
     return [n for n in range(2, MAX_PARTS + 1) if w / n >= PART_ASPECT * h]
+
+
+def without_stubs(parts: list[int], boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """The ``parts`` (indices into ``boxes``) of a cut less those under :data:`STUB_HEIGHT` of
+    the tallest: what a cut takes off a digit's blob that is no digit (a rule's stub). A
+    stub is neither reported nor counted in how sure the model is of the cut: read as an
+    unsure "5", it sank the cut below the blob read whole, rule and all."""
+    tallest = max(boxes[i][3] for i in parts)
+    return [i for i in parts if boxes[i][3] >= STUB_HEIGHT * tallest]
 
 
 def split_blob(blob: Blob, parts: int) -> list[Blob] | None:

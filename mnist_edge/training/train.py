@@ -1,20 +1,24 @@
 """Train a model, evaluate it on the MNIST test set, and save ``.h5`` plus a metrics JSON.
 
-Three recipes:
+Four recipes:
 
 * ``seed``: the classic Keras script exactly (Adam at its default rate, categorical
   cross-entropy, 10 epochs, batch 200, test set as validation, no augmentation);
 * ``edge-mnist``: the edge model on MNIST alone, with augmentation and a warm-up + cosine
-  learning-rate schedule (99.5% in about 10 minutes on 2 shared CPU cores); the starting point
-  of ``edge``;
-* ``edge`` (default): ``edge-mnist``'s model (``models/edge_mnist.h5``, or trained first when
-  that file is not there) fine-tuned on a mix of MNIST, printed digits in the training font
-  families and MNIST digits photographed on paper, all through the reader's own crop
-  (:mod:`mnist_edge.training.crops`); EMA weights; then a temperature fitted on held-out
-  crops and MNIST images is folded into the last layer (:mod:`mnist_edge.training.calibrate`).
-  With ``photos`` (a folder of grid photos in the layout of ``../shared/data/grid_photos``),
-  the digits cut out of their cells join the mix (:data:`PHOTO_SHARE` of each batch): the
-  shipped model was trained so, and its sidecar credits the photos' dataset.
+  learning-rate schedule (99.5% in about 4 minutes on 2 CPU cores);
+* ``edge-base``: the edge model from scratch on the mix below (MNIST, printed digits in the
+  training font families, MNIST digits photographed on paper, all through the reader's own
+  crop, :mod:`mnist_edge.training.crops`), 20 epochs at edge-mnist's rates; EMA weights. The
+  starting point of ``edge``: learnt together from the start, print and handwriting share
+  features that a fine-tune of an MNIST-only model never builds (the photo digits it has never
+  seen read better, benchmarks/model.md);
+* ``edge`` (default): ``edge-base``'s model (``models/edge_base.h5``, or trained first when
+  that file is not there) fine-tuned on the same mix; EMA weights; then a temperature fitted
+  on held-out crops and MNIST images is folded into the last layer
+  (:mod:`mnist_edge.training.calibrate`). With ``photos`` (a folder of grid photos in the
+  layout of ``../shared/data/grid_photos``), the digits cut out of their cells join the mix
+  (:data:`PHOTO_SHARE` of each batch): the shipped model was trained so, and its sidecar
+  credits the photos' dataset.
 """
 
 from __future__ import annotations
@@ -70,11 +74,13 @@ PHOTO_SHARE = 0.25  # with --photos: this share of each batch is photo cells, th
 RECIPES = {
     "seed": Recipe(epochs=10, batch_size=200, augment=False, peak_lr=None),
     "edge-mnist": Recipe(epochs=10, batch_size=128, augment=True, peak_lr=3e-3),
+    "edge-base": Recipe(epochs=20, batch_size=128, augment=True, peak_lr=3e-3, mix=EDGE_MIX,
+                        ema=0.999),
     "edge": Recipe(epochs=6, batch_size=128, augment=True, peak_lr=5e-4, mix=EDGE_MIX,
-                   warm_start="edge-mnist", ema=0.999, lr_alpha=0.01, warmup_share=0.05),
+                   warm_start="edge-base", ema=0.999, lr_alpha=0.01, warmup_share=0.05),
 }
-ARCH_OF = {"seed": "seed", "edge-mnist": "edge", "edge": "edge"}  # recipe -> architecture
-WARM_START_FILE = "edge_mnist.h5"  # the shipped edge-mnist model, in models/
+ARCH_OF = {"seed": "seed", "edge-mnist": "edge", "edge-base": "edge", "edge": "edge"}
+WARM_START_FILE = "edge_base.h5"  # the shipped edge-base model, in models/
 
 
 @dataclass
@@ -110,9 +116,10 @@ def train(
 ) -> TrainResult:
     """Train ``arch`` on ``data``, evaluate on its test split, save the model and its metrics.
 
-    ``arch`` names a recipe (:data:`RECIPES`). The mixed recipe (``edge``) starts from
-    ``init`` (a ``.h5``) if given, else from the shipped ``models/edge_mnist.h5``, else from
-    an ``edge-mnist`` model it trains first. ``photos`` adds grid-photo cells to its mix.
+    ``arch`` names a recipe (:data:`RECIPES`). The mixed recipes start from ``init`` (a
+    ``.h5``) if given; else ``edge-base`` from a fresh model and ``edge`` from the shipped
+    ``models/edge_base.h5``, or from an ``edge-base`` model it trains first. ``photos`` adds
+    grid-photo cells to their mix.
 
     One straight pass (build, fit, evaluate, describe, save) over a dozen shared locals; split
     up, each part would only hand them on to the next."""
@@ -139,7 +146,7 @@ def train(
             learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch))
         train_ds = _dataset(data, batch_size, seed, recipe.augment)
     else:
-        model, mixed, extra = _mixed_start(data, recipe, seed, init, progress, photos)
+        model, mixed, extra = _mixed_start(data, arch, seed, init, progress, photos)
         steps_per_epoch = mixed_steps_per_epoch(len(data.x_train), batch_size)
         optimizer = keras.optimizers.Adam(
             learning_rate=_learning_rate(recipe, epochs * steps_per_epoch, steps_per_epoch),
@@ -340,22 +347,28 @@ def mixed_sources(data: MnistData, seed: int = 0, progress=None
     return sources, info
 
 
-def _mixed_start(data: MnistData, recipe: Recipe, seed: int, init, progress,
+def _mixed_start(data: MnistData, arch: str, seed: int, init, progress,
                  photos: PhotoCells | None = None):
-    """(starting model, sources, metrics so far) of the mixed recipe."""
+    """(starting model, sources, metrics so far) of a mixed recipe: ``init`` if given, else a
+    fresh model for a recipe with no warm start (``edge-base``), else the shipped
+    :data:`WARM_START_FILE`, else the warm start's recipe trained first."""
     from mnist_edge.common.paths import models_dir
 
+    recipe = RECIPES[arch]
     path = Path(init) if init else models_dir() / WARM_START_FILE
     started_from: dict[str, Any]
-    if path.is_file():
+    if init and not path.is_file():
+        raise FileNotFoundError(f"--from {init}: no such file")
+    if path.is_file() and (init or recipe.warm_start):
         with absl_errors_only():
             model = keras.models.load_model(path, compile=False)
         started_from = {"file": portable(path), "sha256": sha256_file(path)}
-    elif init:
-        raise FileNotFoundError(f"--from {init}: no such file")
+    elif recipe.warm_start is None:
+        model = build(ARCH_OF[arch])
+        started_from = {"recipe": None, "note": "from scratch"}
     else:  # no shipped starting point (an installed wheel): train it first, same data
-        first = train(data, arch=recipe.warm_start or "edge-mnist",
-                      out=Path(os.environ.get("TMPDIR", "/tmp")) / f"edge_mnist_{os.getpid()}.h5",
+        first = train(data, arch=recipe.warm_start,
+                      out=Path(os.environ.get("TMPDIR", "/tmp")) / f"edge_base_{os.getpid()}.h5",
                       seed=seed)
         model = first.model
         started_from = {"recipe": recipe.warm_start, "test_accuracy":
