@@ -82,10 +82,14 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
         return options[0]
     if boxes is not None:
         options = [without_stubs(idx, boxes) for idx in options]
-    sure = [float(np.mean(np.log(probs[idx].max(axis=1) + 1e-6)
-                          - (WIDE_PART * _beyond_one_digit(boxes, idx) if boxes and len(idx) > 1
-                             else 0.0)))
-            for idx in options]
+
+    def sureness(idx: list[int]) -> float:
+        logs = np.log(probs[idx].max(axis=1) + 1e-6)
+        if boxes is not None and len(idx) > 1:
+            logs = logs - WIDE_PART * _beyond_one_digit(boxes, idx)
+        return float(np.mean(logs))
+
+    sure = [sureness(idx) for idx in options]
     if boxes is not None:
         surest = max(sure)
         for k, idx in enumerate(options):
