@@ -98,14 +98,14 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
                 aspect = w / max(h, 1)
                 if aspect < WHOLE_ASPECT and surest - sure[k] <= SURE_TIE:
                     return idx
-                sure[k] -= WIDE_WHOLE * max(0.0, aspect - SPLIT_ASPECT)
+                sure[k] -= WIDE_WHOLE * float(_beyond_one_digit(boxes, idx)[0])
     return options[int(np.argmax(sure))]
 
 
 def _beyond_one_digit(boxes: list[tuple[int, int, int, int]], idx: list[int]) -> np.ndarray:
-    """How far each part of a cut is wider than one digit may be (aspect beyond
-    ``SPLIT_ASPECT``): a part that could itself be cut again ("71" of "714") is a worse
-    explanation than the cut that separates it."""
+    """How far each crop of ``idx`` is wider than one digit may be (aspect beyond
+    ``SPLIT_ASPECT``): what a blob read whole, or a part of a cut that could itself be cut
+    again ("71" of "714"), pays for in :func:`best_reading`."""
     return np.array([max(0.0, boxes[i][2] / max(boxes[i][3], 1) - SPLIT_ASPECT) for i in idx])
 
 

@@ -355,11 +355,11 @@ def _mixed_start(data: MnistData, arch: str, seed: int, init, progress,
     from mnist_edge.common.paths import models_dir
 
     recipe = RECIPES[arch]
-    path = Path(init) if init else models_dir() / WARM_START_FILE
+    path = Path(init) if init else models_dir() / WARM_START_FILE if recipe.warm_start else None
     started_from: dict[str, Any]
     if init and not path.is_file():
         raise FileNotFoundError(f"--from {init}: no such file")
-    if path.is_file() and (init or recipe.warm_start):
+    if path is not None and path.is_file():
         with absl_errors_only():
             model = keras.models.load_model(path, compile=False)
         started_from = {"file": portable(path), "sha256": sha256_file(path)}
@@ -367,9 +367,9 @@ def _mixed_start(data: MnistData, arch: str, seed: int, init, progress,
         model = build(ARCH_OF[arch])
         started_from = {"recipe": None, "note": "from scratch"}
     else:  # no shipped starting point (an installed wheel): train it first, same data
+        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
         first = train(data, arch=recipe.warm_start,
-                      out=Path(os.environ.get("TMPDIR", "/tmp")) / f"edge_base_{os.getpid()}.h5",
-                      seed=seed)
+                      out=tmp / f"{recipe.warm_start}_{os.getpid()}.h5", seed=seed)
         model = first.model
         started_from = {"recipe": recipe.warm_start, "test_accuracy":
                         first.metrics["test_accuracy"]}
