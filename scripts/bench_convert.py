@@ -183,9 +183,9 @@ def _markdown(r: dict) -> str:
         f"int8 calibrated on {r['calibration_images']} training images balanced across classes.",
         "",
         f"- machine: {r['machine']}; load average {r['load_average_before'][0]} before, "
-        f"{r['load_average_after'][0]} after. **Shared machine**: other jobs (training, other "
-        "benchmarks and test suites) ran on the same 2 cores, so absolute times are noisy; "
-        "the configurations were timed in interleaved rounds so the ratios stay comparable.",
+        f"{r['load_average_after'][0]} after. {_load_sentence(r)} The configurations were "
+        "timed in interleaved rounds so that drifting load hits them alike and the ratios "
+        "stay comparable.",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
         "",
         "## Size and accuracy",
@@ -256,9 +256,11 @@ def _findings(r: dict, rows: dict) -> list[str]:
         "sweep shows differences of a few test digits either way with no trend in the set's "
         "size, so the default (500 images) stays.",
         f"- One digit: best int8 {int8:.3f} ms vs best float32 {f32:.3f} ms on this x86 CPU "
-        f"({int8 / f32:.1f}x). XNNPACK's float kernels are very fast on x86; ARM CPUs such as "
-        "a Raspberry Pi's usually favour int8. int8 is the default for its size and because "
-        "integer-only accelerators (Coral, NPUs) need it.",
+        f"({int8 / f32:.1f}x). "
+        + ("XNNPACK's float kernels are very fast on x86; ARM CPUs such as a Raspberry Pi's "
+           "usually favour int8. " if int8 > f32 else "Here int8 is the faster as well. ")
+        + "int8 is the default for its size and because integer-only accelerators (Coral, "
+        "NPUs) need it.",
         f"- Keras `model.predict` pays a large fixed cost per call (it builds a data pipeline "
         f"each time); the direct call `model(x)` ({call:.1f} ms for one digit) is the fairer "
         f"Keras figure, and TFLite is still ~{call / int8:.0f}x faster than it in int8.",
@@ -275,9 +277,21 @@ def _threads_sentence(rows: dict) -> str:
     slower = sum(x < 0.95 for x in ratios)
     return (f"- 2 threads vs 1: faster in {faster}, slower in {slower}, within 5% in "
             f"{len(ratios) - faster - slower} of {len(ratios)} TFLite configurations (median "
-            f"speed-up {statistics.median(ratios):.2f}x). A 28x28 digit is too little work to "
-            "split across threads, and on a machine shared with other jobs the second thread "
-            "often waits.")
+            f"speed-up {statistics.median(ratios):.2f}x). "
+            + ("A 28x28 digit is too little work to split across threads, and on a machine "
+               "shared with other jobs the second thread often waits."
+               if statistics.median(ratios) < 1.05 else
+               "With a core to spare the second thread pays even for one 28x28 digit; on a "
+               "loaded machine, or a device whose other core decodes frames, it may not "
+               "(`--threads` sets it)."))
+
+
+def _load_sentence(r: dict) -> str:
+    """What the load averages say about the timings: a quiet machine, or a shared one."""
+    if max(r["load_average_before"][0], r["load_average_after"][0]) < 1.5:
+        return "Quiet for a 2-core machine (nothing else heavy ran)."
+    return ("**Shared machine**: other jobs (training, other benchmarks and test suites) ran "
+            "on the same cores, so absolute times are noisy.")
 
 
 def _parse() -> argparse.Namespace:

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from mnist_edge.cli import app
 from mnist_edge.common.errors import UserError
-from mnist_edge.reading.model_input import load_model_info, prepare_crop
+from mnist_edge.reading.model_input import prepare_crop
+from mnist_edge.reading.sidecar import load_model_info
 from mnist_edge.testing.counter_digits import (
     DIGIT_CLASSES,
     counter_strip,

@@ -39,7 +39,33 @@ def test_every_device_module_imports_without_tensorflow():
         "print('imported', len(sys.argv) and len([m for m in sys.modules "
         "if m.startswith('mnist_edge')]))\n"
     )
+    assert _run(code).startswith("imported")
+
+
+def test_the_classifier_runs_with_numpy_and_an_interpreter_alone():
+    """What ``scripts/check_runtimes.py`` relies on: ``Classifier`` loads a model and its sidecar
+    and predicts with OpenCV (and TensorFlow) unavailable, as in a bare virtual environment with
+    only numpy and an interpreter (a sidecar's reader once pulled OpenCV in with the crop code)."""
+    code = (
+        "import sys\n"
+        "sys.modules['cv2'] = None\n"
+        "sys.modules['tensorflow'] = None\n"
+        "sys.modules['keras'] = None\n"
+        "import numpy as np\n"
+        "from mnist_edge.reading.runtime import Classifier\n"
+        "c = Classifier('models/edge_int8.tflite', runtime='litert')\n"
+        "x = np.zeros((2, 28, 28), np.uint8)\n"
+        "x[1, 4:24, 13:16] = 255\n"
+        "p = c.predict(x)\n"
+        "print(p.shape, int(p[1].argmax()), sys.modules['cv2'] is None)\n"
+    )
+    assert _run(code).split() == ["(2,", "10)", "1", "True"]
+
+
+def _run(code: str) -> str:
+    """``code`` run in a fresh interpreter at the repository's root: its standard output
+    (the test fails with its standard error if it fails)."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("imported")
+    return done.stdout

@@ -42,7 +42,7 @@ def folder_model_info(model: Path) -> dict[str, Any] | None:
     ``preprocessing`` and ``data_dir``), or None for an MNIST model."""
     import json
 
-    from mnist_edge.reading.model_input import sidecar_path
+    from mnist_edge.reading.sidecar import sidecar_path
 
     side = sidecar_path(model)
     if not side.is_file():
@@ -128,7 +128,8 @@ def folder_dataset_for(model: Path, data: Path | None, test_only: bool) -> Any:
         return None
     if info is None and data is None:
         return None
-    from mnist_edge.reading.model_input import CROP_PREPROCESSING, load_model_info
+    from mnist_edge.reading.model_input import CROP_PREPROCESSING
+    from mnist_edge.reading.sidecar import load_model_info
 
     classes = info["labels"] if info else load_model_info(model).labels
     prep = info["preprocessing"] if info else CROP_PREPROCESSING

@@ -22,7 +22,7 @@ import numpy as np
 
 from mnist_edge.common.paths import default_model
 from mnist_edge.reading.fragments import drop_fragments
-from mnist_edge.reading.model_input import load_model_info, prepare_crops
+from mnist_edge.reading.model_input import prepare_crops
 from mnist_edge.reading.pipeline import (
     DEFAULT_PARAMS,
     VisionParams,
@@ -31,6 +31,7 @@ from mnist_edge.reading.pipeline import (
 )
 from mnist_edge.reading.runtime import Classifier
 from mnist_edge.reading.second_look import second_look
+from mnist_edge.reading.sidecar import load_model_info
 from mnist_edge.reading.split import SPLIT_ASPECT, without_stubs
 
 WIDE_WHOLE = 0.05  # nats per unit of aspect beyond SPLIT_ASPECT charged to a blob read whole
@@ -64,7 +65,7 @@ class Digit:
 
 
 def best_reading(options: list[list[int]], probs: np.ndarray,
-                 boxes: list[tuple[int, int, int, int]] | None = None) -> list[int]:
+                 boxes: list[tuple[int, int, int, int]]) -> list[int]:
     """The alternative (crop indices) whose digits the model is surest of, on average: a blob
     read whole, or cut into touching digits. Ties go to the first (the blob whole).
 
@@ -80,25 +81,22 @@ def best_reading(options: list[list[int]], probs: np.ndarray,
     "71" of a touching "714" as a sure 7: the cut in three explains it better)."""
     if len(options) == 1:
         return options[0]
-    if boxes is not None:
-        options = [without_stubs(idx, boxes) for idx in options]
+    options = [without_stubs(idx, boxes) for idx in options]
 
     def sureness(idx: list[int]) -> float:
         logs = np.log(probs[idx].max(axis=1) + 1e-6)
-        if boxes is not None and len(idx) > 1:
+        if len(idx) > 1:
             logs = logs - WIDE_PART * _beyond_one_digit(boxes, idx)
         return float(np.mean(logs))
 
     sure = [sureness(idx) for idx in options]
-    if boxes is not None:
-        surest = max(sure)
-        for k, idx in enumerate(options):
-            if len(idx) == 1:
-                _, _, w, h = boxes[idx[0]]
-                aspect = w / max(h, 1)
-                if aspect < WHOLE_ASPECT and surest - sure[k] <= SURE_TIE:
-                    return idx
-                sure[k] -= WIDE_WHOLE * float(_beyond_one_digit(boxes, idx)[0])
+    surest = max(sure)
+    for k, idx in enumerate(options):
+        if len(idx) == 1:
+            _, _, w, h = boxes[idx[0]]
+            if w / max(h, 1) < WHOLE_ASPECT and surest - sure[k] <= SURE_TIE:
+                return idx
+            sure[k] -= WIDE_WHOLE * float(_beyond_one_digit(boxes, idx)[0])
     return options[int(np.argmax(sure))]
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from mnist_edge.common.errors import UserError
 from mnist_edge.common.quiet import native_output_silenced, quiet_tensorflow_logs
 from mnist_edge.common.text import first_line
+from mnist_edge.reading.sidecar import load_model_info
 from mnist_edge.reading.tflite_file import check_tflite
 
 RUNTIMES = ("litert", "tflite_runtime", "tensorflow")
@@ -150,8 +151,6 @@ class Classifier:
         out_shape = tuple(int(d) for d in out["shape"])
         # 10 for MNIST models; a model trained on class folders has one output per class
         # folder, as its sidecar names them
-        from mnist_edge.reading.model_input import load_model_info
-
         info = load_model_info(self.model_path)
         expected = classes or len(info.labels)
         if len(out_shape) != 2 or out_shape[1] != expected:

@@ -252,7 +252,7 @@ def _is_class_folder_set(folder: Path) -> bool:
 def _crop_model_folder(model: Path) -> Path | None:
     """The class-folder set a crop model was trained on (its sidecar's ``data_dir``); a
     UserError when that set is gone, since MNIST digits would fail its self-test."""
-    from mnist_edge.reading.model_input import load_model_info
+    from mnist_edge.reading.sidecar import load_model_info
 
     info = load_model_info(model)
     if not info.whole_crops:

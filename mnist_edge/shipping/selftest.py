@@ -205,7 +205,7 @@ def run_selftest(
 
 def _whole_crops(model: str | os.PathLike[str], num_classes: int) -> bool:
     """True for a model trained on class folders (its sidecar says so)."""
-    from mnist_edge.reading.model_input import load_model_info
+    from mnist_edge.reading.sidecar import load_model_info
 
     return load_model_info(model, num_classes).whole_crops
 

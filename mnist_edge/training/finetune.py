@@ -31,7 +31,7 @@ from mnist_edge.common.metrics import (
     package_versions,
 )
 from mnist_edge.common.quiet import absl_errors_only
-from mnist_edge.reading.model_input import load_model_info
+from mnist_edge.reading.sidecar import load_model_info
 from mnist_edge.training.crop_augment import augment_crops
 from mnist_edge.training.folders import FolderData
 from mnist_edge.training.train import TrainResult, _make_deterministic, metrics_path_for
