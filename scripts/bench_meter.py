@@ -1,4 +1,6 @@
-"""Benchmark the meter pipeline and MQTT publishing; writes benchmarks/meter.md and .json.
+"""Benchmark the meter pipeline and MQTT publishing.
+
+Writes benchmarks/meter.md and .json (``--out`` elsewhere).
 
 1. Region read of a 6-digit meter face in a 640x480 frame on one core (OpenCV and the
    interpreter single-threaded): crops, the one classify call, the whole
@@ -297,16 +299,19 @@ def markdown(r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--markdown-only", action="store_true",
-                    help="rewrite benchmarks/meter.md from benchmarks/meter.json")
+                    help="rewrite OUT.md from OUT.json")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "meter"),
+                    help="write OUT.md and OUT.json")
     ap.add_argument("--outage", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each A/B run")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--queue", type=int, default=2000)
     args = ap.parse_args()
+    out = Path(args.out)
     if args.markdown_only:
-        result = json.loads((REPO / "benchmarks" / "meter.json").read_text())
-        atomic.write_text(REPO / "benchmarks" / "meter.md", markdown(result))
+        result = json.loads(out.with_suffix(".json").read_text())
+        atomic.write_text(out.with_suffix(".md"), markdown(result))
         return
     cv2.setNumThreads(1)  # one core's worth: OpenCV and the interpreter single-threaded
     reader = make_reader(threads=1)
@@ -324,8 +329,8 @@ def main() -> None:
                           "runtime": reader.runtime_name, "model": reader.model_path.name},
               "regions": regions, "publish": publish, "outage": outage,
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    atomic.write_json(REPO / "benchmarks" / "meter.json", result)
-    atomic.write_text(REPO / "benchmarks" / "meter.md", markdown(result))
+    atomic.write_json(out.with_suffix(".json"), result)
+    atomic.write_text(out.with_suffix(".md"), markdown(result))
     print(json.dumps(result, indent=1))
 
 

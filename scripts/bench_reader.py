@@ -29,7 +29,8 @@ OpenCV threads 1, TensorFlow intra/inter-op threads 1):
    against the pipeline without the ruled-lines steps; its options (``--photos``, ``--scenes``,
    ``--plain``, ``--odd``) are taken here too.
 
-Results: ``benchmarks/reader.md`` and ``benchmarks/reader.json`` (written atomically).
+Results: ``benchmarks/reader.md`` and ``benchmarks/reader.json`` (written atomically; ``--out``
+elsewhere).
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def main() -> None:
         import bench_grids
         results["grids"] = bench_grids.measure(args, sys.argv[1:], "scripts/bench_reader.py")
         text += "\n" + bench_grids.markdown(results["grids"])
-    atomic.write_json(REPO / "benchmarks" / "reader.json", results)
-    atomic.write_text(REPO / "benchmarks" / "reader.md", text)
+    out = Path(args.out)
+    atomic.write_json(out.with_suffix(".json"), results)
+    atomic.write_text(out.with_suffix(".md"), text)
     print(text)
 
 
@@ -128,6 +130,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--core", default="auto",
                     help="CPU core to pin to; auto: the one that reads a probe set fastest "
                          "(on a shared machine, the one other jobs load least)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "reader"),
+                    help="write OUT.md and OUT.json")
     ap.add_argument("--no-grids", action="store_true",
                     help="leave out the ruled-lines part (scripts/bench_grids.py)")
     import bench_grids  # (it imports this module's helpers: imported here, not at the top)
