@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_edge.common import atomic  # noqa: E402
-from mnist_edge.common.paths import portable_args  # noqa: E402
+from mnist_edge.common.paths import portable_args, shipped_model  # noqa: E402
 
-RUNS = [("seed", "seed.h5"), ("edge-mnist", "edge_mnist.h5"), ("edge-base", "edge_base.h5")]
+RUNS = ["seed", "edge-mnist", "edge-base"]  # the recipes that start from scratch
 
 
 def train_one(arch: str, out: Path, data: str, seed: int) -> dict:
@@ -107,7 +107,8 @@ def main() -> None:
                           render_markdown(json.loads((out_dir / "train.json").read_text())))
         return
     models_dir = Path(args.models_dir)
-    runs = {arch: train_one(arch, models_dir / name, args.data, args.seed) for arch, name in RUNS}
+    runs = {arch: train_one(arch, models_dir / shipped_model(arch), args.data, args.seed)
+            for arch in RUNS}
     seed = runs["seed"]
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

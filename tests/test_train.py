@@ -58,7 +58,7 @@ def test_edge_base_starts_from_scratch_and_edge_from_the_shipped_base(mnist, tmp
     import dataclasses
 
     from mnist_edge.common.checksum import sha256_file
-    from mnist_edge.common.paths import models_dir
+    from mnist_edge.common.paths import models_dir, shipped_model
     from mnist_edge.training import train as train_module
 
     small = mnist.subset(600, 100)
@@ -66,7 +66,8 @@ def test_edge_base_starts_from_scratch_and_edge_from_the_shipped_base(mnist, tmp
     assert base.metrics["warm_start"] == {"recipe": None, "note": "from scratch"}
     assert base.metrics["recipe"] == "mixed" and "temperature" in base.metrics
 
-    shipped = models_dir() / train_module.WARM_START_FILE
+    shipped = models_dir() / shipped_model(train_module.RECIPES["edge"].warm_start)
+    assert shipped.name == "edge_base.h5"
     assert shipped.is_file(), "the shipped base the default recipe starts from"
     edge = train(small, arch="edge", out=tmp_path / "edge.h5", epochs=1, seed=3)
     assert edge.metrics["warm_start"]["sha256"] == sha256_file(shipped)

@@ -44,6 +44,12 @@ def models_dir() -> Path:
     return WHEEL_MODELS_DIR if WHEEL_MODELS_DIR.is_dir() else REPO_MODELS_DIR
 
 
+def shipped_model(recipe: str) -> str:
+    """The file name a training recipe's model ships under in ``models/`` (``edge-base`` ->
+    ``edge_base.h5``): where the default recipe finds its start and benchmarks write theirs."""
+    return recipe.replace("-", "_") + ".h5"
+
+
 def default_model() -> Path:
     """The model every device command uses unless told otherwise."""
     if os.environ.get(MODEL_ENV_VAR):

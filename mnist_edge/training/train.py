@@ -80,7 +80,6 @@ RECIPES = {
                    warm_start="edge-base", ema=0.999, lr_alpha=0.01, warmup_share=0.05),
 }
 ARCH_OF = {"seed": "seed", "edge-mnist": "edge", "edge-base": "edge", "edge": "edge"}
-WARM_START_FILE = "edge_base.h5"  # the shipped edge-base model, in models/
 
 
 @dataclass
@@ -350,12 +349,14 @@ def mixed_sources(data: MnistData, seed: int = 0, progress=None
 def _mixed_start(data: MnistData, arch: str, seed: int, init, progress,
                  photos: PhotoCells | None = None):
     """(starting model, sources, metrics so far) of a mixed recipe: ``init`` if given, else a
-    fresh model for a recipe with no warm start (``edge-base``), else the shipped
-    :data:`WARM_START_FILE`, else the warm start's recipe trained first."""
-    from mnist_edge.common.paths import models_dir
+    fresh model for a recipe with no warm start (``edge-base``), else the warm start's
+    shipped model (:func:`~mnist_edge.common.paths.shipped_model`), else the warm start's
+    recipe trained first."""
+    from mnist_edge.common.paths import models_dir, shipped_model
 
     recipe = RECIPES[arch]
-    path = Path(init) if init else models_dir() / WARM_START_FILE if recipe.warm_start else None
+    path = Path(init) if init else \
+        models_dir() / shipped_model(recipe.warm_start) if recipe.warm_start else None
     started_from: dict[str, Any]
     if init and not path.is_file():
         raise FileNotFoundError(f"--from {init}: no such file")
