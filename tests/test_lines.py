@@ -695,6 +695,26 @@ def test_a_small_blob_a_rule_runs_through_is_the_rule_but_a_digit_across_it_is_n
     assert on_rule(coarse, (250, 94, 20, 12), 20)  # a stub on the border itself
 
 
+def test_a_rule_runs_through_a_blob_only_where_it_is_drawn():
+    """A grid's lines are spanned across it: the border of the grid above, met again at a
+    stroke by the last row, is one line over the whole height. Through a digit in the middle
+    rows it is no rule (none was drawn there); through the same blob where it was drawn, or a
+    rule put in between found ones (no pixels), it is."""
+    from mnist_edge.reading.cells import Grid, Line, on_rule
+
+    def drawn(x: float, lo: float, hi: float) -> np.ndarray:
+        return np.array([(y, x) for y in np.arange(lo, hi)], np.float64)
+
+    rows = [Line(100 + 50 * i, 0.0, 100, 300) for i in range(5)]
+    cols = [Line(100 + 50 * i, 0.0, 100, 300, drawn(100 + 50 * i, 100, 300)) for i in range(5)]
+    stray = Line(175, 0.0, 100, 300, np.vstack([drawn(175, 100, 130), drawn(175, 280, 300)]))
+    grids = [Grid(rows, [*cols[:2], stray, *cols[2:]])]
+    assert not on_rule(grids, (170, 205, 12, 15), 20)  # a digit in a middle row
+    assert on_rule(grids, (170, 105, 12, 15), 20)  # where the stray line was drawn
+    put_in = Line(175, 0.0, 100, 300)  # a rule filled in between two found ones
+    assert on_rule([Grid(rows, [*cols[:2], put_in, *cols[2:]])], (170, 205, 12, 15), 20)
+
+
 def test_a_blob_filling_its_cell_is_the_cell_but_a_digit_inside_it_is_not():
     from mnist_edge.reading.cells import Grid, Line, fill_cells
 
@@ -821,10 +841,13 @@ def test_a_digit_in_a_dashed_table_is_read_in_its_cell(reader):
     assert len(digits) == len(cells)
 
 
-def _in_cell(height: int, cell: tuple[int, int, int] | None, x: int = 0):
+_PLACES = iter(range(0, 10**6, 20))  # each digit its own place (none inside another's box)
+
+
+def _in_cell(height: int, cell: tuple[int, int, int] | None):
     from mnist_edge.reading.reader import Digit
 
-    return Digit(1, 0.9, (x, 0, 10, height), (0.0,) * 10, cell)
+    return Digit(1, 0.9, (next(_PLACES), 0, 10, height), (0.0,) * 10, cell)
 
 
 def test_a_piece_much_shorter_or_taller_than_its_grids_digits_is_dropped():
@@ -851,14 +874,34 @@ def test_a_squat_one_short_for_its_grid_is_a_rule_stub():
     from mnist_edge.reading.fragments import drop_fragments
     from mnist_edge.reading.reader import Digit
 
+    place = iter(range(0, 1000, 60))  # each digit its own place (none inside another)
+
     def digit(label: int, w: int, h: int, cell=(0, 0, 0)) -> Digit:
-        return Digit(label, 0.9, (0, 0, w, h), (0.0,) * 10, cell)
+        return Digit(label, 0.9, (next(place), 0, w, h), (0.0,) * 10, cell)
 
     grid = [digit(k, 24, 40, (0, 1, k)) for k in range(2, 7)]  # digits 40 px tall
     stubs = [digit(1, 34, 30), digit(1, 30, 31)]
     kept = [digit(1, 40, 40), digit(1, 48, 36), digit(1, 10, 30), digit(7, 34, 30),
             digit(1, 34, 30, None), digit(1, 34, 30, (1, 0, 0))]
     assert drop_fragments([*grid, *stubs, *kept]) == [*grid, *kept]
+
+
+def test_a_digit_in_a_grid_inside_a_bigger_digits_box_is_a_piece_of_it():
+    """A rule found in two pieces that do not meet is two lines; one runs through a digit,
+    and the look at the cell that seemed empty finds the digit's other half: it lies inside
+    the whole digit's box and goes. Boxes that only overlap stay, and outside grids too."""
+    from mnist_edge.reading.fragments import drop_fragments
+    from mnist_edge.reading.reader import Digit
+
+    def digit(box: tuple[int, int, int, int], cell=(0, 0, 0)) -> Digit:
+        return Digit(9, 0.9, box, (0.0,) * 10, cell)
+
+    whole, half = digit((93, 18, 13, 20), (0, 0, 1)), digit((103, 18, 3, 19), (0, 0, 2))
+    beside = digit((100, 20, 14, 20), (0, 0, 3))  # overlapping, mostly its own
+    apart = [digit((150 + 40 * k, 18, 13, 20), (0, 1, k)) for k in range(4)]
+    loose = [digit((300, 300, 20, 30), None), digit((305, 305, 5, 10), None)]
+    assert drop_fragments([whole, half, beside, *apart, *loose]) == \
+        [whole, beside, *apart, *loose]
 
 
 def test_a_one_written_as_a_slash_is_read(reader):

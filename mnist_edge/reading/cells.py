@@ -254,7 +254,8 @@ def _along_rule(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -
 
 
 def _rule_through(grids: list[Grid], box: tuple[int, int, int, int], min_h: int) -> bool:
-    """A blob inside a grid, small for its cells, with a rule through its middle."""
+    """A blob inside a grid, small for its cells, with a rule through its middle, drawn there
+    (:func:`_drawn_near`)."""
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     reach = REACH * min_h
@@ -262,8 +263,21 @@ def _rule_through(grids: list[Grid], box: tuple[int, int, int, int], min_h: int)
         xs, ys = _rules_at(grid.cols, cy, reach), _rules_at(grid.rows, cx, reach)
         if len(xs) < 2 or len(ys) < 2 or not xs[0] <= cx <= xs[-1] or not ys[0] <= cy <= ys[-1]:
             continue
-        return _through(xs, cx, w) or _through(ys, cy, h)
+        return (_through(xs, cx, w) and _drawn_near(grid.cols, cx, cy, reach + h / 2)) or \
+            (_through(ys, cy, h) and _drawn_near(grid.rows, cy, cx, reach + w / 2))
     return False
+
+
+def _drawn_near(lines: list[Line], across: float, along: float, reach: float) -> bool:
+    """Whether the one of ``lines`` nearest ``across`` (at ``along``) was drawn within
+    ``reach`` of ``along``, or put in where none was (:func:`_filled`: no pixels). A grid's
+    lines are spanned across it (:func:`_spanned`): the border of the grid above it, met again
+    at a stroke beside its last digit, is one line over the whole height, and would otherwise
+    run through the middle of a digit in a column it never touches."""
+    nearest = min((ln for ln in lines if ln.covers(along, reach)),
+                  key=lambda ln: abs(ln.at(along) - across))
+    drawn = nearest.points[:, 0]
+    return not len(drawn) or bool(np.any(np.abs(drawn - along) <= reach))
 
 
 def _through(rules: list[float], middle: float, size: float) -> bool:

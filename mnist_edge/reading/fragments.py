@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+import numpy as np
+
 from mnist_edge.reading.cells import grid_sizes
 
 MIN_SHARE = 0.5  # a digit shorter than this share of its grid's median digit is a fragment
@@ -28,6 +30,7 @@ STUB_WIDTH = 0.9  # a "1" wider than this times its height...
 STUB_SHARE = 0.8  # ...and shorter than this share of its grid's median digit is a rule's stub
 STRAY_SHORT = 0.5  # outside grids, a "1" shorter than this share of the digit beside it...
 STRAY_TALL = 1.4  # ...or taller than this times it is a stroke of something else
+NESTED = 0.8  # a digit in a grid with this share of its box inside a bigger one's is a piece of it
 
 
 class _InCell(Protocol):
@@ -42,10 +45,10 @@ T = TypeVar("T", bound=_InCell)
 def drop_fragments(digits: list[T]) -> list[T]:
     """``digits`` (in their order) without those much shorter or taller than their grid's
     median digit, nor a squat "1" (:func:`_stub`), nor a stray "1" outside grids
-    (:func:`_stray_ones`)."""
+    (:func:`_stray_ones`), nor a piece of another digit in a grid (:func:`_nested`)."""
     typical = {g: h for g, (_, h) in
                grid_sizes([d.box for d in digits], [d.cell for d in digits]).items()}
-    stray = _stray_ones(digits)
+    stray = _stray_ones(digits) | _nested(digits)
     return [d for i, d in enumerate(digits) if i not in stray
             and (d.cell is None or d.cell[0] not in typical
                  or (MIN_SHARE <= d.box[3] / typical[d.cell[0]] <= MAX_SHARE
@@ -71,6 +74,25 @@ def _stray_ones(digits: list[T]) -> set[int]:
                     STRAY_SHORT <= d.box[3] / beside.box[3] <= STRAY_TALL):
                 stray.add(i)
     return stray
+
+
+def _nested(digits: list[T]) -> set[int]:
+    """The indices of the digits in grids whose box lies mostly (:data:`NESTED`) inside the
+    box of a bigger digit in a grid: digits do not nest, so it is a piece of that digit found
+    again. A rule found in two pieces that do not meet is two lines, and one of them may run
+    through a digit: its cell is then two cells, and the second look at the one that seemed
+    empty (:mod:`~mnist_edge.reading.empty_cells`) finds the digit's other half there."""
+    inside = [i for i, d in enumerate(digits) if d.cell is not None]
+    if len(inside) < 2:
+        return set()
+    b = np.array([digits[i].box for i in inside], np.float64)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    area = b[:, 2] * b[:, 3]
+    w = np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None])
+    h = np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None])
+    shared = np.clip(w, 0, None) * np.clip(h, 0, None)  # [i, j]: box i's area inside box j's
+    pieces = (shared >= NESTED * area[:, None]) & (area[None] > area[:, None])
+    return {inside[i] for i in np.flatnonzero(pieces.any(axis=1))}
 
 
 def _beside(one: _InCell, others: list[T]) -> T | None:
