@@ -10,7 +10,9 @@
    thresholds that follow the frame's own ink;
 4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out,
    less the strokes on a faint line much darker than it
-   (:mod:`~mnist_edge.reading.over_rules`: a number written across a crease);
+   (:mod:`~mnist_edge.reading.over_rules`: a number written across a crease); a page whose
+   rules run askew is turned level and read again from step 2
+   (:mod:`~mnist_edge.reading.level`);
 5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued, the letters of
    printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
@@ -31,6 +33,7 @@ taller than the digit beside them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +52,7 @@ from mnist_edge.reading.cells import (
 )
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
+from mnist_edge.reading.level import is_turned, levelled
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.over_rules import ink_over_rules
@@ -101,14 +105,30 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     :func:`~mnist_edge.reading.normalise.to_gray`); a blank frame gives nothing.
     """
     working = normalise(frame, invert, params)
-    work = working.image
-    if min(work.shape) < MIN_WORK_SIDE:
+    if min(working.image.shape) < MIN_WORK_SIDE:
         return Candidates(np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.uint8), [])
-    paper = estimate_paper(work, params)
-    params = ink_thresholds(work, paper, params)
+
+    def to_frame(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return _to_frame(box, working.scale, *working.frame_size)
+
+    return _find(working.image, params, cells, to_frame, level=True)
+
+
+def _find(work: np.ndarray, given: VisionParams, cells: bool,
+          to_frame: Callable[[tuple[int, int, int, int]], tuple[int, int, int, int]],
+          level: bool) -> Candidates:
+    """Steps 2 to 8 on the working image ``work``; ``to_frame`` takes a box of it to the
+    frame's pixels. ``level``: a page turned askew is turned level and read again
+    (:mod:`~mnist_edge.reading.level`; at most once)."""
+    paper = estimate_paper(work, given)
+    params = ink_thresholds(work, paper, given)
     mask = binarise(work, paper, params)
     min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
+    if level and is_turned(rules.slope):
+        upright = levelled(work, rules.slope)
+        return _find(upright.image, given, cells, lambda box: to_frame(upright.box_back(box)),
+                     level=False)
     mask = remove_rules(mask, rules, keep=ink_over_rules(work, paper, rules, mask, params.high))
     blobs = find_blobs(mask, params, rules.horizontal, rules.slope)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
@@ -125,7 +145,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     where: list[Cell | None] = [None] * len(found.blobs)
     if grids:
         where = _look_again(found, grids, min_h)
-    boxes = [_to_frame(b.box, working.scale, *working.frame_size) for b in found.blobs]
+    boxes = [to_frame(b.box) for b in found.blobs]
     arr = np.stack(found.crops) if found.crops else np.zeros((0, MNIST_SIZE, MNIST_SIZE),
                                                              np.uint8)
     return Candidates(arr, boxes, found.readings, where, [g.shape for g in grids])

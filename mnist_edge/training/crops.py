@@ -282,10 +282,11 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """sha256 of the code that decides what a crop looks like (renderer, crop, finder)."""
-    from mnist_edge.reading import binarise, blobs, normalise, paper, pipeline, split
+    from mnist_edge.reading import binarise, blobs, level, normalise, paper, pipeline, split
 
     h = hashlib.sha256()
-    for module in (fonts, reading_crop, binarise, blobs, normalise, paper, pipeline, split):
+    for module in (fonts, reading_crop, binarise, blobs, level, normalise, paper, pipeline,
+                   split):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()

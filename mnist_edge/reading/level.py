@@ -1,0 +1,62 @@
+"""Step 4b, level: a page turned more than :data:`LEVEL_FROM` degrees is turned level and read
+again.
+
+The line finder follows rules tilted up to about 15 degrees, but on a page held well askew it
+takes out less of them: the short walls of a row of boxes and the stretches of a rule between
+two digits stay behind as upright strokes read "1", and a grid whose rules were found in
+pieces gives digits the wrong cells. The horizontal rules' slope (:class:`~mnist_edge.reading.
+lines.Rules`) says how far the page is turned; the working image turned back by that angle
+about its centre is read from the paper estimate on, as an upright page is, and each box found
+is taken back to the frame as the bounding box of its corners. Synthetic grids, tables and rows
+of boxes turned 12 and 15 degrees (``benchmarks/reader.md``) read as upright ones do; frames
+turned less, like the 317 development photos (none beyond 3 degrees), are read once, as before.
+
+The turned image keeps the frame's size (so sizes measured in shares of its shorter side stay
+what they were); what turning moves past the frame's corners is not read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+LEVEL_FROM = 5.0  # degrees: a page turned less than this is read as it is
+
+
+def is_turned(slope: float) -> bool:
+    """Whether rules running at ``slope`` (y per x) mean a page turned :data:`LEVEL_FROM`
+    degrees or more."""
+    return abs(math.degrees(math.atan(slope))) >= LEVEL_FROM
+
+
+@dataclass(frozen=True)
+class Levelled:
+    """A working image turned level, and the way back to the image it was turned from."""
+
+    image: np.ndarray  # uint8 grey, the size of the original
+    back: np.ndarray  # 2x3 affine: levelled pixels -> original pixels
+
+    def box_back(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box of the levelled image as the bounding box of its corners in the original,
+        clipped to it."""
+        x, y, w, h = box
+        corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]],
+                           np.float64) @ self.back.T
+        height, width = self.image.shape[:2]
+        x0, y0 = (max(0, int(np.floor(v))) for v in corners.min(axis=0))
+        x1, y1 = min(width, int(np.ceil(corners[:, 0].max()))), \
+            min(height, int(np.ceil(corners[:, 1].max())))
+        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+
+def levelled(image: np.ndarray, slope: float) -> Levelled:
+    """``image`` turned about its centre so that rules at ``slope`` (y per x) run level; the
+    corners it turns in are filled with the nearest edge's pixels (paper, not ink)."""
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), math.degrees(math.atan(slope)), 1.0)
+    upright = cv2.warpAffine(image, turn, (w, h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+    return Levelled(upright, cv2.invertAffineTransform(turn))
