@@ -226,6 +226,8 @@ def main() -> None:
     parser.add_argument("--cli-runs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "deploy")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1 (a median of model updates), got {args.runs}")
     if args.data is None and not os.environ.get("MNIST_EDGE_DATA"):
         default = REPO.parent / "shared" / "data" / "mnist.npz"
         args.data = default if default.is_file() else None

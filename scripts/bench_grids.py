@@ -57,6 +57,7 @@ from bench_reader import (  # noqa: E402
     _pick_core,
     _steal_percent,
     named_file,
+    positive,
 )
 
 from mnist_edge.common.metrics import machine_description, package_versions  # noqa: E402
@@ -125,7 +126,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """This benchmark's own options (``bench_reader.py`` takes them too)."""
     ap.add_argument("--photos", default=str(grid_photos.root()))
-    ap.add_argument("--scenes", type=int, default=24,
+    ap.add_argument("--scenes", type=positive, default=24,
                     help="synthetic grid scenes per layout, size and difficulty")
     ap.add_argument("--plain", type=int, default=200, help="plain pages per kind (grids part)")
     ap.add_argument("--odd", action="append", default=[], type=named_file,

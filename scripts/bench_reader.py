@@ -139,6 +139,18 @@ def _parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def positive(text: str) -> int:
+    """A count on a benchmark's command line that must be 1 or more (of nothing there is no
+    median, no rate)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def named_file(spec: str) -> tuple[str, Path]:
     """``NAME=FILE`` on a benchmark's command line (an extra model to measure), checked."""
     name, _, path = spec.partition("=")
