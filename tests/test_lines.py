@@ -417,13 +417,21 @@ def test_a_levelled_box_goes_back_to_the_turned_frame():
     """A page turned 12 degrees is turned level (its rules run flat); a box around a mark in
     the levelled image goes back to a box around the same mark in the frame."""
     from mnist_edge.reading.level import is_turned, levelled
+    from mnist_edge.reading.lines import Rules
 
     page = np.full((300, 400), 220, np.uint8)
     tilt = np.tan(np.radians(12))
     for y in range(40, 300, 50):
         cv2.line(page, (0, y), (399, int(y + 399 * tilt)), 60, 2)
     cv2.circle(page, (300, 120), 6, 0, -1)
-    assert is_turned(tilt) and is_turned(-tilt) and not is_turned(np.tan(np.radians(4)))
+    rows, cols, stem = (np.zeros(page.shape, np.uint8) for _ in range(3))
+    rows[40::50] = 255
+    cols[:, 100::150] = 255  # two upright rules
+    stem[:, 100] = 255  # one: a tall digit's stem across lined paper
+    assert is_turned(Rules(rows, cols, slope=tilt)) and is_turned(Rules(rows, cols, slope=-tilt))
+    assert not is_turned(Rules(rows, cols, slope=np.tan(np.radians(4))))
+    assert not is_turned(Rules(rows, None, slope=tilt))  # lined paper, or a 5's long bar
+    assert not is_turned(Rules(rows, stem, slope=tilt))
     flat = levelled(page, tilt)
     rows = np.flatnonzero((flat.image[:, 100:300] < 120).mean(axis=1) > 0.9)
     assert len(rows) >= 3  # the rules run level across the middle of the image

@@ -4,12 +4,13 @@ again.
 The line finder follows rules tilted up to about 15 degrees, but on a page held well askew it
 takes out less of them: the short walls of a row of boxes and the stretches of a rule between
 two digits stay behind as upright strokes read "1", and a grid whose rules were found in
-pieces gives digits the wrong cells. The horizontal rules' slope (:class:`~mnist_edge.reading.
-lines.Rules`) says how far the page is turned; the working image turned back by that angle
-about its centre is read from the paper estimate on, as an upright page is, and each box found
-is taken back to the frame as the bounding box of its corners. Synthetic grids, tables and rows
-of boxes turned 12 and 15 degrees (``benchmarks/reader.md``) read as upright ones do; frames
-turned less, like the 317 development photos (none beyond 3 degrees), are read once, as before.
+pieces gives digits the wrong cells. On a page ruled both ways (:func:`is_turned`), the
+horizontal rules' slope (:class:`~mnist_edge.reading.lines.Rules`) says how far the page is
+turned; the working image turned back by that angle about its centre is read from the paper
+estimate on, as an upright page is, and each box found is taken back to the frame as the
+bounding box of its corners. Synthetic grids turned 12 and 15 degrees then read as upright
+ones do (``benchmarks/reader.md``); upright frames, lined paper and the 317 development photos
+(none of them ruled 5 degrees askew) are read once, as before.
 
 The turned image keeps the frame's size (so sizes measured in shares of its shorter side stay
 what they were); what turning moves past the frame's corners is not read.
@@ -23,13 +24,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mnist_edge.reading.lines import Rules
+
 LEVEL_FROM = 5.0  # degrees: a page turned less than this is read as it is
+MIN_UPRIGHT = 2  # ...and one with fewer upright rules than this (a tall digit's stem across
+#   lined paper) is no grid
 
 
-def is_turned(slope: float) -> bool:
-    """Whether rules running at ``slope`` (y per x) mean a page turned :data:`LEVEL_FROM`
-    degrees or more."""
-    return abs(math.degrees(math.atan(slope))) >= LEVEL_FROM
+def is_turned(rules: Rules) -> bool:
+    """Whether ``rules`` are a grid's, a table's or a row of boxes' (rules both ways) on a page
+    turned :data:`LEVEL_FROM` degrees or more. Rules one way only are no such page: lined
+    paper, or the long bar of a 5 taken for a rule, is read as it is (turned level by a 5's
+    bar, a row of handwritten digits on plain paper lost two of its three)."""
+    if rules.horizontal is None or rules.vertical is None or \
+            abs(math.degrees(math.atan(rules.slope))) < LEVEL_FROM:
+        return False
+    return cv2.connectedComponents(rules.vertical)[0] - 1 >= MIN_UPRIGHT
 
 
 @dataclass(frozen=True)

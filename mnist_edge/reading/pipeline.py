@@ -125,7 +125,7 @@ def _find(work: np.ndarray, given: VisionParams, cells: bool,
     mask = binarise(work, paper, params)
     min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
-    if level and is_turned(rules.slope):
+    if level and is_turned(rules):
         upright = levelled(work, rules.slope)
         return _find(upright.image, given, cells, lambda box: to_frame(upright.box_back(box)),
                      level=False)
