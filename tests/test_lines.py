@@ -416,7 +416,7 @@ def test_pages_turned_15_degrees_are_read_as_upright_ones(reader, layout):
 def test_a_levelled_box_goes_back_to_the_turned_frame():
     """A page turned 12 degrees is turned level (its rules run flat); a box around a mark in
     the levelled image goes back to a box around the same mark in the frame."""
-    from mnist_edge.reading.level import is_turned, levelled
+    from mnist_edge.reading.level import is_askew, levelled, ruled_both_ways
     from mnist_edge.reading.lines import Rules
 
     page = np.full((300, 400), 220, np.uint8)
@@ -428,10 +428,12 @@ def test_a_levelled_box_goes_back_to_the_turned_frame():
     rows[40::50] = 255
     cols[:, 100::150] = 255  # two upright rules
     stem[:, 100] = 255  # one: a tall digit's stem across lined paper
-    assert is_turned(Rules(rows, cols, slope=tilt)) and is_turned(Rules(rows, cols, slope=-tilt))
-    assert not is_turned(Rules(rows, cols, slope=np.tan(np.radians(4))))
-    assert not is_turned(Rules(rows, None, slope=tilt))  # lined paper, or a 5's long bar
-    assert not is_turned(Rules(rows, stem, slope=tilt))
+    assert is_askew(Rules(rows, cols, slope=tilt)) and is_askew(Rules(rows, None, slope=-tilt))
+    assert not is_askew(Rules(rows, cols, slope=np.tan(np.radians(4))))
+    assert not is_askew(Rules(None, cols, slope=tilt))
+    assert ruled_both_ways(Rules(rows, cols))
+    assert not ruled_both_ways(Rules(rows, None))  # lined paper, or a 5's long bar
+    assert not ruled_both_ways(Rules(rows, stem))
     flat = levelled(page, tilt)
     rows = np.flatnonzero((flat.image[:, 100:300] < 120).mean(axis=1) > 0.9)
     assert len(rows) >= 3  # the rules run level across the middle of the image

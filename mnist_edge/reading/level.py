@@ -4,7 +4,7 @@ again.
 The line finder follows rules tilted up to about 15 degrees, but on a page held well askew it
 takes out less of them: the short walls of a row of boxes and the stretches of a rule between
 two digits stay behind as upright strokes read "1", and a grid whose rules were found in
-pieces gives digits the wrong cells. On a page ruled both ways (:func:`is_turned`), the
+pieces gives digits the wrong cells. On a page ruled both ways (:func:`ruled_both_ways`), the
 horizontal rules' slope (:class:`~mnist_edge.reading.lines.Rules`) says how far the page is
 turned; the working image turned back by that angle about its centre is read from the paper
 estimate on, as an upright page is, and each box found is taken back to the frame as the
@@ -31,15 +31,21 @@ MIN_UPRIGHT = 2  # ...and one with fewer upright rules than this (a tall digit's
 #   lined paper) is no grid
 
 
-def is_turned(rules: Rules) -> bool:
-    """Whether ``rules`` are a grid's, a table's or a row of boxes' (rules both ways) on a page
-    turned :data:`LEVEL_FROM` degrees or more. Rules one way only are no such page: lined
-    paper, or the long bar of a 5 taken for a rule, is read as it is (turned level by a 5's
-    bar, a row of handwritten digits on plain paper lost two of its three)."""
-    if rules.horizontal is None or rules.vertical is None or \
-            abs(math.degrees(math.atan(rules.slope))) < LEVEL_FROM:
-        return False
-    return cv2.connectedComponents(rules.vertical)[0] - 1 >= MIN_UPRIGHT
+def is_askew(rules: Rules) -> bool:
+    """Whether the horizontal ``rules`` run :data:`LEVEL_FROM` degrees or more askew."""
+    return rules.horizontal is not None and \
+        abs(math.degrees(math.atan(rules.slope))) >= LEVEL_FROM
+
+
+def ruled_both_ways(rules: Rules) -> bool:
+    """Whether ``rules`` are a grid's, a table's or a row of boxes': horizontal ones and at
+    least :data:`MIN_UPRIGHT` upright ones. An askew page is read turned level if it is so
+    ruled as found, or once turned (a table turned 15 degrees may show no upright rule until
+    it is level); lined paper, or the long bar of a 5 taken for a rule, is read as it is
+    (turned level by a 5's bar, a row of handwritten digits on plain paper lost two of its
+    three)."""
+    return rules.horizontal is not None and rules.vertical is not None and \
+        cv2.connectedComponents(rules.vertical)[0] - 1 >= MIN_UPRIGHT
 
 
 @dataclass(frozen=True)

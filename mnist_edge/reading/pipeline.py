@@ -11,8 +11,8 @@
 4. :mod:`~mnist_edge.reading.lines`: ruled lines (grids, tables, boxes) found and taken out,
    less the strokes on a faint line much darker than it
    (:mod:`~mnist_edge.reading.over_rules`: a number written across a crease); a page whose
-   rules run askew is turned level and read again from step 2
-   (:mod:`~mnist_edge.reading.level`);
+   rules run askew is turned level and, if it is ruled both ways (a grid, a table, boxes),
+   read turned so (:mod:`~mnist_edge.reading.level`);
 5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued, the letters of
    printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
@@ -52,7 +52,7 @@ from mnist_edge.reading.cells import (
 )
 from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
 from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
-from mnist_edge.reading.level import is_turned, levelled
+from mnist_edge.reading.level import is_askew, levelled, ruled_both_ways
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
 from mnist_edge.reading.normalise import normalise
 from mnist_edge.reading.over_rules import ink_over_rules
@@ -111,25 +111,45 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     def to_frame(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         return _to_frame(box, working.scale, *working.frame_size)
 
-    return _find(working.image, params, cells, to_frame, level=True)
+    first = _ruled(working.image, params)
+    if is_askew(first.rules):
+        upright = levelled(working.image, first.rules.slope)
+        again = _ruled(upright.image, params)
+        if ruled_both_ways(first.rules) or ruled_both_ways(again.rules):
+            return _read(again, cells, lambda box: to_frame(upright.box_back(box)))
+    return _read(first, cells, to_frame)
 
 
-def _find(work: np.ndarray, given: VisionParams, cells: bool,
-          to_frame: Callable[[tuple[int, int, int, int]], tuple[int, int, int, int]],
-          level: bool) -> Candidates:
-    """Steps 2 to 8 on the working image ``work``; ``to_frame`` takes a box of it to the
-    frame's pixels. ``level``: a page turned askew is turned level and read again
-    (:mod:`~mnist_edge.reading.level`; at most once)."""
+@dataclass(frozen=True)
+class _Ruled:
+    """A working image through steps 2 to 4 (before its rules are taken out)."""
+
+    work: np.ndarray
+    paper: Paper
+    params: VisionParams  # the frame's own ink thresholds
+    mask: np.ndarray
+    min_h: int
+    rules: Rules
+
+
+def _ruled(work: np.ndarray, given: VisionParams) -> _Ruled:
+    """Paper, ink thresholds, ink mask and ruled lines of the working image ``work``."""
     paper = estimate_paper(work, given)
     params = ink_thresholds(work, paper, given)
     mask = binarise(work, paper, params)
-    min_h = min_digit_height(mask.shape, params)
     rules = find_rules(binarise(work, paper, params, share=FAINT), mask)
-    if level and is_turned(rules):
-        upright = levelled(work, rules.slope)
-        return _find(upright.image, given, cells, lambda box: to_frame(upright.box_back(box)),
-                     level=False)
-    mask = remove_rules(mask, rules, keep=ink_over_rules(work, paper, rules, mask, params.high))
+    return _Ruled(work, paper, params, mask, min_digit_height(mask.shape, params), rules)
+
+
+def _read(page: _Ruled, cells: bool,
+          to_frame: Callable[[tuple[int, int, int, int]], tuple[int, int, int, int]]
+          ) -> Candidates:
+    """Steps 4 to 8 of a ruled working image; ``to_frame`` takes a box of it to the frame's
+    pixels."""
+    work, paper, params, min_h, rules = page.work, page.paper, page.params, page.min_h, \
+        page.rules
+    mask = remove_rules(page.mask, rules,
+                        keep=ink_over_rules(work, paper, rules, page.mask, params.high))
     blobs = find_blobs(mask, params, rules.horizontal, rules.slope)
     grids = _grids(work, paper, params, rules, min_h) if cells else []
     # a border rule missed beside a row of digits; what is left of a rule, or a whole cell,
