@@ -398,8 +398,8 @@ def test_empty_cells_of_pages_turned_12_degrees_stay_empty(reader):
 def test_pages_turned_15_degrees_are_read_as_upright_ones(reader, layout):
     """A grid, a table or a row of boxes turned 15 degrees: turned level by its rules' slope
     and read again, it leaves no stubs of its rules as "1"s and gives digits their cells
-    (before, over these four pages of each: 10, 4 and 3 false digits; 94%, 94% and 83% read
-    right; 64%, 91% and 62% in the right cell)."""
+    (not turned level, over these four pages of each: 10, 4 and 3 false digits; 94%, 94% and
+    83% read right; 64%, 91% and 62% in the right cell)."""
     rng = np.random.default_rng(15)
     total = right = in_cell = extra = 0
     for k in range(4):
