@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from bench_reader import positive  # noqa: E402
 from sshd_harness import SshLab, bundle_wheel_requirements, ensure_wheelhouse  # noqa: E402
 
 from mnist_edge import __version__  # noqa: E402
@@ -222,12 +223,10 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, help="self-test samples folder (labels.json)")
     parser.add_argument("--data", type=Path, help="MNIST .npz (default: $MNIST_EDGE_DATA)")
     parser.add_argument("--wheelhouse", type=Path, help="cached device wheels")
-    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--runs", type=positive, default=6, help="model updates timed (1 or more)")
     parser.add_argument("--cli-runs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "deploy")
     args = parser.parse_args()
-    if args.runs < 1:
-        parser.error(f"--runs must be at least 1 (a median of model updates), got {args.runs}")
     if args.data is None and not os.environ.get("MNIST_EDGE_DATA"):
         default = REPO.parent / "shared" / "data" / "mnist.npz"
         args.data = default if default.is_file() else None
