@@ -891,7 +891,7 @@ def test_a_digit_in_a_dashed_table_is_read_in_its_cell(reader):
     assert len(digits) == len(cells)
 
 
-_PLACES = iter(range(0, 10**6, 20))  # each digit its own place (none inside another's box)
+_PLACES = iter(range(0, 10**7, 60))  # each test digit its own place (none inside another's box)
 
 
 def _in_cell(height: int, cell: tuple[int, int, int] | None):
@@ -924,10 +924,8 @@ def test_a_squat_one_short_for_its_grid_is_a_rule_stub():
     from mnist_edge.reading.fragments import drop_fragments
     from mnist_edge.reading.reader import Digit
 
-    place = iter(range(0, 1000, 60))  # each digit its own place (none inside another)
-
     def digit(label: int, w: int, h: int, cell=(0, 0, 0)) -> Digit:
-        return Digit(label, 0.9, (next(place), 0, w, h), (0.0,) * 10, cell)
+        return Digit(label, 0.9, (next(_PLACES), 0, w, h), (0.0,) * 10, cell)
 
     grid = [digit(k, 24, 40, (0, 1, k)) for k in range(2, 7)]  # digits 40 px tall
     stubs = [digit(1, 34, 30), digit(1, 30, 31)]
