@@ -260,23 +260,28 @@ def _rule_through(grids: list[Grid], box: tuple[int, int, int, int], min_h: int)
     cx, cy = x + w / 2, y + h / 2
     reach = REACH * min_h
     for grid in grids:
-        xs, ys = _rules_at(grid.cols, cy, reach), _rules_at(grid.rows, cx, reach)
+        cols, rows = _lines_past(grid.cols, cy, reach), _lines_past(grid.rows, cx, reach)
+        xs, ys = [at for at, _ in cols], [at for at, _ in rows]
         if len(xs) < 2 or len(ys) < 2 or not xs[0] <= cx <= xs[-1] or not ys[0] <= cy <= ys[-1]:
             continue
-        return (_through(xs, cx, w) and _drawn_near(grid.cols, cx, cy, reach + h / 2)) or \
-            (_through(ys, cy, h) and _drawn_near(grid.rows, cy, cx, reach + w / 2))
+        return (_through(xs, cx, w) and _drawn_near(_nearest(cols, cx), cy, reach + h / 2)) or \
+            (_through(ys, cy, h) and _drawn_near(_nearest(rows, cy), cx, reach + w / 2))
     return False
 
 
-def _drawn_near(lines: list[Line], across: float, along: float, reach: float) -> bool:
-    """Whether the one of ``lines`` nearest ``across`` (at ``along``) was drawn within
-    ``reach`` of ``along``, or put in where none was (:func:`_filled`: no pixels). A grid's
-    lines are spanned across it (:func:`_spanned`): the border of the grid above it, met again
-    at a stroke beside its last digit, is one line over the whole height, and would otherwise
-    run through the middle of a digit in a column it never touches."""
-    nearest = min((ln for ln in lines if ln.covers(along, reach)),
-                  key=lambda ln: abs(ln.at(along) - across))
-    drawn = nearest.points[:, 0]
+def _nearest(lines: list[tuple[float, Line]], across: float) -> Line:
+    """Of ``lines`` (:func:`_lines_past`), the one nearest ``across``: the one :func:`_through`
+    measured its gap to."""
+    return min(lines, key=lambda pair: abs(pair[0] - across))[1]
+
+
+def _drawn_near(line: Line, along: float, reach: float) -> bool:
+    """Whether ``line`` was drawn within ``reach`` of ``along``, or put in where none was
+    (:func:`_filled`: no pixels). A grid's lines are spanned across it (:func:`_spanned`): the
+    border of the grid above it, met again at a stroke beside its last digit, is one line over
+    the whole height, and would otherwise run through the middle of a digit in a column it
+    never touches."""
+    drawn = line.points[:, 0]
     return not len(drawn) or bool(np.any(np.abs(drawn - along) <= reach))
 
 
@@ -295,7 +300,14 @@ def _through(rules: list[float], middle: float, size: float) -> bool:
 def _rules_at(lines: list[Line], along: float, reach: float) -> list[float]:
     """Where the ``lines`` that run past ``along`` (give or take ``reach``) are, across, in
     order."""
-    return sorted(ln.at(along) for ln in lines if ln.covers(along, reach))
+    return [at for at, _ in _lines_past(lines, along, reach)]
+
+
+def _lines_past(lines: list[Line], along: float, reach: float) -> list[tuple[float, Line]]:
+    """The ``lines`` that run past ``along`` (give or take ``reach``), each with where it is
+    there across, in that order."""
+    return sorted(((ln.at(along), ln) for ln in lines if ln.covers(along, reach)),
+                  key=lambda pair: pair[0])
 
 
 def _gap(rules: list[float], at: float) -> float:

@@ -55,17 +55,14 @@ class Levelled:
     image: np.ndarray  # uint8 grey, the size of the original
     back: np.ndarray  # 2x3 affine: levelled pixels -> original pixels
 
-    def box_back(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        """A box of the levelled image as the bounding box of its corners in the original,
-        clipped to it."""
+    def box_back(self, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+        """A box of the levelled image as the bounding box of its corners in the original
+        (x, y, w, h, not rounded: the caller rounds once, where it clips to the frame)."""
         x, y, w, h = box
         corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]],
                            np.float64) @ self.back.T
-        height, width = self.image.shape[:2]
-        x0, y0 = (max(0, int(np.floor(v))) for v in corners.min(axis=0))
-        x1, y1 = min(width, int(np.ceil(corners[:, 0].max()))), \
-            min(height, int(np.ceil(corners[:, 1].max())))
-        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+        return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
 
 
 def levelled(image: np.ndarray, slope: float) -> Levelled:

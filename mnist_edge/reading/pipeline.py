@@ -108,7 +108,7 @@ def find_digits(frame: np.ndarray, invert: bool = False,
     if min(working.image.shape) < MIN_WORK_SIDE:
         return Candidates(np.zeros((0, MNIST_SIZE, MNIST_SIZE), np.uint8), [])
 
-    def to_frame(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    def to_frame(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         return _to_frame(box, working.scale, *working.frame_size)
 
     first = _ruled(working.image, params)
@@ -267,9 +267,10 @@ class _Collector:
         return list(range(first, len(self.crops)))
 
 
-def _to_frame(box: tuple[int, int, int, int], scale: float, w: int, h: int
+def _to_frame(box: tuple[float, float, float, float], scale: float, w: int, h: int
               ) -> tuple[int, int, int, int]:
-    """A working-image box in the original frame's pixels, clipped to the frame."""
+    """A working-image box (whole pixels, or a levelled box's corners taken back) in the
+    original frame's pixels, rounded outwards and clipped to the frame."""
     x, y, bw, bh = (v / scale for v in box)
     x0, y0 = max(0, int(np.floor(x))), max(0, int(np.floor(y)))
     x1, y1 = min(w, int(np.ceil(x + bw))), min(h, int(np.ceil(y + bh)))
