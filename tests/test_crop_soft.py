@@ -122,3 +122,49 @@ def test_ink_level_is_numpys_percentile_to_the_bit():
             if n > 3 and rng.random() < 0.5:
                 v = np.round(v, 1)  # ties
             assert crop.ink_level(v) == float(np.percentile(v, crop.INK_PERCENTILE))
+
+
+def _six_in_two_pieces() -> tuple[np.ndarray, Blob, Blob]:
+    """A soft 6 as the threshold may cut it: its ink whole on the page, its mask in two
+    pieces, a 4 px cut down the middle (each piece's soft ink grows into the whole 6)."""
+    page = np.full((120, 160), 200, np.uint8)
+    cv2.putText(page, "6", (60, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 70, 4, cv2.LINE_AA)
+    ink = (page < 140).astype(np.uint8) * 255
+    x, _, w, _ = cv2.boundingRect(ink)
+    cut = x + w // 2 - 2
+
+    def piece(x0: int, x1: int) -> Blob:
+        m = ink.copy()
+        m[:, :x0], m[:, x1:] = 0, 0
+        bx, by, bw, bh = cv2.boundingRect(m)
+        return Blob((bx, by, bw, bh), m[by:by + bh, bx:bx + bw].copy())
+
+    return page, piece(0, cut), piece(cut + 4, page.shape[1])
+
+
+@pytest.mark.parametrize("order", ["left first", "right first"])
+def test_two_pieces_that_grow_into_one_digit_are_read_once(order):
+    """Two blobs whose soft ink grows into the same digit are pieces of it: one reading (of
+    the larger piece, cropped as the whole digit), not the digit twice (a soft printed 6
+    cut down its bowl was read "6" twice in one cell of a grid photo)."""
+    page, left, right = _six_in_two_pieces()
+    paper = Paper(page)
+    whole = crop.grown(page, paper, left).box
+    assert crop.grown(page, paper, right).box == whole != left.box  # both grow into the 6
+    found = pipeline._Collector(page, paper, pipeline.DEFAULT_PARAMS)
+    for blob in ([left, right] if order == "left first" else [right, left]):
+        found.add(blob)
+    assert len(found.readings) == 1
+    (i,), = found.readings[0]
+    assert found.blobs[i] is right  # the larger piece (11x32 against 11x29) stands for it
+    assert np.array_equal(found.crops[i], crop.blob_crop(page, paper, right))
+
+
+def test_two_digits_side_by_side_are_both_read():
+    """Pieces are told by what they grow into: two whole digits, each growing into itself,
+    are two readings."""
+    page = np.full((120, 200), 200, np.uint8)
+    cv2.putText(page, "6", (50, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 70, 4, cv2.LINE_AA)
+    cv2.putText(page, "3", (100, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 70, 4, cv2.LINE_AA)
+    found = pipeline.find_digits(page)
+    assert len(found.readings) == 2 and len(found.first) == 2

@@ -129,8 +129,14 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
     reach ``params.high``: faint thin blobs are pieces of a box's edge far more often than a
     soft "1" (the lower gate alone quadrupled such extra reports on grid photos).
     """
-    if grow:
-        blob = grown(gray, paper, blob, params)
+    return crop_of(gray, paper, grown(gray, paper, blob, params) if grow else blob, params,
+                   whole=grow)
+
+
+def crop_of(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams = DEFAULT_PARAMS,
+            whole: bool = True) -> np.ndarray | None:
+    """:func:`blob_crop` of a blob taken as it is: grown already (:func:`grown`), or a part
+    of a cut (``whole=False``: the crop keeps less of the ink around its mask)."""
     x, y, bw, bh = blob.box
     h, w = gray.shape
     pad = max(CROP_PAD, int(CROP_MARGIN * max(bw, bh)))
@@ -162,7 +168,7 @@ def blob_crop(gray: np.ndarray, paper: Paper, blob: Blob, params: VisionParams =
         return None  # faint and no darker than the grain around it: texture, not ink
     if bw < THIN_BLOB * bh and _walled(gray, blob.box, cv2.mean(bg)[0] * (1.0 - params.low)):
         return None
-    return mnist_crop(soft_ink(c, mask, side), mask, grow_mask=grow)
+    return mnist_crop(soft_ink(c, mask, side), mask, grow_mask=whole)
 
 
 def _stands_out(c: np.ndarray, mask: np.ndarray, side: float) -> bool:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnist_edge.common.boxes import iou
 from mnist_edge.reading.binarise import binarise, ink_thresholds
 from mnist_edge.reading.blobs import Blob, find_blobs, min_digit_height
 from mnist_edge.reading.cells import (
@@ -50,7 +51,7 @@ from mnist_edge.reading.cells import (
     grid_sizes,
     on_rule,
 )
-from mnist_edge.reading.crop import MNIST_SIZE, blob_crop
+from mnist_edge.reading.crop import MNIST_SIZE, blob_crop, crop_of, grown
 from mnist_edge.reading.empty_cells import faint_digits, sliver_cells, widens
 from mnist_edge.reading.level import is_askew, levelled, ruled_both_ways
 from mnist_edge.reading.lines import FAINT, Rules, find_rules, remove_rules
@@ -64,6 +65,8 @@ __all__ = ["DEFAULT_PARAMS", "Candidates", "VisionParams", "find_digits", "readi
 
 MIN_WORK_SIDE = 8  # a working image narrower than this (px) holds no digit
 CELL_FAINT = 0.4  # a grid's cells are found from rules this faint (share of ``low``)
+SAME_DIGIT = 0.8  # two blobs whose soft ink grows into boxes overlapping this much (IoU) are
+#   pieces of one digit
 
 
 @dataclass(frozen=True)
@@ -223,22 +226,53 @@ class _Collector:
         self.blobs: list[Blob] = []
         self.crops: list[np.ndarray] = []
         self.readings: list[list[list[int]]] = []
+        self._grown: list[tuple[tuple[int, int, int, int], int]] = []  # (grown box, crop)
 
     def add(self, blob: Blob, params: VisionParams | None = None) -> None:
         """Blob ``blob`` read whole (if it can be one digit) and cut into 2 or 3 parts;
         cropped with ``params`` if given (a faint cell's own thresholds), else the frame's."""
         x, y, w, h = blob.box
         params = params or self.params
-        options = []
-        if w <= params.max_aspect * h:
-            options.append([blob])
-        for n in parts_for(blob.box):
+        cuts = parts_for(blob.box)
+        if w <= params.max_aspect * h and not cuts:
+            self._add_whole(blob, params)
+            return
+        options = [[blob]] if w <= params.max_aspect * h else []
+        for n in cuts:
             parts = split_blob(blob, n)
             if parts:
                 options.append(parts)
         alternatives = [idx for idx in (self._crop_all(o, params) for o in options) if idx]
         if alternatives:
             self.readings.append(alternatives)
+
+    def _add_whole(self, blob: Blob, params: VisionParams) -> None:
+        """A blob read whole only. A digit the threshold cut in two (a soft 6 split down its
+        bowl) is two blobs, and the soft ink of each grows into the whole digit (:func:`grown`):
+        one digit, read twice, unless a blob that grows into the box (``SAME_DIGIT``) another
+        blob grew into is taken as a piece of that digit (the larger piece stands for it)."""
+        full = grown(self.work, self.paper, blob, params)
+        if full is not blob:
+            for box, i in self._grown:
+                if iou(box, full.box) >= SAME_DIGIT:
+                    self._larger_piece(i, blob, full, params)
+                    return
+        crop = crop_of(self.work, self.paper, full, params)
+        if crop is None:
+            return
+        if full is not blob:
+            self._grown.append((full.box, len(self.crops)))
+        self.readings.append([self._keep([blob], [crop])])
+
+    def _larger_piece(self, i: int, blob: Blob, full: Blob, params: VisionParams) -> None:
+        """Crop ``i`` (a piece of the digit ``blob`` grows into, ``full``) stands for the
+        digit as ``blob`` if ``blob`` is the larger piece."""
+        _, _, w, h = blob.box
+        _, _, wi, hi = self.blobs[i].box
+        if w * h > wi * hi:
+            crop = crop_of(self.work, self.paper, full, params)
+            if crop is not None:
+                self.blobs[i], self.crops[i] = blob, crop
 
     def read_whole_only(self) -> list[bool]:
         """Per crop: is it a blob with no other reading than itself, whole?"""
@@ -261,8 +295,12 @@ class _Collector:
         crops = [blob_crop(self.work, self.paper, p, params, grow=whole) for p in parts]
         if any(c is None for c in crops):
             return None
+        return self._keep(parts, crops)
+
+    def _keep(self, blobs: list[Blob], crops: list[np.ndarray]) -> list[int]:
+        """Record ``blobs`` with their ``crops``; their indices."""
         first = len(self.crops)
-        self.blobs.extend(parts)
+        self.blobs.extend(blobs)
         self.crops.extend(crops)
         return list(range(first, len(self.crops)))
 
