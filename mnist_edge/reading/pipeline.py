@@ -16,7 +16,8 @@
 5. :mod:`~mnist_edge.reading.blobs`: digit-shaped blobs, fragments glued, the letters of
    printed words (:mod:`~mnist_edge.reading.words`) left out;
 6. :mod:`~mnist_edge.reading.split`: blobs too wide for one digit also offered cut in 2 or 3;
-7. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST;
+7. :mod:`~mnist_edge.reading.crop`: each blob dark enough to be writing, cropped like MNIST
+   (two blobs whose soft ink grows into the same digit are read once, as one);
 8. :mod:`~mnist_edge.reading.cells` (when asked): each digit's row and column in its grid;
    :mod:`~mnist_edge.reading.empty_cells` looks again, at their own ink level, at the cells
    where nothing was found.
