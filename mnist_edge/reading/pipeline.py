@@ -232,13 +232,13 @@ class _Collector:
     def add(self, blob: Blob, params: VisionParams | None = None) -> None:
         """Blob ``blob`` read whole (if it can be one digit) and cut into 2 or 3 parts;
         cropped with ``params`` if given (a faint cell's own thresholds), else the frame's."""
-        x, y, w, h = blob.box
+        _, _, w, h = blob.box
         params = params or self.params
-        cuts = parts_for(blob.box)
-        if w <= params.max_aspect * h and not cuts:
+        one_digit, cuts = w <= params.max_aspect * h, parts_for(blob.box)
+        if one_digit and not cuts:
             self._add_whole(blob, params)
             return
-        options = [[blob]] if w <= params.max_aspect * h else []
+        options = [[blob]] if one_digit else []
         for n in cuts:
             parts = split_blob(blob, n)
             if parts:
