@@ -19,7 +19,8 @@ reader's second look at unsure crops turned off, and the previous ``min_height``
    and hard; the same also turned 8, 12 and 15 degrees (``TURNS``); and the plain pages of
    ``bench_reader.py`` (no step back on open paper).
 3. **Speed**: ms per decoded frame for a blank page, a plain page, a 640x480 grid and a 1280x960
-   grid (read cell by cell, as the figures above); and frames per second of ``mnist-edge
+   grid (read cell by cell, as the figures above), the reader as it is and the previous
+   pipeline timed in interleaved rounds; and frames per second of ``mnist-edge
    webcam --headless --jsonl`` (and with ``--cells``) as a whole process on one core,
    decoding included, on an MJPEG clip of a grid page.
 
@@ -39,6 +40,7 @@ import contextlib
 import dataclasses
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,14 +96,15 @@ def measure(args: argparse.Namespace, argv: list[str], script: str = "scripts/be
                "versions": package_versions(),
                "model": portable(args.model), "runtime": reader.runtime_name,
                "core": probe["core"]}
-    for name, context in (("now", contextlib.nullcontext), ("previous", previous_pipeline)):
+    for name, context in PIPELINES.items():
         with context():
             reader = DigitReader(args.model, threads=1, cells=True,
                                  params=_params(name == "previous"))
             results[name] = {"photos": _photos(reader, Path(args.photos)),
                              "synthetic": _synthetic(reader, scenes + slanted),
-                             "plain": _plain(reader, test, args.plain),
-                             "speed": _speed(reader, scenes, test)}
+                             "plain": _plain(reader, test, args.plain)}
+    for name, speed in _speed(args.model, scenes).items():
+        results[name]["speed"] = speed
     results["odd"] = {name: _photos(DigitReader(path, threads=1, cells=True),
                                     Path(args.photos), odd=True)
                       for name, path in [(portable(args.model), args.model), *args.odd]}
@@ -159,6 +162,9 @@ def previous_pipeline():
         (pipeline.find_rules, pipeline.ink_thresholds, pipeline.parts_for,
          normalise.to_gray, blobs.in_words, pipeline.faint_digits, blobs._without_walls,
          reader_module.second_look) = saved
+
+
+PIPELINES = {"now": contextlib.nullcontext, "previous": previous_pipeline}
 
 
 def _grid_scenes(n: int, mnist) -> list:
@@ -231,17 +237,35 @@ def _plain(reader: DigitReader, mnist, n: int) -> dict:
     return out
 
 
-def _speed(reader: DigitReader, scenes: list, mnist) -> dict:
+SPEED_ROUNDS = 3
+
+
+def _speed(model: str, scenes: list) -> dict[str, dict]:
+    """ms per decoded frame of each kind for each of :data:`PIPELINES`, timed in interleaved
+    rounds (a core that slows for a while slows both alike, so their ratio holds), the median
+    round kept."""
     rng = np.random.default_rng(11)
-    plain = [synth.make_scene(rng, "printed").frame for _ in range(30)]
-    grid640 = [s.frame for s in scenes if s.layout == "grid" and s.frame.shape[1] == 640]
-    grid1280 = [s.frame for s in scenes if s.layout == "grid" and s.frame.shape[1] == 1280]
-    blank = [np.full((480, 640, 3), 200, np.uint8)] * 30
-    read = reader.read
-    return {name: {**_per_frame(read, frames, 3),
-                   "digits_per_frame": round(np.mean([len(read(f)) for f in frames[:10]]), 1)}
-            for name, frames in (("blank 640x480", blank), ("plain 640x480", plain),
-                                 ("grid 640x480", grid640), ("grid 1280x960", grid1280))}
+    frames = {"blank 640x480": [np.full((480, 640, 3), 200, np.uint8)] * 30,
+              "plain 640x480": [synth.make_scene(rng, "printed").frame for _ in range(30)]}
+    for w, h in SIZES:
+        frames[f"grid {w}x{h}"] = [s.frame for s in scenes
+                                   if s.layout == "grid" and s.frame.shape[1] == w]
+    readers = {name: DigitReader(model, threads=1, cells=True, params=_params(name == "previous"))
+               for name in PIPELINES}
+    rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in PIPELINES for k in frames}
+    for _ in range(SPEED_ROUNDS):
+        for kind, items in frames.items():
+            for name, context in PIPELINES.items():
+                with context():
+                    rounds[name, kind].append(_per_frame(readers[name].read, items, 1)["frame_ms"])
+    out: dict[str, dict] = {name: {} for name in PIPELINES}
+    for (name, kind), ms in rounds.items():
+        with PIPELINES[name]():
+            digits = np.mean([len(readers[name].read(f)) for f in frames[kind][:10]])
+        wall = statistics.median(ms)
+        out[name][kind] = {"frame_ms": round(wall, 3), "fps": round(1000 / wall, 1),
+                           "rounds_ms": ms, "digits_per_frame": round(float(digits), 1)}
+    return out
 
 
 def _whole_process(scenes: list, core: int, model: str) -> dict:
