@@ -55,9 +55,9 @@ sys.path.insert(0, str(REPO))
 
 from bench_reader import (  # noqa: E402
     _cpu_times,
-    _per_frame,
     _pick_core,
     _steal_percent,
+    interleaved,
     named_file,
     positive,
 )
@@ -252,14 +252,12 @@ def _speed(model: str, scenes: list) -> dict[str, dict]:
                                    if s.layout == "grid" and s.frame.shape[1] == w]
     readers = {name: DigitReader(model, threads=1, cells=True, params=_params(name == "previous"))
                for name in PIPELINES}
-    rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in PIPELINES for k in frames}
-    for _ in range(SPEED_ROUNDS):
-        for kind, items in frames.items():
-            for name, context in PIPELINES.items():
-                with context():
-                    rounds[name, kind].append(_per_frame(readers[name].read, items, 1)["frame_ms"])
+    runs = interleaved({(name, kind): (readers[name].read, items, context)
+                        for kind, items in frames.items()
+                        for name, context in PIPELINES.items()}, SPEED_ROUNDS)
     out: dict[str, dict] = {name: {} for name in PIPELINES}
-    for (name, kind), ms in rounds.items():
+    for (name, kind), rounds in runs.items():
+        ms = [r["frame_ms"] for r in rounds]
         with PIPELINES[name]():
             digits = np.mean([len(readers[name].read(f)) for f in frames[kind][:10]])
         wall = statistics.median(ms)

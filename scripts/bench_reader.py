@@ -36,6 +36,7 @@ elsewhere).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -214,6 +215,19 @@ def _per_frame(fn, items, rounds: int) -> dict:
             "rounds_ms": [round(v, 3) for v in walls]}
 
 
+def interleaved(configs: dict, rounds: int) -> dict:
+    """:func:`_per_frame` of each configuration (key -> ``(fn, items)``, or ``(fn, items,
+    context)`` with a context-manager factory each of its turns runs in), ``rounds`` times,
+    the configurations taking turns within each round: load that drifts during the run hits
+    every configuration alike, so their ratios hold. Key -> one result per round."""
+    runs: dict = {key: [] for key in configs}
+    for _ in range(rounds):
+        for key, (fn, items, *context) in configs.items():
+            with (context[0] if context else contextlib.nullcontext)():
+                runs[key].append(_per_frame(fn, items, 1))
+    return runs
+
+
 def _speed(reader: DigitReader, scenes: list[synth.Scene], rounds: int) -> dict:
     frames = [s.frame for s in scenes]
     jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1] for f in frames]
@@ -228,11 +242,7 @@ def _speed(reader: DigitReader, scenes: list[synth.Scene], rounds: int) -> dict:
         "jpeg_to_gray": (lambda j: reader.read(cv2.imdecode(j, cv2.IMREAD_GRAYSCALE)), jpegs),
         "decode_only": (lambda j: cv2.imdecode(j, cv2.IMREAD_COLOR), jpegs),
     }
-    per_round = {name: [] for name in configs}
-    for _ in range(rounds):  # interleaved: drifting load hits every configuration alike
-        for name, (fn, items) in configs.items():
-            per_round[name].append(_per_frame(fn, items, 1))
-    for name, runs in per_round.items():
+    for name, runs in interleaved(configs, rounds).items():
         wall = statistics.median(r["frame_ms"] for r in runs)
         cpu = statistics.median(r["cpu_ms"] for r in runs)
         best = min(r["frame_ms"] for r in runs)
@@ -296,10 +306,7 @@ def _float_variant(keras_path: str, reader: DigitReader, scenes: list[synth.Scen
     path.write_bytes(to_tflite(load_keras_model(keras_path), "dynamic"))
     other = DigitReader(path, threads=1)
     frames = [s.frame for s in scenes]
-    runs: dict[str, list[dict]] = {"int8": [], "dynamic": []}
-    for _ in range(rounds):
-        runs["int8"].append(_per_frame(lambda f: reader.read(f), frames, 1))
-        runs["dynamic"].append(_per_frame(lambda f: other.read(f), frames, 1))
+    runs = interleaved({"int8": (reader.read, frames), "dynamic": (other.read, frames)}, rounds)
     out = {}
     for name, rd in (("int8", reader), ("dynamic", other)):
         score = synth.Score()
